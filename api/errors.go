@@ -1,0 +1,104 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Error is the body of every non-2xx answer:
+// {"error": {"code": "...", "message": "...", "field": "..."}}.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+	// RetryAfter, in seconds, is sent as a Retry-After header on 429/503.
+	RetryAfter int `json:"-"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func errBadRequest(field, format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: field,
+		Message: fmt.Sprintf(format, args...)}
+}
+
+func errNotFound(what, id string) *Error {
+	return &Error{Status: http.StatusNotFound, Code: "not_found", Message: fmt.Sprintf("%s %s not found", what, id)}
+}
+
+func errUnavailable(what string) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", RetryAfter: 2,
+		Message: what + " is unavailable; retry shortly"}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *Error) {
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	writeJSON(w, e.Status, map[string]*Error{"error": e})
+}
+
+// maxAdminBody bounds management request bodies; they are a few names.
+const maxAdminBody = 64 << 10
+
+// decodeBody reads a JSON object into v. Unknown fields are ignored; a
+// field of the wrong type is named in the error.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) *Error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxAdminBody)
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
+				Message: fmt.Sprintf("request body exceeds %d bytes", maxAdminBody)}
+		}
+		return errBadRequest("", "reading request body: %v", err)
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return errBadRequest("", "request body is empty; expected a JSON object")
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		var syntaxErr *json.SyntaxError
+		switch {
+		case errors.As(err, &typeErr) && typeErr.Field != "":
+			return errBadRequest(typeErr.Field, "%s must be a %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+		case errors.As(err, &typeErr):
+			return errBadRequest("", "request body must be a JSON object, not %s", typeErr.Value)
+		case errors.As(err, &syntaxErr):
+			return errBadRequest("", "request body is not valid JSON (at byte %d): %v", syntaxErr.Offset, err)
+		default:
+			return errBadRequest("", "request body is not valid JSON: %v", err)
+		}
+	}
+	return nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "struct", "map":
+		return "object"
+	case "slice", "array":
+		return "array"
+	case "bool":
+		return "boolean"
+	default:
+		return "number"
+	}
+}

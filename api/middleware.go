@@ -1,0 +1,124 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/gamify/boost/domain"
+	"github.com/gamify/boost/metrics"
+)
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	correlationIDKey
+)
+
+// RequestID returns the id of the request ctx belongs to.
+func RequestID(ctx context.Context) string {
+	s, _ := ctx.Value(requestIDKey).(string)
+	return s
+}
+
+// CorrelationID returns the id that follows this request into commands and
+// events: the caller's X-Correlation-Id, or the request id.
+func CorrelationID(ctx context.Context) string {
+	s, _ := ctx.Value(correlationIDKey).(string)
+	return s
+}
+
+func validHeaderID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, c := range s {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// instrument gives every request ids, a log line, metrics, and turns a
+// panic into a 500 JSON error instead of a dropped connection.
+func instrument(log *slog.Logger, m *metrics.Metrics) mux.MiddlewareFunc {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			reqID := r.Header.Get("X-Request-Id")
+			if !validHeaderID(reqID) {
+				reqID = domain.NewID()
+			}
+			corrID := r.Header.Get("X-Correlation-Id")
+			if !validHeaderID(corrID) {
+				corrID = reqID
+			}
+			w.Header().Set("X-Request-Id", reqID)
+			ctx := context.WithValue(r.Context(), requestIDKey, reqID)
+			ctx = context.WithValue(ctx, correlationIDKey, corrID)
+			rec := &statusRecorder{ResponseWriter: w}
+
+			route := "unmatched"
+			if cr := mux.CurrentRoute(r); cr != nil {
+				if tpl, err := cr.GetPathTemplate(); err == nil {
+					route = tpl
+				}
+			}
+			defer func() {
+				if p := recover(); p != nil {
+					log.ErrorContext(ctx, "panic serving request", "requestId", reqID, "route", route,
+						"panic", p, "stack", string(debug.Stack()))
+					if rec.status == 0 {
+						writeError(rec, &Error{Status: http.StatusInternalServerError, Code: "internal",
+							Message: "internal error; request id " + reqID})
+					}
+				}
+				status := rec.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				elapsed := time.Since(start)
+				m.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+				m.HTTPDuration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+				if route != "/metrics" && route != "/healthz" && route != "/readyz" {
+					log.InfoContext(ctx, "http request", "requestId", reqID, "correlationId", corrID,
+						"method", r.Method, "route", route, "status", status, "durationMs",
+						float64(elapsed.Microseconds())/1000)
+				}
+			}()
+			next.ServeHTTP(rec, r.WithContext(ctx))
+		})
+	}
+}

@@ -1,0 +1,143 @@
+// Package api is Boost's HTTP surface: management of organizations,
+// projects and API keys (admin token), health, readiness and metrics. It
+// turns requests into commands for the write side and answers reads from
+// the queries package.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gamify/boost/commands"
+	"github.com/gamify/boost/metrics"
+	"github.com/gamify/boost/queries"
+)
+
+// CommandSender stores a command durably for its handler.
+type CommandSender interface {
+	Send(ctx context.Context, cmd commands.Command) error
+}
+
+// Check is one readiness probe; it returns nil when the dependency answers.
+type Check struct {
+	Name  string
+	Probe func(ctx context.Context) error
+}
+
+// Config wires a server. Commands and Queries are nil for roles that only
+// serve health and metrics.
+type Config struct {
+	Version    string
+	Roles      []string
+	Commands   CommandSender
+	Queries    *queries.Queries
+	// AdminTokenSHA256 is the hex SHA-256 of the admin token; the server
+	// never holds the plaintext.
+	AdminTokenSHA256 string
+	Checks     []Check
+	Metrics    *metrics.Metrics
+	Log        *slog.Logger
+	// ConsistencyTimeout bounds how long a create waits for its read model.
+	ConsistencyTimeout time.Duration
+}
+
+// Server is the HTTP handler.
+type Server struct {
+	cfg       Config
+	adminHash []byte
+	router    *mux.Router
+}
+
+// New builds the router.
+func New(cfg Config) *Server {
+	if cfg.ConsistencyTimeout <= 0 {
+		cfg.ConsistencyTimeout = 10 * time.Second
+	}
+	adminHash, _ := hex.DecodeString(cfg.AdminTokenSHA256)
+	s := &Server{cfg: cfg, adminHash: adminHash, router: mux.NewRouter()}
+	r := s.router
+	r.Use(instrument(cfg.Log, cfg.Metrics))
+	r.NotFoundHandler = http.HandlerFunc(s.notFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+			Message: r.Method + " is not allowed on " + r.URL.Path})
+	})
+
+	r.HandleFunc("/", s.root).Methods(http.MethodGet)
+	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
+	r.Handle("/metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+
+	if cfg.Commands != nil && cfg.Queries != nil {
+		admin := r.PathPrefix("/v1").Subrouter()
+		admin.Use(s.requireAdmin)
+		admin.HandleFunc("/organizations", s.createOrganization).Methods(http.MethodPost)
+		admin.HandleFunc("/organizations", s.listOrganizations).Methods(http.MethodGet)
+		admin.HandleFunc("/organizations/{orgId}", s.getOrganization).Methods(http.MethodGet)
+		admin.HandleFunc("/organizations/{orgId}/projects", s.createProject).Methods(http.MethodPost)
+		admin.HandleFunc("/organizations/{orgId}/projects", s.listProjects).Methods(http.MethodGet)
+		admin.HandleFunc("/projects/{projectId}", s.getProject).Methods(http.MethodGet)
+		admin.HandleFunc("/projects/{projectId}/api-keys", s.createKey).Methods(http.MethodPost)
+		admin.HandleFunc("/projects/{projectId}/api-keys", s.listKeys).Methods(http.MethodGet)
+		admin.HandleFunc("/projects/{projectId}/api-keys/{keyId}", s.getKey).Methods(http.MethodGet)
+		admin.HandleFunc("/projects/{projectId}/api-keys/{keyId}", s.revokeKey).Methods(http.MethodDelete)
+	}
+	return s
+}
+
+// notFound answers 405 with Allow when the path exists under another
+// method (gorilla/mux loses that distinction across subrouters), else 404.
+func (s *Server) notFound(w http.ResponseWriter, req *http.Request) {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == req.Method {
+			continue
+		}
+		probe := req.Clone(req.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if s.router.Match(probe, &match) && match.MatchErr == nil {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+			Message: req.Method + " is not allowed on " + req.URL.Path + "; use " + strings.Join(allowed, " or ")})
+		return
+	}
+	writeError(w, &Error{Status: http.StatusNotFound, Code: "not_found",
+		Message: "no route for " + req.Method + " " + req.URL.Path})
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// requireAdmin accepts the admin token as "Authorization: Bearer <token>".
+// Tokens are compared as SHA-256 digests in constant time.
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		token, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok || strings.TrimSpace(token) == "" {
+			writeError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized",
+				Message: "missing admin token: send Authorization: Bearer <BOOST_ADMIN_TOKEN>"})
+			return
+		}
+		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		if len(s.adminHash) != sha256.Size || subtle.ConstantTimeCompare(got[:], s.adminHash) != 1 {
+			writeError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "invalid admin token"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,129 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gamify/boost/domain"
+)
+
+// ErrConcurrency means another writer appended to the aggregate since it
+// was loaded; the caller reloads and decides again.
+var ErrConcurrency = errors.New("aggregate changed concurrently")
+
+// EventStore appends domain events to per-aggregate JetStream subjects with
+// optimistic concurrency, and loads an aggregate's history.
+type EventStore struct {
+	js     jetstream.JetStream
+	names  Names
+	stream jetstream.Stream
+
+	mu    sync.Mutex
+	cache map[string]*aggregateHistory
+}
+
+type aggregateHistory struct {
+	events []domain.Event
+	seq    uint64
+}
+
+const maxCachedAggregates = 10_000
+
+// NewEventStore binds to the event stream, which must exist (EnsureStreams).
+func NewEventStore(ctx context.Context, nc *nats.Conn, n Names) (*EventStore, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("creating jetstream context: %w", err)
+	}
+	stream, err := js.Stream(ctx, n.EventStream())
+	if err != nil {
+		return nil, fmt.Errorf("binding event stream %s: %w", n.EventStream(), err)
+	}
+	return &EventStore{js: js, names: n, stream: stream, cache: map[string]*aggregateHistory{}}, nil
+}
+
+// Load returns every event of one aggregate and its version: the stream
+// sequence of its last event, 0 when it has none. Histories are cached and
+// only the tail written since is read.
+func (s *EventStore) Load(ctx context.Context, aggregateType, id string) ([]domain.Event, uint64, error) {
+	subject := s.names.AggregateSubject(aggregateType, id)
+	last, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: reading last event of %s: %v", ErrUnavailable, subject, err)
+	}
+
+	s.mu.Lock()
+	h := s.cache[subject]
+	var events []domain.Event
+	var from uint64 = 1
+	if h != nil {
+		events = append(events, h.events...)
+		from = h.seq + 1
+		if h.seq == last.Sequence {
+			s.mu.Unlock()
+			return events, last.Sequence, nil
+		}
+	}
+	s.mu.Unlock()
+
+	for seq := from; seq <= last.Sequence; {
+		msg, err := s.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: reading %s at %d: %v", ErrUnavailable, subject, seq, err)
+		}
+		var e domain.Event
+		if err := json.Unmarshal(msg.Data, &e); err != nil {
+			return nil, 0, fmt.Errorf("decoding event %d of %s: %w", msg.Sequence, subject, err)
+		}
+		events = append(events, e)
+		seq = msg.Sequence + 1
+	}
+
+	s.mu.Lock()
+	if len(s.cache) >= maxCachedAggregates {
+		clear(s.cache)
+	}
+	s.cache[subject] = &aggregateHistory{events: events, seq: last.Sequence}
+	s.mu.Unlock()
+	return events, last.Sequence, nil
+}
+
+// Append stores events on the aggregate's subject, succeeding only if the
+// aggregate is still at expectedVersion. Each event's id is its JetStream
+// message id, so a retried append is de-duplicated.
+func (s *EventStore) Append(ctx context.Context, aggregateType, id string, expectedVersion uint64, events ...domain.Event) error {
+	subject := s.names.AggregateSubject(aggregateType, id)
+	version := expectedVersion
+	for i := range events {
+		data, err := json.Marshal(&events[i])
+		if err != nil {
+			return fmt.Errorf("encoding event %s: %w", events[i].ID, err)
+		}
+		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+		msg.Header.Set("Boost-Event-Type", events[i].Type)
+		ack, err := s.js.PublishMsg(ctx, msg,
+			jetstream.WithMsgID(events[i].ID),
+			jetstream.WithExpectLastSequencePerSubject(version))
+		if err != nil {
+			var apiErr *jetstream.APIError
+			if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+				return fmt.Errorf("%w: %s expected version %d", ErrConcurrency, subject, version)
+			}
+			return fmt.Errorf("%w: appending to %s: %v", ErrUnavailable, subject, err)
+		}
+		version = ack.Sequence
+	}
+	return nil
+}

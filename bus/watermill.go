@@ -1,0 +1,117 @@
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrUnavailable marks failures of the transport itself (NATS down, no ack
+// in time): the API turns it into a 503 with Retry-After.
+var ErrUnavailable = errors.New("message bus unavailable")
+
+// Publisher is a Watermill publisher that stores messages in JetStream
+// asynchronously and returns once JetStream has acknowledged all of them.
+// Concurrent callers share the connection's pipeline of in-flight publishes,
+// so acks are batched on the wire instead of costing a round trip each.
+type Publisher struct {
+	js         jetstream.JetStream
+	marshaler  wmnats.Marshaler
+	ackTimeout time.Duration
+}
+
+// NewPublisher returns a Publisher over nc.
+func NewPublisher(nc *nats.Conn, ackTimeout time.Duration) (*Publisher, error) {
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return nil, fmt.Errorf("creating jetstream context: %w", err)
+	}
+	if ackTimeout <= 0 {
+		ackTimeout = 5 * time.Second
+	}
+	return &Publisher{js: js, marshaler: &wmnats.NATSMarshaler{}, ackTimeout: ackTimeout}, nil
+}
+
+// Publish implements message.Publisher. The Watermill message UUID doubles
+// as the JetStream message id, so a retried publish is stored once.
+func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		nm, err := p.marshaler.Marshal(topic, m)
+		if err != nil {
+			return fmt.Errorf("marshalling message %s: %w", m.UUID, err)
+		}
+		f, err := p.js.PublishMsgAsync(nm, jetstream.WithMsgID(m.UUID))
+		if err != nil {
+			return fmt.Errorf("%w: publishing to %s: %v", ErrUnavailable, topic, err)
+		}
+		futures = append(futures, f)
+	}
+	timer := time.NewTimer(p.ackTimeout)
+	defer timer.Stop()
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("%w: storing in %s: %v", ErrUnavailable, topic, err)
+		case <-timer.C:
+			return fmt.Errorf("%w: no JetStream ack for %s within %s", ErrUnavailable, topic, p.ackTimeout)
+		}
+	}
+	return nil
+}
+
+// Close implements message.Publisher; the connection belongs to the caller.
+func (p *Publisher) Close() error { return nil }
+
+// NewCommandSubscriber returns a Watermill subscriber for command handlers:
+// one durable consumer per command subject, shared by every worker process
+// through a deliver group, acked only after the handler succeeded.
+func NewCommandSubscriber(nc *nats.Conn, n Names, logger watermill.LoggerAdapter) (*wmnats.Subscriber, error) {
+	queue := n.WorkerQueue()
+	sub, err := wmnats.NewSubscriberWithNatsConn(nc, wmnats.SubscriberSubscriptionConfig{
+		Unmarshaler:      &wmnats.NATSMarshaler{},
+		QueueGroupPrefix: queue,
+		SubscribersCount: 1,
+		AckWaitTimeout:   30 * time.Second,
+		CloseTimeout:     15 * time.Second,
+		SubscribeTimeout: 15 * time.Second,
+		SubjectCalculator: func(_, topic string) *wmnats.SubjectDetail {
+			return &wmnats.SubjectDetail{Primary: topic, QueueGroup: queue}
+		},
+		JetStream: wmnats.JetStreamConfig{
+			SubscribeOptions: []nats.SubOpt{
+				nats.BindStream(n.CommandStream()),
+				nats.ManualAck(),
+				nats.AckExplicit(),
+				nats.DeliverAll(),
+				nats.MaxAckPending(1024),
+				nats.AckWait(30 * time.Second),
+			},
+			DurablePrefix: queue,
+			DurableCalculator: func(prefix, topic string) string {
+				return prefix + "_" + sanitizeName(topic)
+			},
+		},
+	}, logger)
+	if err != nil {
+		return nil, fmt.Errorf("creating command subscriber: %w", err)
+	}
+	return sub, nil
+}
+
+func sanitizeName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '.' || c == '*' || c == '>' || c == ' ' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,164 @@
+// Command boost runs Boost: `boost dev` for everything embedded in one
+// process, or the api, worker, bridge and projector roles against NATS,
+// Kafka and PostgreSQL.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gamify/boost/config"
+	"github.com/gamify/boost/services"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `boost — event ingestion, event-sourced.
+
+Usage:
+  boost dev [--data-dir DIR]        run everything embedded (NATS JetStream, kfake, SQLite)
+  boost api | worker | bridge | projector
+                                    run one role against NATS_URL, KAFKA_BROKERS, DATABASE_URL
+  boost run --roles api,worker,...  run several roles in one process
+  boost migrate                     apply database migrations to DATABASE_URL
+  boost healthcheck                 exit 0 if http://127.0.0.1:$PORT/readyz answers 200
+  boost version
+
+Configuration comes from environment variables; see the README.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cfg, err := config.FromEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "boost:", err)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	switch cmd {
+	case "dev":
+		fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "where embedded NATS, Kafka and SQLite keep their data (BOOST_DATA_DIR)")
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		if cfg.LogFormat == "" {
+			cfg.LogFormat = "text"
+		}
+		log := newLogger(cfg, stderr)
+		return exit(stderr, services.Dev(ctx, services.DevOptions{Config: cfg, Version: version, Log: log, Out: stdout}))
+	case services.RoleAPI, services.RoleWorker, services.RoleBridge, services.RoleProjector:
+		return exit(stderr, services.RunRoles(ctx, cfg, []string{cmd}, version, newLogger(cfg, stderr), nil))
+	case "run":
+		fs := flag.NewFlagSet("run", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		rolesFlag := fs.String("roles", envOr("BOOST_ROLES", strings.Join(services.AllRoles, ",")), "comma-separated roles (BOOST_ROLES)")
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		roles, err := services.ParseRoles(*rolesFlag)
+		if err != nil {
+			fmt.Fprintln(stderr, "boost:", err)
+			return 2
+		}
+		return exit(stderr, services.RunRoles(ctx, cfg, roles, version, newLogger(cfg, stderr), nil))
+	case "migrate":
+		if cfg.DatabaseURL == "" {
+			fmt.Fprintln(stderr, "boost migrate: DATABASE_URL is required (postgres://… or a SQLite file path)")
+			return 2
+		}
+		applied, err := services.Migrate(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return exit(stderr, err)
+		}
+		if len(applied) == 0 {
+			fmt.Fprintln(stdout, "database is up to date")
+		}
+		for _, m := range applied {
+			fmt.Fprintln(stdout, "applied", m)
+		}
+		return 0
+	case "healthcheck":
+		return healthcheck(cfg.Port, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "boost", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "boost: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
+
+func exit(stderr io.Writer, err error) int {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "boost:", err)
+	return 1
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	if cfg.LogFormat == "text" {
+		h = slog.NewTextHandler(w, opts)
+	} else {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	log := slog.New(h)
+	slog.SetDefault(log)
+	return log
+}
+
+func healthcheck(port int, stderr io.Writer) int {
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/readyz")
+	if err != nil {
+		fmt.Fprintln(stderr, "healthcheck:", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		fmt.Fprintf(stderr, "healthcheck: %s %s\n", resp.Status, body)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,69 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/gamify/boost/bus"
+)
+
+// Bus sends commands to their handlers through Watermill. Send returns once
+// the command is durably stored in JetStream, not once it is handled.
+type Bus struct {
+	cb *cqrs.CommandBus
+}
+
+// Command is anything with a Header that can validate itself.
+type Command interface {
+	Validate() error
+	header() *Header
+}
+
+func (h *Header) header() *Header { return h }
+
+// commandName is a command's Watermill name and the last token of its
+// subject: the bare struct name, e.g. "CreateKey".
+func commandName(v any) string {
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name()
+}
+
+func marshaler() cqrs.CommandEventMarshaler {
+	return cqrs.JSONMarshaler{GenerateName: commandName}
+}
+
+// NewBus returns a command bus publishing through pub.
+func NewBus(pub message.Publisher, names bus.Names, logger watermill.LoggerAdapter) (*Bus, error) {
+	cb, err := cqrs.NewCommandBusWithConfig(pub, cqrs.CommandBusConfig{
+		GeneratePublishTopic: func(p cqrs.CommandBusGeneratePublishTopicParams) (string, error) {
+			return names.CommandSubject(p.CommandName), nil
+		},
+		Marshaler: marshaler(),
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating command bus: %w", err)
+	}
+	return &Bus{cb: cb}, nil
+}
+
+// Send validates cmd and stores it in JetStream. The command id becomes the
+// message id, so sending the same command twice stores it once.
+func (b *Bus) Send(ctx context.Context, cmd Command) error {
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	id := cmd.header().CommandID
+	return b.cb.SendWithModifiedMessage(ctx, cmd, func(m *message.Message) error {
+		m.UUID = id
+		return nil
+	})
+}

@@ -1,0 +1,103 @@
+// Package config reads Boost's settings from environment variables. Every
+// variable is documented in the README's configuration table.
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gamify/boost/bus"
+)
+
+// Config is everything a Boost process can be told.
+type Config struct {
+	Port               int
+	DataDir            string
+	AdminTokenSHA256   string // hex; the plaintext is never kept
+	DatabaseURL        string
+	NATSURL            string
+	KafkaBrokers       []string
+	RedisURL           string
+	LogLevel           string
+	LogFormat          string
+	NATSPrefix         string
+	Topics             bus.Topics
+	ConsistencyTimeout time.Duration
+	DevNATSAddr        string
+	DevKafkaPort       int
+}
+
+// FromEnv reads the configuration through getenv (os.Getenv in main, a map
+// in tests).
+func FromEnv(getenv func(string) string) (Config, error) {
+	get := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	var errs []string
+	atoi := func(k, def string) int {
+		n, err := strconv.Atoi(get(k, def))
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s must be an integer", k))
+		}
+		return n
+	}
+	c := Config{
+		Port:        atoi("PORT", "3000"),
+		DataDir:     get("BOOST_DATA_DIR", ".boost"),
+		DatabaseURL: get("DATABASE_URL", ""),
+		NATSURL:     get("NATS_URL", ""),
+		RedisURL:    get("REDIS_URL", ""),
+		LogLevel:    get("BOOST_LOG_LEVEL", "info"),
+		LogFormat:   get("BOOST_LOG_FORMAT", ""),
+		NATSPrefix:  get("BOOST_NATS_PREFIX", "boost"),
+		Topics: bus.Topics{
+			Tenancy:     get("BOOST_KAFKA_TOPIC_TENANCY", "boost.tenancy"),
+			Events:      get("BOOST_KAFKA_TOPIC_EVENTS", "boost.events"),
+			Partitions:  int32(atoi("BOOST_KAFKA_PARTITIONS", "6")),
+			Replication: int16(atoi("BOOST_KAFKA_REPLICATION", "1")),
+		},
+		DevNATSAddr:  get("BOOST_DEV_NATS_ADDR", "127.0.0.1:4223"),
+		DevKafkaPort: atoi("BOOST_DEV_KAFKA_PORT", "9092"),
+	}
+	if b := get("KAFKA_BROKERS", ""); b != "" {
+		for _, s := range strings.Split(b, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				c.KafkaBrokers = append(c.KafkaBrokers, s)
+			}
+		}
+	}
+	if t := get("BOOST_ADMIN_TOKEN", ""); t != "" {
+		c.AdminTokenSHA256 = HashToken(t)
+	}
+	d, err := time.ParseDuration(get("BOOST_CONSISTENCY_TIMEOUT", "10s"))
+	if err != nil || d <= 0 {
+		errs = append(errs, "BOOST_CONSISTENCY_TIMEOUT must be a positive duration such as 10s")
+	}
+	c.ConsistencyTimeout = d
+	if c.Port < 0 || c.Port > 65535 {
+		errs = append(errs, "PORT must be from 0 to 65535")
+	}
+	if c.Topics.Partitions < 1 {
+		errs = append(errs, "BOOST_KAFKA_PARTITIONS must be at least 1")
+	}
+	if c.Topics.Replication < 1 {
+		errs = append(errs, "BOOST_KAFKA_REPLICATION must be at least 1")
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
+	}
+	return c, nil
+}
+
+// HashToken is how the admin token is held in memory and on disk.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}

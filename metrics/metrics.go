@@ -1,0 +1,85 @@
+// Package metrics holds Boost's Prometheus collectors on a registry of its
+// own, so several Boost instances in one test process never collide.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics is every collector Boost exports on /metrics.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	HTTPRequests    *prometheus.CounterVec
+	HTTPDuration    *prometheus.HistogramVec
+	CommandsHandled *prometheus.CounterVec
+	BridgedEvents   prometheus.Counter
+	BridgeLagEvents prometheus.Gauge
+	ProjectedEvents *prometheus.CounterVec
+	ProjectionLag   *prometheus.GaugeVec
+}
+
+// New registers and returns a fresh set of collectors.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boost_http_requests_total",
+			Help: "HTTP requests by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "boost_http_request_duration_seconds",
+			Help:    "HTTP request latency by route and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method"}),
+		CommandsHandled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boost_commands_handled_total",
+			Help: "Commands handled by the worker, by command and outcome (applied, noop, rejected, error).",
+		}, []string{"command", "outcome"}),
+		BridgedEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "boost_bridge_events_total",
+			Help: "Domain events copied from JetStream to Kafka.",
+		}),
+		BridgeLagEvents: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "boost_bridge_lag_events",
+			Help: "Domain events in JetStream not yet acknowledged by Kafka.",
+		}),
+		ProjectedEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boost_projection_events_total",
+			Help: "Kafka records applied by each projection.",
+		}, []string{"projection"}),
+		ProjectionLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "boost_projection_lag_records",
+			Help: "Kafka records behind the end of the log, per projection.",
+		}, []string{"projection"}),
+	}
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.HTTPRequests, m.HTTPDuration, m.CommandsHandled,
+		m.BridgedEvents, m.BridgeLagEvents, m.ProjectedEvents, m.ProjectionLag,
+	)
+	return m
+}
+
+// Bridged counts events the bridge forwarded.
+func (m *Metrics) Bridged(n int) { m.BridgedEvents.Add(float64(n)) }
+
+// BridgeLag records how far the bridge is behind JetStream.
+func (m *Metrics) BridgeLag(pending uint64) { m.BridgeLagEvents.Set(float64(pending)) }
+
+// Projected counts records a projection applied.
+func (m *Metrics) Projected(projection string, n int) {
+	m.ProjectedEvents.WithLabelValues(projection).Add(float64(n))
+}
+
+// SetProjectionLag records how far a projection is behind the log.
+func (m *Metrics) SetProjectionLag(projection string, lag int64) {
+	m.ProjectionLag.WithLabelValues(projection).Set(float64(lag))
+}
+
+// CommandHandled counts one handled command.
+func (m *Metrics) CommandHandled(command, outcome string) {
+	m.CommandsHandled.WithLabelValues(command, outcome).Inc()
+}

@@ -1,0 +1,82 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gamify/boost/domain"
+	"github.com/gamify/boost/readmodel"
+	"github.com/gamify/boost/store"
+)
+
+var sqlErrNoRows = sql.ErrNoRows
+
+// Tenancy projects organizations, projects and API keys.
+type Tenancy struct {
+	topic string
+}
+
+// NewTenancy returns the tenancy projection reading topic.
+func NewTenancy(topic string) *Tenancy { return &Tenancy{topic: topic} }
+
+// Name implements Projection.
+func (*Tenancy) Name() string { return "tenancy" }
+
+// Topics implements Projection.
+func (t *Tenancy) Topics() []string { return []string{t.topic} }
+
+// Apply implements Projection. Inserts ignore rows that exist and a revoke
+// only sets revoked_at once, so a re-delivered event changes nothing.
+func (t *Tenancy) Apply(ctx context.Context, tx bun.Tx, _ *store.DB, events []domain.Event) error {
+	for i := range events {
+		e := &events[i]
+		if err := t.apply(ctx, tx, e); err != nil {
+			return fmt.Errorf("%s %s: %w", e.Type, e.ID, err)
+		}
+	}
+	return nil
+}
+
+func (t *Tenancy) apply(ctx context.Context, tx bun.Tx, e *domain.Event) error {
+	switch e.Type {
+	case domain.OrganizationCreated:
+		d, err := domain.DecodeData[domain.OrganizationCreatedData](e)
+		if err != nil {
+			return err
+		}
+		_, err = tx.NewInsert().Model(&readmodel.Organization{ID: e.AggregateID, Name: d.Name, CreatedAt: e.OccurredAt}).
+			On("CONFLICT (id) DO NOTHING").Exec(ctx)
+		return err
+	case domain.ProjectCreated:
+		d, err := domain.DecodeData[domain.ProjectCreatedData](e)
+		if err != nil {
+			return err
+		}
+		_, err = tx.NewInsert().Model(&readmodel.Project{ID: e.AggregateID, OrganizationID: e.OrganizationID,
+			Name: d.Name, CreatedAt: e.OccurredAt}).On("CONFLICT (id) DO NOTHING").Exec(ctx)
+		return err
+	case domain.APIKeyCreated:
+		d, err := domain.DecodeData[domain.APIKeyCreatedData](e)
+		if err != nil {
+			return err
+		}
+		_, err = tx.NewInsert().Model(&readmodel.APIKey{ID: d.KeyID, ProjectID: e.ProjectID,
+			OrganizationID: e.OrganizationID, Name: d.Name, Type: string(d.Type), KeyHash: d.Hash,
+			Prefix: d.Prefix, CreatedAt: e.OccurredAt}).On("CONFLICT (id) DO NOTHING").Exec(ctx)
+		return err
+	case domain.APIKeyRevoked:
+		d, err := domain.DecodeData[domain.APIKeyRevokedData](e)
+		if err != nil {
+			return err
+		}
+		_, err = tx.NewUpdate().Model((*readmodel.APIKey)(nil)).
+			Set("revoked_at = ?", e.OccurredAt).
+			Where("id = ?", d.KeyID).Where("project_id = ?", e.ProjectID).Where("revoked_at IS NULL").
+			Exec(ctx)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,344 @@
+// Package services wires Boost's packages into running processes: the
+// api, worker, bridge and projector roles, any mix of them in one process,
+// and `boost dev`, which runs every role over embedded infrastructure. Only
+// the wiring differs between modes; the packages are the same.
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/rueidis"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/gamify/boost/api"
+	"github.com/gamify/boost/bus"
+	"github.com/gamify/boost/commands"
+	"github.com/gamify/boost/config"
+	"github.com/gamify/boost/metrics"
+	"github.com/gamify/boost/projections"
+	"github.com/gamify/boost/queries"
+	"github.com/gamify/boost/store"
+)
+
+// Role names.
+const (
+	RoleAPI       = "api"
+	RoleWorker    = "worker"
+	RoleBridge    = "bridge"
+	RoleProjector = "projector"
+)
+
+// AllRoles is what `boost dev` runs.
+var AllRoles = []string{RoleAPI, RoleWorker, RoleBridge, RoleProjector}
+
+// ParseRoles reads a comma-separated role list.
+func ParseRoles(s string) ([]string, error) {
+	var roles []string
+	for _, r := range strings.Split(s, ",") {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue
+		}
+		if !slices.Contains(AllRoles, r) {
+			return nil, fmt.Errorf("unknown role %q (roles: %s)", r, strings.Join(AllRoles, ", "))
+		}
+		if !slices.Contains(roles, r) {
+			roles = append(roles, r)
+		}
+	}
+	if len(roles) == 0 {
+		return nil, errors.New("no roles given")
+	}
+	return roles, nil
+}
+
+// Needs says which infrastructure a set of roles uses.
+type Needs struct{ NATS, DB, Kafka bool }
+
+// NeedsOf returns what roles need.
+func NeedsOf(roles []string) Needs {
+	has := func(r string) bool { return slices.Contains(roles, r) }
+	return Needs{
+		NATS:  has(RoleAPI) || has(RoleWorker) || has(RoleBridge),
+		DB:    has(RoleAPI) || has(RoleProjector),
+		Kafka: has(RoleAPI) || has(RoleBridge) || has(RoleProjector),
+	}
+}
+
+// Node runs a set of roles over infrastructure it is handed; it owns none
+// of the connections, so `boost dev` and the distributed roles share it.
+type Node struct {
+	Config  config.Config
+	Roles   []string
+	Version string
+	NATS    *nats.Conn     // required by api, worker, bridge
+	DB      *store.DB      // required by api, projector
+	Redis   rueidis.Client // optional: the api role's shared key cache
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
+
+	// Listener, when set, is served instead of listening on Config.Port.
+	Listener net.Listener
+
+	mu      sync.Mutex
+	addr    string
+	ready   chan struct{}
+	cmdBus  *commands.Bus
+	queries *queries.Queries
+}
+
+func (n *Node) has(role string) bool { return slices.Contains(n.Roles, role) }
+
+// Addr is the HTTP address once Ready is closed.
+func (n *Node) Addr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.addr
+}
+
+// Ready is closed when the node serves HTTP and its roles have started.
+func (n *Node) Ready() <-chan struct{} { return n.readyChan() }
+
+func (n *Node) readyChan() chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ready == nil {
+		n.ready = make(chan struct{})
+	}
+	return n.ready
+}
+
+// Run starts the roles and blocks until ctx is cancelled and every role has
+// stopped: HTTP first (in-flight requests finish), then command handlers,
+// the bridge and the projections, each finishing the batch in hand.
+func (n *Node) Run(ctx context.Context) error {
+	ready := n.readyChan()
+	names := bus.Names{Prefix: n.Config.NATSPrefix}
+	wlog := watermill.NewSlogLoggerWithLevelMapping(n.Log.With("component", "watermill"), map[slog.Level]slog.Level{
+		slog.LevelInfo: slog.LevelDebug,
+	})
+	var checks []api.Check
+
+	need := NeedsOf(n.Roles)
+	var js jetstream.JetStream
+	if need.NATS {
+		if n.NATS == nil {
+			return errors.New("roles need NATS but no connection was given")
+		}
+		var err error
+		js, err = jetstream.New(n.NATS)
+		if err != nil {
+			return fmt.Errorf("jetstream: %w", err)
+		}
+		if err := waitFor(ctx, n.Log, "creating JetStream streams", func() error {
+			return bus.EnsureStreams(ctx, js, names, 1)
+		}); err != nil {
+			return err
+		}
+		checks = append(checks, api.Check{Name: "jetstream", Probe: func(ctx context.Context) error {
+			return bus.PingJetStream(ctx, js)
+		}})
+	}
+	if need.DB {
+		if n.DB == nil {
+			return errors.New("roles need a database but none was given")
+		}
+		checks = append(checks, api.Check{Name: "database", Probe: n.DB.Ping})
+	}
+	if n.Redis != nil {
+		checks = append(checks, api.Check{Name: "redis", Probe: func(ctx context.Context) error {
+			if err := n.Redis.Do(ctx, n.Redis.B().Ping().Build()).Error(); err != nil {
+				return fmt.Errorf("redis: %w", err)
+			}
+			return nil
+		}})
+	}
+	var kafka *kgo.Client
+	if need.Kafka {
+		var err error
+		kafka, err = bus.NewKafkaClient(n.Config.KafkaBrokers, kgo.ProducerLinger(time.Millisecond))
+		if err != nil {
+			return err
+		}
+		defer kafka.Close()
+		if err := waitFor(ctx, n.Log, "creating Kafka topics", func() error {
+			return bus.EnsureTopics(ctx, kafka, n.Config.Topics)
+		}); err != nil {
+			return err
+		}
+		checks = append(checks, api.Check{Name: "kafka", Probe: func(ctx context.Context) error {
+			return bus.PingKafka(ctx, kafka)
+		}})
+	}
+
+	apiCfg := api.Config{
+		Version: n.Version, Roles: n.Roles, Checks: checks, Metrics: n.Metrics, Log: n.Log,
+		AdminTokenSHA256: n.Config.AdminTokenSHA256, ConsistencyTimeout: n.Config.ConsistencyTimeout,
+	}
+	if n.has(RoleAPI) {
+		pub, err := bus.NewPublisher(n.NATS, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		cb, err := commands.NewBus(pub, names, wlog)
+		if err != nil {
+			return err
+		}
+		n.mu.Lock()
+		n.cmdBus, n.queries = cb, queries.New(n.DB)
+		n.mu.Unlock()
+		apiCfg.Commands, apiCfg.Queries = cb, n.queries
+	}
+
+	// Background roles run under their own context so HTTP can be drained
+	// before they stop.
+	rolesCtx, stopRoles := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRoles()
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	start := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(rolesCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+
+	if n.has(RoleWorker) {
+		router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 15 * time.Second}, wlog)
+		if err != nil {
+			return fmt.Errorf("creating router: %w", err)
+		}
+		sub, err := bus.NewCommandSubscriber(n.NATS, names, wlog)
+		if err != nil {
+			return err
+		}
+		store, err := bus.NewEventStore(ctx, n.NATS, names)
+		if err != nil {
+			return err
+		}
+		h := commands.NewHandlers(store, n.Log.With("role", RoleWorker), n.Metrics)
+		if err := commands.NewProcessor(router, sub, names, h, wlog); err != nil {
+			return err
+		}
+		start(RoleWorker, func(ctx context.Context) error {
+			defer sub.Close()
+			return router.Run(ctx)
+		})
+		select {
+		case <-router.Running():
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	if n.has(RoleBridge) {
+		b, err := bus.NewBridge(n.NATS, names, kafka, n.Config.Topics, n.Log.With("role", RoleBridge), n.Metrics)
+		if err != nil {
+			return err
+		}
+		start(RoleBridge, b.Run)
+	}
+	if n.has(RoleProjector) {
+		for _, p := range Projections(n.Config) {
+			group := n.Config.NATSPrefix + ".projection." + p.Name()
+			r := projections.NewRunner(n.DB, n.Config.KafkaBrokers, group, p, n.Log.With("role", RoleProjector), n.Metrics)
+			start(RoleProjector+"/"+p.Name(), r.Run)
+		}
+	}
+
+	ln := n.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", ":"+strconv.Itoa(n.Config.Port))
+		if err != nil {
+			return fmt.Errorf("listening on port %d: %w", n.Config.Port, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           api.New(apiCfg),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	n.mu.Lock()
+	n.addr = ln.Addr().String()
+	close(ready)
+	n.mu.Unlock()
+	n.Log.Info("boost node started", "roles", strings.Join(n.Roles, ","), "addr", ln.Addr().String())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		n.Log.Error("role failed; shutting down", "err", runErr)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		n.Log.Warn("http shutdown", "err", err)
+	}
+	stopRoles()
+	wg.Wait()
+	return runErr
+}
+
+// CommandBus is the node's command bus (api role), for seeding.
+func (n *Node) CommandBus() *commands.Bus {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cmdBus
+}
+
+// Queries is the node's read-model queries (api role), for seeding.
+func (n *Node) Queries() *queries.Queries {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.queries
+}
+
+// Projections lists every projection this build runs.
+func Projections(cfg config.Config) []projections.Projection {
+	return []projections.Projection{
+		projections.NewTenancy(cfg.Topics.Tenancy),
+	}
+}
+
+// waitFor retries fn until it succeeds or ctx ends, so roles started before
+// their infrastructure wait for it instead of crashing.
+func waitFor(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if attempt%10 == 0 {
+			log.Warn(what+" failed; retrying", "attempt", attempt, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, errors.Join(ctx.Err(), err))
+		case <-time.After(min(200*time.Millisecond<<min(attempt, 4), 3*time.Second)):
+		}
+	}
+}
