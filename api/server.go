@@ -36,16 +36,16 @@ type Check struct {
 // Config wires a server. Commands and Queries are nil for roles that only
 // serve health and metrics.
 type Config struct {
-	Version    string
-	Roles      []string
-	Commands   CommandSender
-	Queries    *queries.Queries
+	Version  string
+	Roles    []string
+	Commands CommandSender
+	Queries  *queries.Queries
 	// AdminTokenSHA256 is the hex SHA-256 of the admin token; the server
 	// never holds the plaintext.
 	AdminTokenSHA256 string
-	Checks     []Check
-	Metrics    *metrics.Metrics
-	Log        *slog.Logger
+	Checks           []Check
+	Metrics          *metrics.Metrics
+	Log              *slog.Logger
 	// ConsistencyTimeout bounds how long a create waits for its read model.
 	ConsistencyTimeout time.Duration
 }
