@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gamify/boost/commands"
+	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/metrics"
 	"github.com/gamify/boost/queries"
 )
@@ -25,6 +26,7 @@ import (
 // CommandSender stores a command durably for its handler.
 type CommandSender interface {
 	Send(ctx context.Context, cmd commands.Command) error
+	SendBatch(ctx context.Context, cmds []commands.Command) error
 }
 
 // Check is one readiness probe; it returns nil when the dependency answers.
@@ -44,8 +46,11 @@ type Config struct {
 	// never holds the plaintext.
 	AdminTokenSHA256 string
 	Checks           []Check
-	Metrics          *metrics.Metrics
-	Log              *slog.Logger
+	// Ingest enables the ingestion endpoints (track, batch, identify) and
+	// key-authenticated reads.
+	Ingest  *IngestConfig
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
 	// ConsistencyTimeout bounds how long a create waits for its read model.
 	ConsistencyTimeout time.Duration
 }
@@ -77,6 +82,17 @@ func New(cfg Config) *Server {
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
 	r.Handle("/metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 
+	if cfg.Commands != nil && cfg.Queries != nil && cfg.Ingest != nil {
+		ingest := r.PathPrefix("/v1").Subrouter()
+		ingest.Use(cors)
+		ingest.HandleFunc("/events/track", s.ingestOne(false)).Methods(http.MethodPost, http.MethodOptions)
+		ingest.HandleFunc("/events/batch", s.batch).Methods(http.MethodPost, http.MethodOptions)
+		ingest.HandleFunc("/identify", s.ingestOne(true)).Methods(http.MethodPost, http.MethodOptions)
+
+		reads := r.PathPrefix("/v1/projects/{projectId}").Subrouter()
+		reads.Use(s.requireProjectReader)
+		reads.HandleFunc("/events/{eventId}", s.getEvent).Methods(http.MethodGet)
+	}
 	if cfg.Commands != nil && cfg.Queries != nil {
 		admin := r.PathPrefix("/v1").Subrouter()
 		admin.Use(s.requireAdmin)
@@ -92,6 +108,54 @@ func New(cfg Config) *Server {
 		admin.HandleFunc("/projects/{projectId}/api-keys/{keyId}", s.revokeKey).Methods(http.MethodDelete)
 	}
 	return s
+}
+
+// isAdmin reports whether the request carries the admin token.
+func (s *Server) isAdmin(r *http.Request) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	return len(s.adminHash) == sha256.Size && subtle.ConstantTimeCompare(got[:], s.adminHash) == 1
+}
+
+// requireProjectReader admits the admin token, or a secret key of the
+// project in the path. A publishable key never reads (403); another
+// project's secret key sees nothing (404, as if the project did not exist).
+func (s *Server) requireProjectReader(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.isAdmin(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		projectID, e := pathID(r, "projectId")
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		plaintext := headerKey(r)
+		if !strings.HasPrefix(plaintext, "pk_live_") && !strings.HasPrefix(plaintext, "sk_live_") {
+			writeError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized",
+				Message: "send the admin token or a secret key of this project (x-api-key or Authorization: Bearer)"})
+			return
+		}
+		k, e := s.authenticate(r.Context(), plaintext)
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		if k.Type != domain.KeySecret {
+			writeError(w, &Error{Status: http.StatusForbidden, Code: "forbidden",
+				Message: "publishable keys cannot read data; use a secret key on your server"})
+			return
+		}
+		if k.ProjectID != projectID {
+			writeError(w, errNotFound("project", projectID))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // notFound answers 405 with Allow when the path exists under another

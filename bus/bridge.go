@@ -20,7 +20,7 @@ import (
 // not needed, the bridge always gets one.
 type BridgeMetrics interface {
 	Bridged(n int)
-	BridgeLag(pending uint64)
+	BridgeLag(stream string, pending uint64)
 }
 
 // Bridge copies domain events from the JetStream event stream to Kafka in
@@ -48,14 +48,28 @@ func NewBridge(nc *nats.Conn, n Names, kafka *kgo.Client, topics Topics, log *sl
 	return &Bridge{js: js, names: n, kafka: kafka, topics: topics, log: log, metrics: m, BatchSize: 1000}, nil
 }
 
-// Run bridges until ctx is cancelled. The batch in flight when ctx ends is
-// still produced and acknowledged, so shutdown leaves nothing half-sent.
+// Run bridges the event stream and the tracked stream until ctx is
+// cancelled. The batch in flight when ctx ends is still produced and
+// acknowledged, so shutdown leaves nothing half-sent.
 func (b *Bridge) Run(ctx context.Context) error {
+	streams := []string{b.names.EventStream(), b.names.TrackedStream()}
+	errc := make(chan error, len(streams))
+	for _, s := range streams {
+		go func() { errc <- b.runStream(ctx, s) }()
+	}
+	var errs []error
+	for range streams {
+		errs = append(errs, <-errc)
+	}
+	return errors.Join(errs...)
+}
+
+func (b *Bridge) runStream(ctx context.Context, stream string) error {
 	var cons jetstream.Consumer
 	err := retry(ctx, b.log, "creating bridge consumer", func() error {
 		var err error
-		cons, err = b.js.CreateOrUpdateConsumer(ctx, b.names.EventStream(), jetstream.ConsumerConfig{
-			Durable:       b.names.BridgeConsumer(),
+		cons, err = b.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+			Durable:       b.names.BridgeConsumer(stream),
 			Description:   "JetStream to Kafka bridge",
 			AckPolicy:     jetstream.AckAllPolicy,
 			AckWait:       2 * time.Minute,
@@ -67,7 +81,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	go b.reportLag(ctx, cons)
+	b.metrics.BridgeLag(stream, 0)
+	go b.reportLag(ctx, stream, cons)
 
 	for ctx.Err() == nil {
 		batch, err := cons.FetchNoWait(b.BatchSize)
@@ -166,7 +181,7 @@ func (b *Bridge) record(m jetstream.Msg) (*kgo.Record, error) {
 	}, nil
 }
 
-func (b *Bridge) reportLag(ctx context.Context, cons jetstream.Consumer) {
+func (b *Bridge) reportLag(ctx context.Context, stream string, cons jetstream.Consumer) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
@@ -176,7 +191,7 @@ func (b *Bridge) reportLag(ctx context.Context, cons jetstream.Consumer) {
 		case <-t.C:
 			info, err := cons.Info(ctx)
 			if err == nil {
-				b.metrics.BridgeLag(info.NumPending + uint64(info.NumAckPending))
+				b.metrics.BridgeLag(stream, info.NumPending+uint64(info.NumAckPending))
 			}
 		}
 	}

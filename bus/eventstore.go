@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
+	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -37,7 +39,7 @@ const maxCachedAggregates = 10_000
 
 // NewEventStore binds to the event stream, which must exist (EnsureStreams).
 func NewEventStore(ctx context.Context, nc *nats.Conn, n Names) (*EventStore, error) {
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
 	if err != nil {
 		return nil, fmt.Errorf("creating jetstream context: %w", err)
 	}
@@ -111,8 +113,7 @@ func (s *EventStore) Append(ctx context.Context, aggregateType, id string, expec
 		if err != nil {
 			return fmt.Errorf("encoding event %s: %w", events[i].ID, err)
 		}
-		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-		msg.Header.Set("Boost-Event-Type", events[i].Type)
+		msg := eventMsg(subject, &events[i], data)
 		ack, err := s.js.PublishMsg(ctx, msg,
 			jetstream.WithMsgID(events[i].ID),
 			jetstream.WithExpectLastSequencePerSubject(version))
@@ -124,6 +125,51 @@ func (s *EventStore) Append(ctx context.Context, aggregateType, id string, expec
 			return fmt.Errorf("%w: appending to %s: %v", ErrUnavailable, subject, err)
 		}
 		version = ack.Sequence
+	}
+	return nil
+}
+
+// eventMsg wraps an event so it is also a Watermill message (uuid and
+// name headers), which lets Watermill event handlers consume the stream.
+func eventMsg(subject string, e *domain.Event, data []byte) *nats.Msg {
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	msg.Header.Set(wmnats.WatermillUUIDHdr, e.ID)
+	msg.Header.Set("name", e.Type)
+	return msg
+}
+
+// Publish stores events on subject without a concurrency check, each
+// de-duplicated by its id, and returns once JetStream has acknowledged all
+// of them. Tracked events use it: they are facts, not decisions.
+func (s *EventStore) Publish(ctx context.Context, subject string, events ...domain.Event) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(events))
+	for i := range events {
+		data, err := json.Marshal(&events[i])
+		if err != nil {
+			return fmt.Errorf("encoding event %s: %w", events[i].ID, err)
+		}
+		f, err := s.js.PublishMsgAsync(eventMsg(subject, &events[i], data), jetstream.WithMsgID(events[i].ID))
+		if err != nil {
+			return fmt.Errorf("%w: publishing to %s: %v", ErrUnavailable, subject, err)
+		}
+		futures = append(futures, f)
+	}
+	return waitAcks(ctx, futures, subject)
+}
+
+func waitAcks(ctx context.Context, futures []jetstream.PubAckFuture, subject string) error {
+	timer := time.NewTimer(10 * time.Second)
+	defer timer.Stop()
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("%w: storing in %s: %v", ErrUnavailable, subject, err)
+		case <-timer.C:
+			return fmt.Errorf("%w: no JetStream ack for %s", ErrUnavailable, subject)
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+		}
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ func TestAppendIsOptimisticallyConcurrent(t *testing.T) {
 			names := bus.Names{Prefix: env.Config.NATSPrefix}
 			nc := env.ConnectNATS()
 			js, _ := jetstream.New(nc)
-			if err := bus.EnsureStreams(ctx, js, names, 1); err != nil {
+			if err := bus.EnsureStreams(ctx, js, names, bus.StreamOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			store, err := bus.NewEventStore(ctx, nc, names)

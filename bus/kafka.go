@@ -17,7 +17,7 @@ import (
 // Topics says where the bridge writes each kind of domain event and how the
 // topics are created when missing.
 type Topics struct {
-	Tenancy     string // organizations, projects, API keys
+	Tenancy     string // organizations, projects, API keys and their usage
 	Events      string // tracked events (high volume)
 	Partitions  int32
 	Replication int16
@@ -26,7 +26,7 @@ type Topics struct {
 // For picks the topic an event belongs to.
 func (t Topics) For(e *domain.Event) string {
 	switch e.AggregateType {
-	case domain.AggregateOrganization, domain.AggregateProject:
+	case domain.AggregateOrganization, domain.AggregateProject, domain.AggregateUsage:
 		return t.Tenancy
 	default:
 		return t.Events

@@ -28,8 +28,37 @@ func (n Names) AggregateSubject(aggregateType, id string) string {
 	return n.Prefix + ".events." + aggregateType + "." + id
 }
 
-// BridgeConsumer is the durable JetStream consumer the bridge reads with.
-func (n Names) BridgeConsumer() string { return n.upper() + "_BRIDGE" }
+// TrackedStream holds tracked events and their outcomes until the bridge
+// and the event processor have read them; Kafka is their long-term log.
+func (n Names) TrackedStream() string { return n.upper() + "_TRACKED" }
+
+// DeadLetterStream keeps tracked events the processor gave up on.
+func (n Names) DeadLetterStream() string { return n.upper() + "_DEADLETTER" }
+
+// TrackedSubject is where a project's EventTracked, EventRejected and
+// UserIdentified events are appended.
+func (n Names) TrackedSubject(projectID string) string { return n.Prefix + ".tracked." + projectID }
+
+// TrackedSubjects matches every project's tracked subject.
+func (n Names) TrackedSubjects() string { return n.Prefix + ".tracked.*" }
+
+// OutcomeSubject is where EventProcessed and EventFailed are appended.
+func (n Names) OutcomeSubject(projectID string) string { return n.Prefix + ".outcomes." + projectID }
+
+// UsageSubject is where coalesced ApiKeyUsed events are appended.
+func (n Names) UsageSubject(projectID string) string { return n.Prefix + ".usage." + projectID }
+
+// DeadLetterSubject is where the processor parks a poison event.
+func (n Names) DeadLetterSubject(projectID string) string {
+	return n.Prefix + ".deadletter." + projectID
+}
+
+// BridgeConsumer is the durable JetStream consumer the bridge reads a
+// stream with.
+func (n Names) BridgeConsumer(stream string) string { return stream + "_BRIDGE" }
+
+// ProcessorQueue is the deliver group of the event processor.
+func (n Names) ProcessorQueue() string { return n.upper() + "_PROCESSOR" }
 
 // WorkerQueue is the deliver group command handlers share.
 func (n Names) WorkerQueue() string { return n.upper() + "_WORKERS" }

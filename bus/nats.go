@@ -97,20 +97,52 @@ func clientOptions(name string) []nats.Option {
 	}
 }
 
-// EnsureStreams creates or updates the command and event streams.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, replicas int) error {
+// StreamOptions tunes the streams EnsureStreams creates.
+type StreamOptions struct {
+	Replicas int
+	// TrackedMaxAge bounds how long tracked events stay in JetStream; the
+	// bridge must copy them to Kafka within it.
+	TrackedMaxAge time.Duration
+}
+
+// EnsureStreams creates or updates the command, event, tracked and
+// dead-letter streams.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, o StreamOptions) error {
+	replicas := o.Replicas
+	if o.TrackedMaxAge <= 0 {
+		o.TrackedMaxAge = 72 * time.Hour
+	}
 	if replicas < 1 {
 		replicas = 1
 	}
 	streams := []jetstream.StreamConfig{
 		{
 			Name:        n.CommandStream(),
-			Description: "Boost commands awaiting their handler",
+			Description: "Boost commands awaiting their handler; removed once handled",
 			Subjects:    []string{n.Prefix + ".commands.>"},
 			Storage:     jetstream.FileStorage,
-			Retention:   jetstream.LimitsPolicy,
+			Retention:   jetstream.WorkQueuePolicy,
 			MaxAge:      7 * 24 * time.Hour,
 			Duplicates:  2 * time.Minute,
+			Replicas:    replicas,
+		},
+		{
+			Name:        n.TrackedStream(),
+			Description: "Tracked events and their outcomes, until bridged to Kafka",
+			Subjects:    []string{n.Prefix + ".tracked.>", n.Prefix + ".outcomes.>", n.Prefix + ".usage.>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      o.TrackedMaxAge,
+			Duplicates:  10 * time.Minute,
+			Replicas:    replicas,
+		},
+		{
+			Name:        n.DeadLetterStream(),
+			Description: "Tracked events the processor gave up on",
+			Subjects:    []string{n.Prefix + ".deadletter.>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      30 * 24 * time.Hour,
 			Replicas:    replicas,
 		},
 		{

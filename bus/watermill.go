@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -53,32 +54,30 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 		}
 		futures = append(futures, f)
 	}
-	timer := time.NewTimer(p.ackTimeout)
-	defer timer.Stop()
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("%w: storing in %s: %v", ErrUnavailable, topic, err)
-		case <-timer.C:
-			return fmt.Errorf("%w: no JetStream ack for %s within %s", ErrUnavailable, topic, p.ackTimeout)
-		}
+	ctx := context.Background()
+	if len(msgs) > 0 {
+		ctx = msgs[0].Context()
 	}
-	return nil
+	ctx, cancel := context.WithTimeout(ctx, p.ackTimeout)
+	defer cancel()
+	return waitAcks(ctx, futures, topic)
 }
 
 // Close implements message.Publisher; the connection belongs to the caller.
 func (p *Publisher) Close() error { return nil }
 
-// NewCommandSubscriber returns a Watermill subscriber for command handlers:
-// one durable consumer per command subject, shared by every worker process
-// through a deliver group, acked only after the handler succeeded.
-func NewCommandSubscriber(nc *nats.Conn, n Names, logger watermill.LoggerAdapter) (*wmnats.Subscriber, error) {
-	queue := n.WorkerQueue()
+// NewSubscriber returns a Watermill subscriber over one JetStream stream:
+// one durable consumer per topic (subject), shared by every process through
+// the deliver group queue, acked only after the handler succeeded. parallel
+// is how many messages one process handles at once.
+func NewSubscriber(nc *nats.Conn, stream, queue string, parallel int, logger watermill.LoggerAdapter) (*wmnats.Subscriber, error) {
+	if parallel < 1 {
+		parallel = 1
+	}
 	sub, err := wmnats.NewSubscriberWithNatsConn(nc, wmnats.SubscriberSubscriptionConfig{
 		Unmarshaler:      &wmnats.NATSMarshaler{},
 		QueueGroupPrefix: queue,
-		SubscribersCount: 1,
+		SubscribersCount: parallel,
 		AckWaitTimeout:   30 * time.Second,
 		CloseTimeout:     15 * time.Second,
 		SubscribeTimeout: 15 * time.Second,
@@ -87,11 +86,11 @@ func NewCommandSubscriber(nc *nats.Conn, n Names, logger watermill.LoggerAdapter
 		},
 		JetStream: wmnats.JetStreamConfig{
 			SubscribeOptions: []nats.SubOpt{
-				nats.BindStream(n.CommandStream()),
+				nats.BindStream(stream),
 				nats.ManualAck(),
 				nats.AckExplicit(),
 				nats.DeliverAll(),
-				nats.MaxAckPending(1024),
+				nats.MaxAckPending(4096),
 				nats.AckWait(30 * time.Second),
 			},
 			DurablePrefix: queue,
@@ -101,7 +100,7 @@ func NewCommandSubscriber(nc *nats.Conn, n Names, logger watermill.LoggerAdapter
 		},
 	}, logger)
 	if err != nil {
-		return nil, fmt.Errorf("creating command subscriber: %w", err)
+		return nil, fmt.Errorf("creating subscriber on %s: %w", stream, err)
 	}
 	return sub, nil
 }

@@ -15,7 +15,9 @@ import (
 // Bus sends commands to their handlers through Watermill. Send returns once
 // the command is durably stored in JetStream, not once it is handled.
 type Bus struct {
-	cb *cqrs.CommandBus
+	cb    *cqrs.CommandBus
+	pub   message.Publisher
+	names bus.Names
 }
 
 // Command is anything with a Header that can validate itself.
@@ -52,7 +54,7 @@ func NewBus(pub message.Publisher, names bus.Names, logger watermill.LoggerAdapt
 	if err != nil {
 		return nil, fmt.Errorf("creating command bus: %w", err)
 	}
-	return &Bus{cb: cb}, nil
+	return &Bus{cb: cb, pub: pub, names: names}, nil
 }
 
 // Send validates cmd and stores it in JetStream. The command id becomes the
@@ -66,4 +68,34 @@ func (b *Bus) Send(ctx context.Context, cmd Command) error {
 		m.UUID = id
 		return nil
 	})
+}
+
+// SendBatch stores many commands with one round of JetStream acks, in the
+// same wire format as Send. It returns once every command is stored.
+func (b *Bus) SendBatch(ctx context.Context, cmds []Command) error {
+	m := marshaler()
+	byTopic := map[string][]*message.Message{}
+	var topics []string
+	for _, cmd := range cmds {
+		if err := cmd.Validate(); err != nil {
+			return err
+		}
+		msg, err := m.Marshal(cmd)
+		if err != nil {
+			return fmt.Errorf("marshalling %s: %w", commandName(cmd), err)
+		}
+		msg.UUID = cmd.header().CommandID
+		msg.SetContext(ctx)
+		topic := b.names.CommandSubject(commandName(cmd))
+		if _, ok := byTopic[topic]; !ok {
+			topics = append(topics, topic)
+		}
+		byTopic[topic] = append(byTopic[topic], msg)
+	}
+	for _, t := range topics {
+		if err := b.pub.Publish(t, byTopic[t]...); err != nil {
+			return err
+		}
+	}
+	return nil
 }

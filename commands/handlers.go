@@ -40,14 +40,23 @@ func (r *Rejection) Error() string { return "rejected: " + r.Reason }
 // Handlers decides on commands. Each handler is idempotent: a redelivered
 // command finds its effect already in the history and appends nothing.
 type Handlers struct {
-	store   EventStore
-	log     *slog.Logger
-	metrics Metrics
+	store    EventStore
+	tracked  TrackedLog
+	subjects Subjects
+	log      *slog.Logger
+	metrics  Metrics
+}
+
+// Store is the event store the handlers need: aggregates with optimistic
+// concurrency, and plain appends for tracked events.
+type Store interface {
+	EventStore
+	TrackedLog
 }
 
 // NewHandlers returns the command handlers over store.
-func NewHandlers(store EventStore, log *slog.Logger, m Metrics) *Handlers {
-	return &Handlers{store: store, log: log, metrics: m}
+func NewHandlers(store Store, subjects Subjects, log *slog.Logger, m Metrics) *Handlers {
+	return &Handlers{store: store, tracked: store, subjects: subjects, log: log, metrics: m}
 }
 
 const maxConcurrencyRetries = 8
@@ -239,5 +248,8 @@ func NewProcessor(router *message.Router, sub message.Subscriber, names bus.Name
 		cqrs.NewCommandHandler("CreateProject", h.CreateProject),
 		cqrs.NewCommandHandler("CreateKey", h.CreateKey),
 		cqrs.NewCommandHandler("RevokeKey", h.RevokeKey),
+		cqrs.NewCommandHandler("TrackEvent", h.TrackEvent),
+		cqrs.NewCommandHandler("IdentifyUser", h.IdentifyUser),
+		cqrs.NewCommandHandler("RecordKeyUsage", h.RecordKeyUsage),
 	)
 }

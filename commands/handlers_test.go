@@ -42,7 +42,7 @@ func TestConcurrentRevokesAppendOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := bus.EnsureStreams(ctx, js, names, 1); err != nil {
+			if err := bus.EnsureStreams(ctx, js, names, bus.StreamOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			metrics := &countMetrics{}
@@ -52,7 +52,7 @@ func TestConcurrentRevokesAppendOnce(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				workers = append(workers, commands.NewHandlers(store, testenv.Logger(t), metrics))
+				workers = append(workers, commands.NewHandlers(store, names, testenv.Logger(t), metrics))
 			}
 			orgID, projID, keyID := domain.NewID(), domain.NewID(), domain.NewID()
 			key, _ := domain.GenerateKey(domain.KeySecret)
@@ -100,7 +100,7 @@ func TestHandlersRejectAndStayIdempotent(t *testing.T) {
 	names := bus.Names{Prefix: env.Config.NATSPrefix}
 	nc := env.ConnectNATS()
 	js, _ := jetstream.New(nc)
-	if err := bus.EnsureStreams(ctx, js, names, 1); err != nil {
+	if err := bus.EnsureStreams(ctx, js, names, bus.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	store, err := bus.NewEventStore(ctx, nc, names)
@@ -108,7 +108,7 @@ func TestHandlersRejectAndStayIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &countMetrics{}
-	h := commands.NewHandlers(store, testenv.Logger(t), m)
+	h := commands.NewHandlers(store, names, testenv.Logger(t), m)
 	orgID, projID := domain.NewID(), domain.NewID()
 	key, _ := domain.GenerateKey(domain.KeyPublishable)
 

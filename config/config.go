@@ -29,6 +29,14 @@ type Config struct {
 	ConsistencyTimeout time.Duration
 	DevNATSAddr        string
 	DevKafkaPort       int
+	// RateLimit is events per second per key (0: off), RateBurst the bucket.
+	RateLimit            float64
+	RateBurst            int
+	KeyCacheTTL          time.Duration
+	KeyUsageInterval     time.Duration
+	WorkerParallelism    int
+	ProcessorParallelism int
+	TrackedMaxAge        time.Duration
 }
 
 // FromEnv reads the configuration through getenv (os.Getenv in main, a map
@@ -76,11 +84,28 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if t := get("BOOST_ADMIN_TOKEN", ""); t != "" {
 		c.AdminTokenSHA256 = HashToken(t)
 	}
-	d, err := time.ParseDuration(get("BOOST_CONSISTENCY_TIMEOUT", "10s"))
-	if err != nil || d <= 0 {
-		errs = append(errs, "BOOST_CONSISTENCY_TIMEOUT must be a positive duration such as 10s")
+	dur := func(k, def string) time.Duration {
+		d, err := time.ParseDuration(get(k, def))
+		if err != nil || d <= 0 {
+			errs = append(errs, k+" must be a positive duration such as "+def)
+		}
+		return d
 	}
-	c.ConsistencyTimeout = d
+	c.ConsistencyTimeout = dur("BOOST_CONSISTENCY_TIMEOUT", "10s")
+	c.KeyCacheTTL = dur("BOOST_KEY_CACHE_TTL", "60s")
+	c.KeyUsageInterval = dur("BOOST_KEY_USAGE_INTERVAL", "30s")
+	c.TrackedMaxAge = dur("BOOST_TRACKED_RETENTION", "72h")
+	c.WorkerParallelism = atoi("BOOST_WORKER_PARALLELISM", "16")
+	c.ProcessorParallelism = atoi("BOOST_PROCESSOR_PARALLELISM", "16")
+	c.RateBurst = atoi("BOOST_RATE_LIMIT_BURST", "0")
+	rate, err := strconv.ParseFloat(get("BOOST_RATE_LIMIT", "10000"), 64)
+	if err != nil || rate < 0 {
+		errs = append(errs, "BOOST_RATE_LIMIT must be a non-negative number of events per second (0 turns it off)")
+	}
+	c.RateLimit = rate
+	if c.RateBurst <= 0 {
+		c.RateBurst = max(int(2*rate), 500)
+	}
 	if c.Port < 0 || c.Port > 65535 {
 		errs = append(errs, "PORT must be from 0 to 65535")
 	}

@@ -90,6 +90,12 @@ type Meta struct {
 
 // NewEvent builds an envelope with a fresh id around payload.
 func NewEvent(eventType string, m Meta, payload any) (Event, error) {
+	return NewEventWithID(NewID(), eventType, m, payload)
+}
+
+// NewEventWithID builds an envelope with a given id, for events whose id
+// must be stable across retries (tracked events).
+func NewEventWithID(id, eventType string, m Meta, payload any) (Event, error) {
 	data, err := json.Marshal(payload)
 	if err != nil {
 		return Event{}, fmt.Errorf("marshalling %s payload: %w", eventType, err)
@@ -100,7 +106,7 @@ func NewEvent(eventType string, m Meta, payload any) (Event, error) {
 		occurred = now
 	}
 	return Event{
-		ID:             NewID(),
+		ID:             id,
 		Type:           eventType,
 		Version:        SchemaVersion,
 		AggregateType:  m.AggregateType,

@@ -14,8 +14,10 @@ type Metrics struct {
 	HTTPRequests    *prometheus.CounterVec
 	HTTPDuration    *prometheus.HistogramVec
 	CommandsHandled *prometheus.CounterVec
+	EventOutcomes   *prometheus.CounterVec
+	EventsAccepted  *prometheus.CounterVec
 	BridgedEvents   prometheus.Counter
-	BridgeLagEvents prometheus.Gauge
+	BridgeLagEvents *prometheus.GaugeVec
 	ProjectedEvents *prometheus.CounterVec
 	ProjectionLag   *prometheus.GaugeVec
 }
@@ -37,14 +39,22 @@ func New() *Metrics {
 			Name: "boost_commands_handled_total",
 			Help: "Commands handled by the worker, by command and outcome (applied, noop, rejected, error).",
 		}, []string{"command", "outcome"}),
+		EventOutcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boost_events_outcomes_total",
+			Help: "Tracked events the processor finished, by outcome (processed, failed).",
+		}, []string{"outcome"}),
+		EventsAccepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boost_events_ingested_total",
+			Help: "Events answered by the ingestion API, by result (accepted, rejected).",
+		}, []string{"result"}),
 		BridgedEvents: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "boost_bridge_events_total",
 			Help: "Domain events copied from JetStream to Kafka.",
 		}),
-		BridgeLagEvents: prometheus.NewGauge(prometheus.GaugeOpts{
+		BridgeLagEvents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "boost_bridge_lag_events",
-			Help: "Domain events in JetStream not yet acknowledged by Kafka.",
-		}),
+			Help: "Events in a JetStream stream not yet acknowledged by Kafka.",
+		}, []string{"stream"}),
 		ProjectedEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "boost_projection_events_total",
 			Help: "Kafka records applied by each projection.",
@@ -57,7 +67,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.HTTPRequests, m.HTTPDuration, m.CommandsHandled,
+		m.HTTPRequests, m.HTTPDuration, m.CommandsHandled, m.EventOutcomes, m.EventsAccepted,
 		m.BridgedEvents, m.BridgeLagEvents, m.ProjectedEvents, m.ProjectionLag,
 	)
 	return m
@@ -67,7 +77,9 @@ func New() *Metrics {
 func (m *Metrics) Bridged(n int) { m.BridgedEvents.Add(float64(n)) }
 
 // BridgeLag records how far the bridge is behind JetStream.
-func (m *Metrics) BridgeLag(pending uint64) { m.BridgeLagEvents.Set(float64(pending)) }
+func (m *Metrics) BridgeLag(stream string, pending uint64) {
+	m.BridgeLagEvents.WithLabelValues(stream).Set(float64(pending))
+}
 
 // Projected counts records a projection applied.
 func (m *Metrics) Projected(projection string, n int) {
@@ -82,4 +94,12 @@ func (m *Metrics) SetProjectionLag(projection string, lag int64) {
 // CommandHandled counts one handled command.
 func (m *Metrics) CommandHandled(command, outcome string) {
 	m.CommandsHandled.WithLabelValues(command, outcome).Inc()
+}
+
+// EventOutcome counts one processed or failed event.
+func (m *Metrics) EventOutcome(outcome string) { m.EventOutcomes.WithLabelValues(outcome).Inc() }
+
+// Ingested counts events the API accepted or rejected.
+func (m *Metrics) Ingested(result string, n int) {
+	m.EventsAccepted.WithLabelValues(result).Add(float64(n))
 }

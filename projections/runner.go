@@ -31,6 +31,13 @@ type Projection interface {
 	Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []domain.Event) error
 }
 
+// AfterCommitter is implemented by projections that must tell the outside
+// world about a batch once it is committed (never before: a reader could
+// otherwise see the old state after being told of the new).
+type AfterCommitter interface {
+	AfterCommit(ctx context.Context, events []domain.Event)
+}
+
 // Metrics receives what a runner did.
 type Metrics interface {
 	Projected(projection string, n int)
@@ -143,7 +150,7 @@ type partitionKey struct {
 }
 
 func (r *Runner) apply(ctx context.Context, records []*kgo.Record) (int, error) {
-	applied := 0
+	var applied []domain.Event
 	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		next := map[partitionKey]int64{}
 		var keys []partitionKey
@@ -205,10 +212,16 @@ func (r *Runner) apply(ctx context.Context, records []*kgo.Record) (int, error) 
 				return fmt.Errorf("storing checkpoint: %w", err)
 			}
 		}
-		applied = len(events)
+		applied = events
 		return nil
 	})
-	return applied, err
+	if err != nil {
+		return 0, err
+	}
+	if ac, ok := r.p.(AfterCommitter); ok && len(applied) > 0 {
+		ac.AfterCommit(ctx, applied)
+	}
+	return len(applied), nil
 }
 
 // loadCheckpoint returns the next offset to apply for k, or 0.

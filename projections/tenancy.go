@@ -14,13 +14,41 @@ import (
 
 var sqlErrNoRows = sql.ErrNoRows
 
-// Tenancy projects organizations, projects and API keys.
-type Tenancy struct {
-	topic string
+// KeyRevocations is told, after a revocation is committed, which key hash
+// must stop authenticating, so API caches drop it at once instead of at
+// their TTL.
+type KeyRevocations interface {
+	Revoked(ctx context.Context, keyHash string)
 }
 
-// NewTenancy returns the tenancy projection reading topic.
-func NewTenancy(topic string) *Tenancy { return &Tenancy{topic: topic} }
+// Tenancy projects organizations, projects, API keys and key usage.
+type Tenancy struct {
+	topic   string
+	revoked KeyRevocations
+}
+
+// NewTenancy returns the tenancy projection reading topic; revoked may be
+// nil.
+func NewTenancy(topic string, revoked KeyRevocations) *Tenancy {
+	return &Tenancy{topic: topic, revoked: revoked}
+}
+
+// AfterCommit implements AfterCommitter: it invalidates revoked keys once
+// the read model says they are revoked, so a cache refill cannot bring the
+// old row back.
+func (t *Tenancy) AfterCommit(ctx context.Context, events []domain.Event) {
+	if t.revoked == nil {
+		return
+	}
+	for i := range events {
+		if events[i].Type != domain.APIKeyRevoked {
+			continue
+		}
+		if d, err := domain.DecodeData[domain.APIKeyRevokedData](&events[i]); err == nil {
+			t.revoked.Revoked(ctx, d.Hash)
+		}
+	}
+}
 
 // Name implements Projection.
 func (*Tenancy) Name() string { return "tenancy" }
@@ -75,6 +103,16 @@ func (t *Tenancy) apply(ctx context.Context, tx bun.Tx, e *domain.Event) error {
 		_, err = tx.NewUpdate().Model((*readmodel.APIKey)(nil)).
 			Set("revoked_at = ?", e.OccurredAt).
 			Where("id = ?", d.KeyID).Where("project_id = ?", e.ProjectID).Where("revoked_at IS NULL").
+			Exec(ctx)
+		return err
+	case domain.APIKeyUsed:
+		d, err := domain.DecodeData[domain.KeyUsedData](e)
+		if err != nil {
+			return err
+		}
+		_, err = tx.NewUpdate().Model((*readmodel.APIKey)(nil)).
+			Set("last_used_at = ?", d.LastUsedAt).
+			Where("id = ?", d.KeyID).Where("last_used_at IS NULL OR last_used_at < ?", d.LastUsedAt).
 			Exec(ctx)
 		return err
 	}

@@ -145,3 +145,24 @@ func (q *Queries) APIKeys(ctx context.Context, projectID string, p Page) ([]read
 	return paginate(ctx, q.db, p, func(x *readmodel.APIKey) string { return x.ID },
 		func(s *bun.SelectQuery) *bun.SelectQuery { return s.Where("project_id = ?", projectID) })
 }
+
+// APIKeyByHash returns the key with this hash, revoked or not.
+func (q *Queries) APIKeyByHash(ctx context.Context, hash string) (*readmodel.APIKey, error) {
+	var k readmodel.APIKey
+	err := q.db.NewSelect().Model(&k).Where("key_hash = ?", hash).Scan(ctx)
+	return &k, one(err)
+}
+
+// Event returns one event of a project.
+func (q *Queries) Event(ctx context.Context, projectID, eventID string) (*readmodel.Event, error) {
+	var e readmodel.Event
+	err := q.db.NewSelect().Model(&e).Where("id = ?", eventID).Where("project_id = ?", projectID).Scan(ctx)
+	return &e, one(err)
+}
+
+// EndUser returns one end user of a project.
+func (q *Queries) EndUser(ctx context.Context, projectID, externalID string) (*readmodel.EndUser, error) {
+	var u readmodel.EndUser
+	err := q.db.NewSelect().Model(&u).Where("project_id = ?", projectID).Where("external_id = ?", externalID).Scan(ctx)
+	return &u, one(err)
+}

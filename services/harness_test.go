@@ -49,8 +49,9 @@ func startNode(t *testing.T, env *testenv.Env, roles ...string) *node {
 		n.NATS = env.ConnectNATS()
 	}
 	for _, r := range roles {
-		if r == services.RoleAPI {
+		if r == services.RoleAPI || r == services.RoleProjector {
 			n.Redis = env.Redis()
+			break
 		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -25,10 +25,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/gamify/boost/api"
+	"github.com/gamify/boost/apikeys"
 	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/commands"
 	"github.com/gamify/boost/config"
 	"github.com/gamify/boost/metrics"
+	"github.com/gamify/boost/processing"
 	"github.com/gamify/boost/projections"
 	"github.com/gamify/boost/queries"
 	"github.com/gamify/boost/store"
@@ -95,6 +97,7 @@ type Node struct {
 	Listener net.Listener
 
 	mu      sync.Mutex
+	auth    *apikeys.Authenticator
 	addr    string
 	ready   chan struct{}
 	cmdBus  *commands.Bus
@@ -145,7 +148,7 @@ func (n *Node) Run(ctx context.Context) error {
 			return fmt.Errorf("jetstream: %w", err)
 		}
 		if err := waitFor(ctx, n.Log, "creating JetStream streams", func() error {
-			return bus.EnsureStreams(ctx, js, names, 1)
+			return bus.EnsureStreams(ctx, js, names, bus.StreamOptions{TrackedMaxAge: n.Config.TrackedMaxAge})
 		}); err != nil {
 			return err
 		}
@@ -185,6 +188,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}})
 	}
 
+	usageDone := make(chan struct{})
 	apiCfg := api.Config{
 		Version: n.Version, Roles: n.Roles, Checks: checks, Metrics: n.Metrics, Log: n.Log,
 		AdminTokenSHA256: n.Config.AdminTokenSHA256, ConsistencyTimeout: n.Config.ConsistencyTimeout,
@@ -198,10 +202,21 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		q := queries.New(n.DB)
 		n.mu.Lock()
-		n.cmdBus, n.queries = cb, queries.New(n.DB)
+		n.cmdBus, n.queries = cb, q
 		n.mu.Unlock()
-		apiCfg.Commands, apiCfg.Queries = cb, n.queries
+		apiCfg.Commands, apiCfg.Queries = cb, q
+		n.auth = apikeys.New(keySource{q}, n.keyCache(), n.Log)
+		usage := apikeys.NewUsageRecorder(n.Log)
+		apiCfg.Ingest = &api.IngestConfig{Auth: n.auth, Usage: usage, Limiter: n.limiter()}
+		defer func() { <-usageDone }()
+		go func() {
+			defer close(usageDone)
+			usage.Run(ctx, n.Config.KeyUsageInterval, func(ctx context.Context, us []apikeys.Usage) error {
+				return sendUsage(ctx, cb, us)
+			})
+		}()
 	}
 
 	// Background roles run under their own context so HTTP can be drained
@@ -225,7 +240,7 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("creating router: %w", err)
 		}
-		sub, err := bus.NewCommandSubscriber(n.NATS, names, wlog)
+		sub, err := bus.NewSubscriber(n.NATS, names.CommandStream(), names.WorkerQueue(), n.Config.WorkerParallelism, wlog)
 		if err != nil {
 			return err
 		}
@@ -233,7 +248,7 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		h := commands.NewHandlers(store, n.Log.With("role", RoleWorker), n.Metrics)
+		h := commands.NewHandlers(store, names, n.Log.With("role", RoleWorker), n.Metrics)
 		if err := commands.NewProcessor(router, sub, names, h, wlog); err != nil {
 			return err
 		}
@@ -241,10 +256,29 @@ func (n *Node) Run(ctx context.Context) error {
 			defer sub.Close()
 			return router.Run(ctx)
 		})
-		select {
-		case <-router.Running():
-		case <-ctx.Done():
-			return nil
+
+		procRouter, err := message.NewRouter(message.RouterConfig{CloseTimeout: 15 * time.Second}, wlog)
+		if err != nil {
+			return fmt.Errorf("creating router: %w", err)
+		}
+		procSub, err := bus.NewSubscriber(n.NATS, names.TrackedStream(), names.ProcessorQueue(), n.Config.ProcessorParallelism, wlog)
+		if err != nil {
+			return err
+		}
+		proc := processing.New(store, names, n.Metrics, n.Log.With("role", RoleWorker))
+		if err := proc.Attach(procRouter, procSub, names.TrackedSubjects(), wlog); err != nil {
+			return err
+		}
+		start(RoleWorker+"/processor", func(ctx context.Context) error {
+			defer procSub.Close()
+			return procRouter.Run(ctx)
+		})
+		for _, r := range []*message.Router{router, procRouter} {
+			select {
+			case <-r.Running():
+			case <-ctx.Done():
+				return nil
+			}
 		}
 	}
 	if n.has(RoleBridge) {
@@ -255,7 +289,7 @@ func (n *Node) Run(ctx context.Context) error {
 		start(RoleBridge, b.Run)
 	}
 	if n.has(RoleProjector) {
-		for _, p := range Projections(n.Config) {
+		for _, p := range Projections(n.Config, n.revocations()) {
 			group := n.Config.NATSPrefix + ".projection." + p.Name()
 			r := projections.NewRunner(n.DB, n.Config.KafkaBrokers, group, p, n.Log.With("role", RoleProjector), n.Metrics)
 			start(RoleProjector+"/"+p.Name(), r.Run)
@@ -317,10 +351,12 @@ func (n *Node) Queries() *queries.Queries {
 	return n.queries
 }
 
-// Projections lists every projection this build runs.
-func Projections(cfg config.Config) []projections.Projection {
+// Projections lists every projection this build runs; revoked is told of
+// key revocations (nil: nobody to tell).
+func Projections(cfg config.Config, revoked projections.KeyRevocations) []projections.Projection {
 	return []projections.Projection{
-		projections.NewTenancy(cfg.Topics.Tenancy),
+		projections.NewTenancy(cfg.Topics.Tenancy, revoked),
+		projections.NewEvents(cfg.Topics.Events),
 	}
 }
 

@@ -86,7 +86,9 @@ func streamMessages(t *testing.T, env *testenv.Env) [][]byte {
 	}
 	names := bus.Names{Prefix: env.Config.NATSPrefix}
 	var out [][]byte
-	for _, stream := range []string{names.CommandStream(), names.EventStream()} {
+	// Commands leave their work-queue stream once handled; what is left of
+	// them on disk is covered by the data-directory scan.
+	for _, stream := range []string{names.CommandStream(), names.EventStream(), names.TrackedStream()} {
 		s, err := js.Stream(ctx, stream)
 		if err != nil {
 			t.Fatal(err)
@@ -99,7 +101,7 @@ func streamMessages(t *testing.T, env *testenv.Env) [][]byte {
 			}
 			out = append(out, m.Data, []byte(fmt.Sprint(m.Header)))
 		}
-		if len(out) == 0 {
+		if stream == names.EventStream() && info.State.Msgs == 0 {
 			t.Fatalf("stream %s is empty", stream)
 		}
 	}
@@ -269,7 +271,7 @@ func TestProjectorStoppedMidwayResumesExactly(t *testing.T) {
 			}
 		}
 
-		flaky := &flakyProjection{Projection: projections.NewTenancy(topic), failOn: 3}
+		flaky := &flakyProjection{Projection: projections.NewTenancy(topic, nil), failOn: 3}
 		stop := run(flaky, 10)
 		waitUntil(t, 30*time.Second, "projection half way", func() bool { return checkpointed() >= 60 })
 		stop()
@@ -287,7 +289,7 @@ func TestProjectorStoppedMidwayResumesExactly(t *testing.T) {
 		// A bridge that crashed before acking re-sends records: produce the
 		// first 20 again.
 		dups := reproduce(t, env, topic, 20)
-		stop = run(projections.NewTenancy(topic), 1000)
+		stop = run(projections.NewTenancy(topic, nil), 1000)
 		waitUntil(t, 30*time.Second, "projection caught up", func() bool { return checkpointed() == orgs+projects+dups })
 		stop()
 		if got := rows(); got != orgs+projects {

@@ -57,7 +57,7 @@ func RunRoles(ctx context.Context, cfg config.Config, roles []string, version st
 		defer nc.Close()
 		node.NATS = nc
 	}
-	if cfg.RedisURL != "" && slices.Contains(roles, RoleAPI) {
+	if cfg.RedisURL != "" && (slices.Contains(roles, RoleAPI) || slices.Contains(roles, RoleProjector)) {
 		rc, err := ConnectRedis(cfg.RedisURL)
 		if err != nil {
 			return err

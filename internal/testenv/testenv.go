@@ -225,3 +225,21 @@ func deleteStreams(t testing.TB, natsURL, prefix string) {
 		}
 	}
 }
+
+// StopKafka closes the embedded broker; RestartKafka brings it back on the
+// same port and data directory, as a broker restart would.
+func (e *Env) StopKafka() { e.Kafka.Close() }
+
+// RestartKafka starts the broker again after StopKafka.
+func (e *Env) RestartKafka() {
+	e.t.Helper()
+	_, portStr, _ := strings.Cut(e.Config.KafkaBrokers[0], ":")
+	var port int
+	fmt.Sscan(portStr, &port)
+	k, err := bus.StartEmbeddedKafka(filepath.Join(e.DataDir, "kafka"), port)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.Kafka = k
+	e.t.Cleanup(k.Close)
+}

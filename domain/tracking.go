@@ -1,0 +1,126 @@
+package domain
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Tracking event types.
+const (
+	EventTracked   = "EventTracked"
+	EventRejected  = "EventRejected"
+	UserIdentified = "UserIdentified"
+	EventProcessed = "EventProcessed"
+	EventFailed    = "EventFailed"
+	APIKeyUsed     = "ApiKeyUsed"
+)
+
+// Aggregate types of the tracking side. Tracked events are not decided
+// against history, so they carry no concurrency check.
+const (
+	AggregateEvent = "event"
+	AggregateUsage = "usage"
+)
+
+// IdentifyEvent is the event name identify calls are stored under;
+// ProfileUpdateEvent sent through track behaves like identify.
+const (
+	IdentifyEvent      = "$identify"
+	ProfileUpdateEvent = "$profile_update"
+)
+
+// IsIdentify reports whether a tracked event name is an identify call.
+func IsIdentify(name string) bool {
+	n := NormalizeEventName(name)
+	return n == IdentifyEvent || n == ProfileUpdateEvent
+}
+
+// trustedEvents may only be sent with a secret key: they move money or
+// progress, so a browser must not be able to forge them.
+var trustedEvents = map[string]bool{
+	"purchase": true, "checkout_complete": true, "checkout_success": true, "commission.created": true,
+	"referral_success": true, "user.leveled_up": true, "step.completed": true, "quest.completed": true,
+}
+
+// commerceEvents carry an order, an amount in cents and a currency.
+var commerceEvents = map[string]bool{"purchase": true, "checkout_complete": true, "checkout_success": true}
+
+// NormalizeEventName is how event names are compared for key-class and
+// commerce rules: trimmed and lower-cased, so " Purchase" is "purchase".
+func NormalizeEventName(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
+
+// IsTrusted reports whether only a secret key may send the event.
+func IsTrusted(name string) bool { return trustedEvents[NormalizeEventName(name)] }
+
+// IsCommerce reports whether the event must carry orderId, amount and currency.
+func IsCommerce(name string) bool { return commerceEvents[NormalizeEventName(name)] }
+
+// KeyAllows reports whether a key of type t may send event name.
+func KeyAllows(t KeyType, name string) bool { return t == KeySecret || !IsTrusted(name) }
+
+// EventIDFor returns the id of an incoming event: derived from the
+// project and messageId when there is one (a retry gets the same id, so it
+// is stored once however late it comes), else a fresh UUIDv7.
+func EventIDFor(projectID, messageID string) string {
+	if messageID == "" {
+		return NewID()
+	}
+	ns, err := uuid.Parse(projectID)
+	if err != nil {
+		ns = uuid.Nil
+	}
+	return uuid.NewSHA1(ns, []byte(messageID)).String()
+}
+
+// TrackedData is the payload of EventTracked, EventRejected and
+// UserIdentified: the event as received, with the times needed to correct
+// client clock skew.
+type TrackedData struct {
+	Event       string          `json:"event"`
+	UserID      string          `json:"userId,omitempty"`
+	AnonymousID string          `json:"anonymousId,omitempty"`
+	Properties  json.RawMessage `json:"properties,omitempty"`
+	Context     json.RawMessage `json:"context,omitempty"`
+	MessageID   string          `json:"messageId,omitempty"`
+	// Timestamp and SentAt are the client's clock, as sent; ReceivedAt is
+	// the server's; OccurredAt (in the envelope) is the corrected time.
+	Timestamp  *time.Time `json:"timestamp,omitempty"`
+	SentAt     *time.Time `json:"sentAt,omitempty"`
+	ReceivedAt time.Time  `json:"receivedAt"`
+	KeyID      string     `json:"keyId"`
+	KeyType    KeyType    `json:"keyType"`
+	// Reason and Code say why an EventRejected was rejected.
+	Reason string `json:"reason,omitempty"`
+	Code   string `json:"code,omitempty"`
+}
+
+// OutcomeData is the payload of EventProcessed and EventFailed.
+type OutcomeData struct {
+	EventID  string `json:"eventId"`
+	Reason   string `json:"reason,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
+}
+
+// KeyUsedData is the payload of ApiKeyUsed: the last time a key was seen,
+// coalesced by the API so a busy key costs one event per interval.
+type KeyUsedData struct {
+	KeyID      string    `json:"keyId"`
+	LastUsedAt time.Time `json:"lastUsedAt"`
+}
+
+// CorrectedTime returns when an event happened by the server's clock:
+// receivedAt − (sentAt − timestamp) when the client sent both, the client
+// timestamp when it sent only that, else receivedAt.
+func CorrectedTime(timestamp, sentAt *time.Time, receivedAt time.Time) time.Time {
+	switch {
+	case timestamp != nil && sentAt != nil:
+		return receivedAt.Add(-sentAt.Sub(*timestamp)).UTC()
+	case timestamp != nil:
+		return timestamp.UTC()
+	default:
+		return receivedAt.UTC()
+	}
+}

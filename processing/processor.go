@@ -1,0 +1,218 @@
+// Package processing runs per-event-type rules on every tracked event after
+// it is stored, and records the outcome: EventProcessed, or EventFailed with
+// the reason. It is where gamification rules (points, levels, quests) plug
+// in. It is an event handler of the write side: it reads tracked events from
+// JetStream and appends outcomes; it never touches read models.
+package processing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/gamify/boost/domain"
+)
+
+// Rule checks or reacts to one tracked event. Returning a *Failure marks
+// the event failed for good; any other error is retried with backoff.
+type Rule interface {
+	Apply(ctx context.Context, e *domain.Event, d *domain.TrackedData) error
+}
+
+// RuleFunc adapts a function to Rule.
+type RuleFunc func(ctx context.Context, e *domain.Event, d *domain.TrackedData) error
+
+// Apply implements Rule.
+func (f RuleFunc) Apply(ctx context.Context, e *domain.Event, d *domain.TrackedData) error {
+	return f(ctx, e, d)
+}
+
+// Failure is a permanent rule failure: the event reads "failed" with Reason.
+type Failure struct{ Reason string }
+
+func (f *Failure) Error() string { return f.Reason }
+
+// Log is where outcomes and dead letters are appended.
+type Log interface {
+	Publish(ctx context.Context, subject string, events ...domain.Event) error
+}
+
+// Subjects names the processor's output subjects.
+type Subjects interface {
+	OutcomeSubject(projectID string) string
+	DeadLetterSubject(projectID string) string
+}
+
+// Metrics counts outcomes.
+type Metrics interface {
+	EventOutcome(outcome string)
+}
+
+// Tracked is a tracked event as the processor receives it; its own type so
+// Watermill routes only EventTracked messages to the handler.
+type Tracked domain.Event
+
+// Processor applies the registered rules.
+type Processor struct {
+	log      Log
+	subjects Subjects
+	rules    map[string][]Rule
+	metrics  Metrics
+	logger   *slog.Logger
+	// MaxAttempts bounds retries of transient rule errors before the event
+	// is dead-lettered and marked failed.
+	MaxAttempts int
+}
+
+// New returns a processor with the built-in rules.
+func New(log Log, subjects Subjects, m Metrics, logger *slog.Logger) *Processor {
+	p := &Processor{log: log, subjects: subjects, rules: map[string][]Rule{}, metrics: m, logger: logger, MaxAttempts: 6}
+	for _, name := range []string{"purchase", "checkout_complete", "checkout_success"} {
+		p.Register(name, RuleFunc(knownCurrency))
+	}
+	return p
+}
+
+// Register adds a rule for an event name (matched trimmed and
+// case-insensitively); "*" matches every event.
+func (p *Processor) Register(event string, r Rule) {
+	k := domain.NormalizeEventName(event)
+	p.rules[k] = append(p.rules[k], r)
+}
+
+// Handle runs the rules for one event and appends its outcome. A transient
+// error is returned so Watermill retries it.
+func (p *Processor) Handle(ctx context.Context, t *Tracked) error {
+	e := (*domain.Event)(t)
+	if e.Type != domain.EventTracked {
+		return nil
+	}
+	d, err := domain.DecodeData[domain.TrackedData](e)
+	if err != nil {
+		return p.outcome(ctx, e, domain.EventFailed, "undecodable event: "+err.Error(), 1)
+	}
+	rules := append(append([]Rule{}, p.rules["*"]...), p.rules[domain.NormalizeEventName(d.Event)]...)
+	for _, r := range rules {
+		if err := r.Apply(ctx, e, &d); err != nil {
+			var f *Failure
+			if errors.As(err, &f) {
+				return p.outcome(ctx, e, domain.EventFailed, f.Reason, 1)
+			}
+			return fmt.Errorf("rule on %s %s: %w", d.Event, e.ID, err)
+		}
+	}
+	return p.outcome(ctx, e, domain.EventProcessed, "", 1)
+}
+
+func (p *Processor) outcome(ctx context.Context, e *domain.Event, typ, reason string, attempts int) error {
+	// The outcome id is derived from the event, so a redelivered event
+	// appends a duplicate JetStream drops.
+	id := domain.EventIDFor(e.ID, typ)
+	out, err := domain.NewEventWithID(id, typ, domain.Meta{AggregateType: domain.AggregateEvent, AggregateID: e.ID,
+		OrganizationID: e.OrganizationID, ProjectID: e.ProjectID, CorrelationID: e.CorrelationID, CausationID: e.ID},
+		domain.OutcomeData{EventID: e.ID, Reason: reason, Attempts: attempts})
+	if err != nil {
+		return err
+	}
+	if err := p.log.Publish(ctx, p.subjects.OutcomeSubject(e.ProjectID), out); err != nil {
+		return err
+	}
+	if typ == domain.EventProcessed {
+		p.metrics.EventOutcome("processed")
+	} else {
+		p.metrics.EventOutcome("failed")
+	}
+	return nil
+}
+
+// deadLetter is the outermost middleware: when retries are exhausted it
+// parks the message on the dead-letter stream and marks the event failed,
+// so a poison event neither blocks the stream nor stays pending forever.
+func (p *Processor) deadLetter(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, err := h(msg)
+		if err == nil {
+			return out, nil
+		}
+		ctx := msg.Context()
+		var e domain.Event
+		if uerr := (cqrs.JSONMarshaler{}).Unmarshal(msg, &e); uerr != nil || e.ProjectID == "" {
+			p.logger.ErrorContext(ctx, "dropping undecodable message", "uuid", msg.UUID, "err", err)
+			return nil, nil
+		}
+		reason := fmt.Sprintf("processing gave up after %d attempts: %v", p.MaxAttempts, err)
+		p.logger.ErrorContext(ctx, "event dead-lettered", "eventId", e.ID, "reason", reason)
+		dl := e
+		dl.ID = domain.EventIDFor(e.ID, "deadletter")
+		if perr := p.log.Publish(ctx, p.subjects.DeadLetterSubject(e.ProjectID), dl); perr != nil {
+			return nil, perr // keep it in the stream: JetStream redelivers
+		}
+		if oerr := p.outcome(ctx, &e, domain.EventFailed, reason, p.MaxAttempts); oerr != nil {
+			return nil, oerr
+		}
+		return nil, nil
+	}
+}
+
+// Attach registers the processor on router, subscribed to every project's
+// tracked subject through sub.
+func (p *Processor) Attach(router *message.Router, sub message.Subscriber, topic string, logger watermill.LoggerAdapter) error {
+	router.AddMiddleware(p.deadLetter, middleware.Retry{
+		MaxRetries:      p.MaxAttempts - 1,
+		InitialInterval: 50 * time.Millisecond,
+		MaxInterval:     2 * time.Second,
+		Multiplier:      2,
+		Logger:          logger,
+	}.Middleware)
+	proc, err := cqrs.NewEventProcessorWithConfig(router, cqrs.EventProcessorConfig{
+		GenerateSubscribeTopic: func(cqrs.EventProcessorGenerateSubscribeTopicParams) (string, error) { return topic, nil },
+		SubscriberConstructor: func(cqrs.EventProcessorSubscriberConstructorParams) (message.Subscriber, error) {
+			return sub, nil
+		},
+		AckOnUnknownEvent: true,
+		Marshaler: cqrs.JSONMarshaler{GenerateName: func(v any) string {
+			if _, ok := v.(*Tracked); ok {
+				return domain.EventTracked
+			}
+			return cqrs.FullyQualifiedStructName(v)
+		}},
+		Logger: logger,
+	})
+	if err != nil {
+		return fmt.Errorf("creating event processor: %w", err)
+	}
+	return proc.AddHandlers(cqrs.NewEventHandler("ProcessTrackedEvent", p.Handle))
+}
+
+// currencies are the ISO 4217 codes commerce events may use.
+var currencies = map[string]bool{}
+
+func init() {
+	for _, c := range []string{"AED", "ARS", "AUD", "BGN", "BRL", "CAD", "CHF", "CLP", "CNY", "COP", "CZK", "DKK",
+		"EGP", "EUR", "GBP", "HKD", "HUF", "IDR", "ILS", "INR", "ISK", "JPY", "KES", "KRW", "MAD", "MXN", "MYR",
+		"NGN", "NOK", "NZD", "PEN", "PHP", "PKR", "PLN", "QAR", "RON", "RSD", "SAR", "SEK", "SGD", "THB", "TRY",
+		"TWD", "UAH", "USD", "VND", "ZAR"} {
+		currencies[c] = true
+	}
+}
+
+// knownCurrency fails commerce events whose currency is well-formed but
+// not one Boost can account revenue in.
+func knownCurrency(_ context.Context, _ *domain.Event, d *domain.TrackedData) error {
+	c, err := commerceCurrency(d)
+	if err != nil {
+		return &Failure{Reason: err.Error()}
+	}
+	if !currencies[c] {
+		return &Failure{Reason: "unsupported currency " + strconv.Quote(c)}
+	}
+	return nil
+}

@@ -1,0 +1,452 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gamify/boost/domain"
+	"github.com/gamify/boost/readmodel"
+	"github.com/gamify/boost/store"
+)
+
+// Events projects tracked events, their processing status, end users and
+// the analytics roll-ups. Every counter is incremented only for event rows
+// this batch inserted, so a re-sent event is counted once.
+type Events struct {
+	topic string
+}
+
+// NewEvents returns the events projection reading topic.
+func NewEvents(topic string) *Events { return &Events{topic: topic} }
+
+// Name implements Projection.
+func (*Events) Name() string { return "events" }
+
+// Topics implements Projection.
+func (p *Events) Topics() []string { return []string{p.topic} }
+
+type outcome struct {
+	status, reason string
+	at             time.Time
+}
+
+type trackedRow struct {
+	row      readmodel.Event
+	identify bool
+	traits   json.RawMessage
+	counted  bool // tracked or identified, not rejected
+}
+
+const insertChunk = 500
+
+// Apply implements Projection.
+func (p *Events) Apply(ctx context.Context, tx bun.Tx, _ *store.DB, events []domain.Event) error {
+	var rows []*trackedRow
+	byID := map[string]*trackedRow{}
+	outcomes := map[string]outcome{}
+	var outcomeOrder []string
+	for i := range events {
+		e := &events[i]
+		switch e.Type {
+		case domain.EventTracked, domain.UserIdentified, domain.EventRejected:
+			if _, dup := byID[e.ID]; dup {
+				continue
+			}
+			r, err := newTrackedRow(e)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, r)
+			byID[e.ID] = r
+		case domain.EventProcessed, domain.EventFailed:
+			d, err := domain.DecodeData[domain.OutcomeData](e)
+			if err != nil {
+				return err
+			}
+			o := outcome{status: readmodel.StatusProcessed, at: e.OccurredAt}
+			if e.Type == domain.EventFailed {
+				o = outcome{status: readmodel.StatusFailed, reason: d.Reason, at: e.OccurredAt}
+			}
+			// Coalesce: an outcome for an event of this batch is written
+			// with its row instead of as a second update.
+			if r, ok := byID[d.EventID]; ok && r.row.Status == readmodel.StatusPending {
+				setOutcome(&r.row, o)
+				continue
+			}
+			if _, seen := outcomes[d.EventID]; !seen {
+				outcomeOrder = append(outcomeOrder, d.EventID)
+			}
+			outcomes[d.EventID] = o
+		}
+	}
+
+	inserted := map[string]bool{}
+	for chunk := range slices.Chunk(rows, insertChunk) {
+		models := make([]readmodel.Event, len(chunk))
+		for i, r := range chunk {
+			models[i] = r.row
+		}
+		var ids []string
+		if err := tx.NewInsert().Model(&models).On("CONFLICT (id) DO NOTHING").Returning("id").Scan(ctx, &ids); err != nil {
+			return fmt.Errorf("inserting events: %w", err)
+		}
+		for _, id := range ids {
+			inserted[id] = true
+		}
+	}
+
+	var fresh []*trackedRow
+	for _, r := range rows {
+		if inserted[r.row.ID] && r.counted {
+			fresh = append(fresh, r)
+		}
+	}
+	if err := p.applyUsers(ctx, tx, fresh); err != nil {
+		return err
+	}
+	if err := p.applyRollups(ctx, tx, fresh); err != nil {
+		return err
+	}
+	var refunds []*trackedRow
+	for _, id := range outcomeOrder {
+		o := outcomes[id]
+		q := tx.NewUpdate().Model((*readmodel.Event)(nil)).
+			Set("status = ?", o.status).Set("processed_at = ?", o.at).
+			Where("id = ?", id).Where("status = ?", readmodel.StatusPending)
+		if o.reason != "" {
+			q = q.Set("error_details = ?", o.reason)
+		}
+		var changed []readmodel.Event
+		if err := q.Returning("id, project_id, type, amount, currency, occurred_at").Scan(ctx, &changed); err != nil {
+			return fmt.Errorf("updating status of %s: %w", id, err)
+		}
+		// A failed purchase is no revenue: take back what tracking added.
+		for _, c := range changed {
+			if o.status == readmodel.StatusFailed && c.Amount != nil && c.Currency != nil {
+				neg := -*c.Amount
+				refunds = append(refunds, &trackedRow{row: readmodel.Event{ProjectID: c.ProjectID, Amount: &neg,
+					Currency: c.Currency, OccurredAt: c.OccurredAt.UTC()}})
+			}
+		}
+	}
+	return p.applyRevenue(ctx, tx, refunds, -1)
+}
+
+func setOutcome(r *readmodel.Event, o outcome) {
+	r.Status = o.status
+	at := o.at
+	r.ProcessedAt = &at
+	if o.reason != "" {
+		reason := o.reason
+		r.ErrorDetails = &reason
+	}
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func newTrackedRow(e *domain.Event) (*trackedRow, error) {
+	d, err := domain.DecodeData[domain.TrackedData](e)
+	if err != nil {
+		return nil, err
+	}
+	props := d.Properties
+	if len(props) == 0 || string(props) == "null" {
+		props = json.RawMessage("{}")
+	}
+	r := &trackedRow{
+		row: readmodel.Event{
+			ID: e.ID, ProjectID: e.ProjectID, Type: d.Event, UserID: optional(d.UserID), AnonymousID: optional(d.AnonymousID),
+			Properties: props, Context: d.Context, MessageID: optional(d.MessageID), KeyID: d.KeyID,
+			Status: readmodel.StatusPending, ClientTimestamp: d.Timestamp, SentAt: d.SentAt,
+			ReceivedAt: d.ReceivedAt.UTC(), OccurredAt: e.OccurredAt.UTC(),
+		},
+		identify: e.Type == domain.UserIdentified,
+		counted:  e.Type != domain.EventRejected,
+	}
+	if r.identify {
+		r.traits = props
+	}
+	if e.Type == domain.EventRejected {
+		r.row.Status = readmodel.StatusFailed
+		reason := d.Reason
+		r.row.ErrorDetails = &reason
+		at := e.OccurredAt.UTC()
+		r.row.ProcessedAt = &at
+	}
+	if e.Type == domain.UserIdentified {
+		// Identify has no rules to run: it is processed once stored.
+		r.row.Status = readmodel.StatusProcessed
+		at := e.ReceivedAt.UTC()
+		r.row.ProcessedAt = &at
+	}
+	if domain.IsCommerce(d.Event) && e.Type == domain.EventTracked {
+		var c struct {
+			Amount   *json.Number `json:"amount"`
+			Currency string       `json:"currency"`
+		}
+		if json.Unmarshal(props, &c) == nil && c.Amount != nil && c.Currency != "" {
+			if n, err := c.Amount.Int64(); err == nil {
+				r.row.Amount = &n
+				cur := c.Currency
+				r.row.Currency = &cur
+			}
+		}
+	}
+	return r, nil
+}
+
+// applyUsers folds fresh events into end users: counts, first/last seen,
+// traits merged in log order, anonymous ids linked on identify.
+func (p *Events) applyUsers(ctx context.Context, tx bun.Tx, fresh []*trackedRow) error {
+	type key struct{ project, user string }
+	users := map[key]*readmodel.EndUser{}
+	var order []key
+	var aliases []readmodel.EndUserAlias
+	aliasAt := map[key]int{}
+	for _, r := range fresh {
+		if r.row.UserID == nil {
+			continue
+		}
+		k := key{r.row.ProjectID, *r.row.UserID}
+		u, ok := users[k]
+		if !ok {
+			u = &readmodel.EndUser{ProjectID: k.project, ExternalID: k.user, Traits: nil,
+				FirstSeenAt: r.row.OccurredAt, LastSeenAt: r.row.OccurredAt}
+			users[k] = u
+			order = append(order, k)
+		}
+		u.EventCount++
+		if r.row.OccurredAt.Before(u.FirstSeenAt) {
+			u.FirstSeenAt = r.row.OccurredAt
+		}
+		if r.row.OccurredAt.After(u.LastSeenAt) {
+			u.LastSeenAt = r.row.OccurredAt
+		}
+		if r.identify && r.row.AnonymousID != nil {
+			a := readmodel.EndUserAlias{ProjectID: k.project, AnonymousID: *r.row.AnonymousID,
+				ExternalID: k.user, LinkedAt: r.row.OccurredAt}
+			ak := key{k.project, a.AnonymousID}
+			if i, ok := aliasAt[ak]; !ok {
+				aliasAt[ak] = len(aliases)
+				aliases = append(aliases, a)
+			} else if a.LinkedAt.Before(aliases[i].LinkedAt) {
+				aliases[i] = a
+			}
+		}
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	// Merge with what is stored.
+	byProject := map[string][]string{}
+	for _, k := range order {
+		byProject[k.project] = append(byProject[k.project], k.user)
+	}
+	existing := map[key]readmodel.EndUser{}
+	for project, ids := range byProject {
+		for chunk := range slices.Chunk(ids, insertChunk) {
+			var stored []readmodel.EndUser
+			if err := tx.NewSelect().Model(&stored).Where("project_id = ?", project).
+				Where("external_id IN (?)", bun.In(chunk)).Scan(ctx); err != nil {
+				return fmt.Errorf("loading end users: %w", err)
+			}
+			for _, s := range stored {
+				existing[key{s.ProjectID, s.ExternalID}] = s
+			}
+		}
+	}
+	traits := map[key]map[string]json.RawMessage{}
+	versions := map[key]map[string]string{}
+	for k, s := range existing {
+		m, v := map[string]json.RawMessage{}, map[string]string{}
+		_ = json.Unmarshal(s.Traits, &m)
+		_ = json.Unmarshal(s.TraitVersions, &v)
+		traits[k], versions[k] = m, v
+		u := users[k]
+		u.EventCount += s.EventCount
+		if s.FirstSeenAt.Before(u.FirstSeenAt) {
+			u.FirstSeenAt = s.FirstSeenAt
+		}
+		if s.LastSeenAt.After(u.LastSeenAt) {
+			u.LastSeenAt = s.LastSeenAt
+		}
+	}
+	for _, r := range fresh {
+		if !r.identify || r.row.UserID == nil {
+			continue
+		}
+		k := key{r.row.ProjectID, *r.row.UserID}
+		if traits[k] == nil {
+			traits[k], versions[k] = map[string]json.RawMessage{}, map[string]string{}
+		}
+		var add map[string]json.RawMessage
+		if err := json.Unmarshal(r.traits, &add); err != nil {
+			continue
+		}
+		// Last writer wins by event time, then id: the result is the same
+		// whatever order (or how many times) identify events arrive.
+		version := r.row.OccurredAt.UTC().Format("2006-01-02T15:04:05.000000000Z") + "|" + r.row.ID
+		for name, value := range add {
+			if version > versions[k][name] {
+				traits[k][name], versions[k][name] = value, version
+			}
+		}
+	}
+	rows := make([]readmodel.EndUser, 0, len(order))
+	for _, k := range order {
+		u := users[k]
+		m := traits[k]
+		if m == nil {
+			m = map[string]json.RawMessage{}
+		}
+		b, err := json.Marshal(m) // map keys sort: deterministic bytes
+		if err != nil {
+			return err
+		}
+		v := versions[k]
+		if v == nil {
+			v = map[string]string{}
+		}
+		vb, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		u.Traits, u.TraitVersions = b, vb
+		rows = append(rows, *u)
+	}
+	for chunk := range slices.Chunk(rows, insertChunk) {
+		if _, err := tx.NewInsert().Model(&chunk).
+			On("CONFLICT (project_id, external_id) DO UPDATE").
+			Set("traits = EXCLUDED.traits").Set("trait_versions = EXCLUDED.trait_versions").Set("first_seen_at = EXCLUDED.first_seen_at").
+			Set("last_seen_at = EXCLUDED.last_seen_at").Set("event_count = EXCLUDED.event_count").
+			Exec(ctx); err != nil {
+			return fmt.Errorf("upserting end users: %w", err)
+		}
+	}
+	if len(aliases) > 0 {
+		// The earliest link wins, whatever order links arrive in.
+		if _, err := tx.NewInsert().Model(&aliases).On("CONFLICT (project_id, anonymous_id) DO UPDATE").
+			Set("external_id = EXCLUDED.external_id").Set("linked_at = EXCLUDED.linked_at").
+			Where("EXCLUDED.linked_at < end_user_aliases.linked_at").Exec(ctx); err != nil {
+			return fmt.Errorf("linking anonymous ids: %w", err)
+		}
+	}
+	return nil
+}
+
+// applyRollups adds fresh events to the hourly counts, the daily distinct
+// users and the hourly revenue.
+func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, fresh []*trackedRow) error {
+	type countKey struct {
+		project, typ string
+		hour         time.Time
+	}
+	type dauKey struct {
+		project, id string
+		day         time.Time
+	}
+	counts := map[countKey]int64{}
+	dau := map[dauKey]bool{}
+	var countOrder []countKey
+	var dauOrder []dauKey
+	for _, r := range fresh {
+		hour := r.row.OccurredAt.Truncate(time.Hour)
+		ck := countKey{r.row.ProjectID, r.row.Type, hour}
+		if _, ok := counts[ck]; !ok {
+			countOrder = append(countOrder, ck)
+		}
+		counts[ck]++
+		distinct := r.row.UserID
+		if distinct == nil {
+			distinct = r.row.AnonymousID
+		}
+		if distinct != nil {
+			y, m, d := r.row.OccurredAt.Date()
+			dk := dauKey{r.row.ProjectID, *distinct, time.Date(y, m, d, 0, 0, 0, 0, time.UTC)}
+			if !dau[dk] {
+				dau[dk] = true
+				dauOrder = append(dauOrder, dk)
+			}
+		}
+	}
+	if len(countOrder) > 0 {
+		rows := make([]readmodel.EventCountHourly, len(countOrder))
+		for i, k := range countOrder {
+			rows[i] = readmodel.EventCountHourly{ProjectID: k.project, EventType: k.typ, BucketStart: k.hour, Count: counts[k]}
+		}
+		for chunk := range slices.Chunk(rows, insertChunk) {
+			if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, event_type, bucket_start) DO UPDATE").
+				Set("count = event_counts_hourly.count + EXCLUDED.count").Exec(ctx); err != nil {
+				return fmt.Errorf("upserting hourly counts: %w", err)
+			}
+		}
+	}
+	if len(dauOrder) > 0 {
+		rows := make([]readmodel.DailyUser, len(dauOrder))
+		for i, k := range dauOrder {
+			rows[i] = readmodel.DailyUser{ProjectID: k.project, Day: k.day, DistinctID: k.id}
+		}
+		for chunk := range slices.Chunk(rows, insertChunk) {
+			if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, day, distinct_id) DO NOTHING").Exec(ctx); err != nil {
+				return fmt.Errorf("inserting daily users: %w", err)
+			}
+		}
+	}
+	return p.applyRevenue(ctx, tx, fresh, 1)
+}
+
+// applyRevenue adds the commerce amounts of rows to the hourly revenue;
+// countSign is +1 for tracked purchases and -1 for failed ones.
+func (p *Events) applyRevenue(ctx context.Context, tx bun.Tx, rows []*trackedRow, countSign int64) error {
+	type revKey struct {
+		project, currency string
+		hour              time.Time
+	}
+	revenue := map[revKey][2]int64{}
+	var order []revKey
+	for _, r := range rows {
+		if r.row.Amount == nil || r.row.Currency == nil || r.row.Status == readmodel.StatusFailed {
+			continue
+		}
+		k := revKey{r.row.ProjectID, *r.row.Currency, r.row.OccurredAt.Truncate(time.Hour)}
+		v, ok := revenue[k]
+		if !ok {
+			order = append(order, k)
+		}
+		revenue[k] = [2]int64{v[0] + *r.row.Amount, v[1] + countSign}
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	out := make([]readmodel.RevenueHourly, len(order))
+	for i, k := range order {
+		v := revenue[k]
+		out[i] = readmodel.RevenueHourly{ProjectID: k.project, Currency: k.currency, BucketStart: k.hour, Amount: v[0], Count: v[1]}
+	}
+	if _, err := tx.NewInsert().Model(&out).On("CONFLICT (project_id, currency, bucket_start) DO UPDATE").
+		Set("amount = revenue_hourly.amount + EXCLUDED.amount").
+		Set("count = revenue_hourly.count + EXCLUDED.count").Exec(ctx); err != nil {
+		return fmt.Errorf("upserting revenue: %w", err)
+	}
+	if countSign < 0 {
+		// A bucket whose only purchases failed is no bucket at all, as if
+		// the failure had been known when the purchase was counted.
+		for _, k := range order {
+			if _, err := tx.NewDelete().Model((*readmodel.RevenueHourly)(nil)).Where("project_id = ?", k.project).
+				Where("currency = ?", k.currency).Where("bucket_start = ?", k.hour).Where("count = 0").Exec(ctx); err != nil {
+				return fmt.Errorf("pruning revenue: %w", err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package projections_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gamify/boost/domain"
+	"github.com/gamify/boost/internal/testenv"
+	"github.com/gamify/boost/projections"
+	"github.com/gamify/boost/store"
+)
+
+var readTables = []string{"events", "end_users", "end_user_aliases", "event_counts_hourly", "daily_users", "revenue_hourly"}
+
+// history builds a project's log: tracked events (some commerce, some
+// failing), identifies with conflicting traits, rejections and outcomes.
+func history(t *testing.T, project string) []domain.Event {
+	t.Helper()
+	base := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	var log []domain.Event
+	add := func(id, typ string, at time.Time, payload any) {
+		e, err := domain.NewEventWithID(id, typ, domain.Meta{AggregateType: domain.AggregateEvent, AggregateID: id,
+			ProjectID: project, OccurredAt: at}, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.ReceivedAt = at.Add(time.Second)
+		log = append(log, e)
+	}
+	key := domain.NewID()
+	for i := range 60 {
+		id := domain.EventIDFor(project, fmt.Sprint("m", i))
+		at := base.Add(time.Duration(i) * 37 * time.Minute)
+		d := domain.TrackedData{Event: "page_view", UserID: fmt.Sprint("u", i%5), Properties: json.RawMessage(`{"i":1}`),
+			ReceivedAt: at, KeyID: key, KeyType: domain.KeySecret}
+		typ := domain.EventTracked
+		switch i % 6 {
+		case 1:
+			d.Event = "purchase"
+			d.Properties = json.RawMessage(fmt.Sprintf(`{"orderId":"o%d","amount":%d,"currency":"EUR"}`, i, 100+i))
+		case 2:
+			typ, d.Event = domain.UserIdentified, domain.IdentifyEvent
+			d.AnonymousID = fmt.Sprint("anon", i%4)
+			d.Properties = json.RawMessage(fmt.Sprintf(`{"plan":"p%d","n":%d}`, i, i%3))
+		case 3:
+			d.UserID, d.AnonymousID = "", fmt.Sprint("anon", i%4)
+		case 4:
+			typ, d.Reason = domain.EventRejected, "forbidden"
+		}
+		add(id, typ, at, d)
+		if typ == domain.EventTracked {
+			outcome, payload := domain.EventProcessed, domain.OutcomeData{EventID: id}
+			if i%12 == 7 {
+				outcome, payload.Reason = domain.EventFailed, "unsupported currency"
+			}
+			add(domain.EventIDFor(id, outcome), outcome, at.Add(2*time.Second), payload)
+		}
+	}
+	return log
+}
+
+func apply(t *testing.T, db *store.DB, p projections.Projection, batches [][]domain.Event) {
+	t.Helper()
+	for _, b := range batches {
+		if err := db.RunInTx(context.Background(), nil, func(ctx context.Context, tx bun.Tx) error {
+			return p.Apply(ctx, tx, db, b)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func dump(t *testing.T, db *store.DB) map[string][]map[string]any {
+	t.Helper()
+	out := map[string][]map[string]any{}
+	for _, tbl := range readTables {
+		var rows []map[string]any
+		if err := db.NewSelect().Table(tbl).OrderExpr("1, 2, 3").Scan(context.Background(), &rows); err != nil {
+			t.Fatalf("dumping %s: %v", tbl, err)
+		}
+		out[tbl] = rows
+	}
+	return out
+}
+
+// TestEventsProjectionIsOrderAndDuplicateProof applies one log in one
+// batch, and again in small batches, reordered across subjects and with
+// re-sent duplicates (what the bridge and parallel workers can produce):
+// the read models must be identical.
+func TestEventsProjectionIsOrderAndDuplicateProof(t *testing.T) {
+	for _, mode := range testenv.Modes() {
+		t.Run(string(mode), func(t *testing.T) {
+			project := domain.NewID()
+			log := history(t, project)
+			p := projections.NewEvents("events")
+
+			envA, envB := testenv.Start(t, mode), testenv.Start(t, mode)
+			envA.Migrate(t.Context())
+			envB.Migrate(t.Context())
+			a, b := envA.OpenDB(t.Context()), envB.OpenDB(t.Context())
+			apply(t, a, p, [][]domain.Event{log})
+
+			// Parallel workers may append different events in any order,
+			// but an outcome is always appended after its event; duplicates
+			// are re-sent later.
+			rng := rand.New(rand.NewPCG(1, 2))
+			var groups [][]domain.Event
+			for _, e := range log {
+				if e.Type == domain.EventProcessed || e.Type == domain.EventFailed {
+					groups[len(groups)-1] = append(groups[len(groups)-1], e)
+					continue
+				}
+				groups = append(groups, []domain.Event{e})
+			}
+			rng.Shuffle(len(groups), func(i, j int) { groups[i], groups[j] = groups[j], groups[i] })
+			var shuffled []domain.Event
+			for _, g := range groups {
+				shuffled = append(shuffled, g...)
+			}
+			shuffled = append(shuffled, log[:25]...)
+			var batches [][]domain.Event
+			for len(shuffled) > 0 {
+				n := min(len(shuffled), 1+rng.IntN(9))
+				batches = append(batches, shuffled[:n])
+				shuffled = shuffled[n:]
+			}
+			apply(t, b, p, batches)
+
+			da, db := dump(t, a), dump(t, b)
+			for _, tbl := range readTables {
+				if len(da[tbl]) == 0 {
+					t.Fatalf("%s is empty: the comparison proves nothing", tbl)
+				}
+				if len(da[tbl]) != len(db[tbl]) {
+					t.Errorf("%s: %d rows in one batch, %d reordered", tbl, len(da[tbl]), len(db[tbl]))
+					continue
+				}
+				for i := range da[tbl] {
+					if !reflect.DeepEqual(da[tbl][i], db[tbl][i]) {
+						t.Errorf("%s row %d differs:\none batch: %v\nreordered: %v", tbl, i, da[tbl][i], db[tbl][i])
+						break
+					}
+				}
+			}
+			var revenue, failed int
+			_ = a.NewRaw("SELECT COALESCE(SUM(amount),0) FROM revenue_hourly").Scan(t.Context(), &revenue)
+			_ = a.NewRaw("SELECT count(*) FROM events WHERE status = 'failed'").Scan(t.Context(), &failed)
+			if revenue == 0 || failed == 0 {
+				t.Fatalf("revenue %d, failed %d: history lacks cases", revenue, failed)
+			}
+		})
+	}
+}

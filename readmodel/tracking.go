@@ -1,0 +1,94 @@
+package readmodel
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Event statuses.
+const (
+	StatusPending   = "pending"
+	StatusProcessed = "processed"
+	StatusFailed    = "failed"
+)
+
+// Event is one tracked event as the read side sees it.
+type Event struct {
+	bun.BaseModel `bun:"table:events"`
+
+	ID              string          `bun:"id,pk"`
+	ProjectID       string          `bun:"project_id,notnull"`
+	Type            string          `bun:"type,notnull"`
+	UserID          *string         `bun:"user_id"`
+	AnonymousID     *string         `bun:"anonymous_id"`
+	Properties      json.RawMessage `bun:"properties,type:jsonb,notnull"`
+	Context         json.RawMessage `bun:"context,type:jsonb,nullzero"`
+	MessageID       *string         `bun:"message_id"`
+	KeyID           string          `bun:"key_id,notnull"`
+	Status          string          `bun:"status,notnull"`
+	ErrorDetails    *string         `bun:"error_details"`
+	ClientTimestamp *time.Time      `bun:"client_timestamp"`
+	SentAt          *time.Time      `bun:"sent_at"`
+	ReceivedAt      time.Time       `bun:"received_at,notnull"`
+	OccurredAt      time.Time       `bun:"occurred_at,notnull"`
+	ProcessedAt     *time.Time      `bun:"processed_at"`
+	Amount          *int64          `bun:"amount"`
+	Currency        *string         `bun:"currency"`
+}
+
+// EndUser is a project's user, identified by the external id the customer
+// gives it.
+type EndUser struct {
+	bun.BaseModel `bun:"table:end_users"`
+
+	ProjectID  string          `bun:"project_id,pk"`
+	ExternalID string          `bun:"external_id,pk"`
+	Traits     json.RawMessage `bun:"traits,type:jsonb,notnull"`
+	// TraitVersions maps each trait to the event time and id that set it.
+	TraitVersions json.RawMessage `bun:"trait_versions,type:jsonb,notnull"`
+	FirstSeenAt   time.Time       `bun:"first_seen_at,notnull"`
+	LastSeenAt    time.Time       `bun:"last_seen_at,notnull"`
+	EventCount    int64           `bun:"event_count,notnull"`
+}
+
+// EndUserAlias links an anonymous id to the user it turned out to be.
+type EndUserAlias struct {
+	bun.BaseModel `bun:"table:end_user_aliases,alias:end_user_aliases"`
+
+	ProjectID   string    `bun:"project_id,pk"`
+	AnonymousID string    `bun:"anonymous_id,pk"`
+	ExternalID  string    `bun:"external_id,notnull"`
+	LinkedAt    time.Time `bun:"linked_at,notnull"`
+}
+
+// EventCountHourly is the per-hour count of one event type.
+type EventCountHourly struct {
+	bun.BaseModel `bun:"table:event_counts_hourly,alias:event_counts_hourly"`
+
+	ProjectID   string    `bun:"project_id,pk"`
+	EventType   string    `bun:"event_type,pk"`
+	BucketStart time.Time `bun:"bucket_start,pk"`
+	Count       int64     `bun:"count,notnull"`
+}
+
+// DailyUser records that a user (or anonymous visitor) was active on a day.
+type DailyUser struct {
+	bun.BaseModel `bun:"table:daily_users"`
+
+	ProjectID  string    `bun:"project_id,pk"`
+	Day        time.Time `bun:"day,pk"`
+	DistinctID string    `bun:"distinct_id,pk"`
+}
+
+// RevenueHourly sums commerce amounts (cents) per currency and hour.
+type RevenueHourly struct {
+	bun.BaseModel `bun:"table:revenue_hourly,alias:revenue_hourly"`
+
+	ProjectID   string    `bun:"project_id,pk"`
+	Currency    string    `bun:"currency,pk"`
+	BucketStart time.Time `bun:"bucket_start,pk"`
+	Amount      int64     `bun:"amount,notnull"`
+	Count       int64     `bun:"count,notnull"`
+}
