@@ -93,6 +93,9 @@ func NewSubscriber(nc *nats.Conn, stream, queue string, parallel int, logger wat
 				nats.MaxAckPending(4096),
 				nats.AckWait(30 * time.Second),
 			},
+			// Acks are asynchronous: a lost ack only means a redelivery,
+			// and every handler is idempotent.
+			AckAsync:      true,
 			DurablePrefix: queue,
 			DurableCalculator: func(prefix, topic string) string {
 				return prefix + "_" + sanitizeName(topic)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -45,7 +46,7 @@ type trackedRow struct {
 const insertChunk = 500
 
 // Apply implements Projection.
-func (p *Events) Apply(ctx context.Context, tx bun.Tx, _ *store.DB, events []domain.Event) error {
+func (p *Events) Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []domain.Event) error {
 	var rows []*trackedRow
 	byID := map[string]*trackedRow{}
 	outcomes := map[string]outcome{}
@@ -112,29 +113,55 @@ func (p *Events) Apply(ctx context.Context, tx bun.Tx, _ *store.DB, events []dom
 	if err := p.applyRollups(ctx, tx, fresh); err != nil {
 		return err
 	}
-	var refunds []*trackedRow
-	for _, id := range outcomeOrder {
-		o := outcomes[id]
-		q := tx.NewUpdate().Model((*readmodel.Event)(nil)).
-			Set("status = ?", o.status).Set("processed_at = ?", o.at).
-			Where("id = ?", id).Where("status = ?", readmodel.StatusPending)
-		if o.reason != "" {
-			q = q.Set("error_details = ?", o.reason)
+	refunds, err := p.applyOutcomes(ctx, tx, db, outcomeOrder, outcomes)
+	if err != nil {
+		return err
+	}
+	return p.applyRevenue(ctx, tx, refunds, -1)
+}
+
+// applyOutcomes sets the status of events stored by earlier batches, in
+// one statement per chunk, and returns failed purchases to take out of the
+// revenue.
+func (p *Events) applyOutcomes(ctx context.Context, tx bun.Tx, db *store.DB, ids []string, outcomes map[string]outcome) ([]*trackedRow, error) {
+	cast := func(expr, pgType string) string {
+		if db.Dialect == store.Postgres {
+			return "CAST(" + expr + " AS " + pgType + ")"
 		}
+		return expr
+	}
+	var refunds []*trackedRow
+	for chunk := range slices.Chunk(ids, insertChunk) {
+		var values strings.Builder
+		args := make([]any, 0, 4*len(chunk))
+		for i, id := range chunk {
+			if i > 0 {
+				values.WriteString(", ")
+			}
+			values.WriteString("(?, ?, ?, ?)")
+			o := outcomes[id]
+			args = append(args, id, o.status, o.at.UTC(), o.reason)
+		}
+		query := "UPDATE events SET status = v.status, processed_at = " + cast("v.at", "timestamptz") +
+			", error_details = NULLIF(v.reason, '')" +
+			" FROM (SELECT column1 AS id, column2 AS status, column3 AS at, column4 AS reason FROM (VALUES " +
+			values.String() + ") AS vals) AS v" +
+			" WHERE events.id = " + cast("v.id", "uuid") + " AND events.status = 'pending'" +
+			" RETURNING events.project_id, events.status, events.amount, events.currency, events.occurred_at"
 		var changed []readmodel.Event
-		if err := q.Returning("id, project_id, type, amount, currency, occurred_at").Scan(ctx, &changed); err != nil {
-			return fmt.Errorf("updating status of %s: %w", id, err)
+		if err := tx.NewRaw(query, args...).Scan(ctx, &changed); err != nil {
+			return nil, fmt.Errorf("updating event statuses: %w", err)
 		}
 		// A failed purchase is no revenue: take back what tracking added.
 		for _, c := range changed {
-			if o.status == readmodel.StatusFailed && c.Amount != nil && c.Currency != nil {
+			if c.Status == readmodel.StatusFailed && c.Amount != nil && c.Currency != nil {
 				neg := -*c.Amount
 				refunds = append(refunds, &trackedRow{row: readmodel.Event{ProjectID: c.ProjectID, Amount: &neg,
 					Currency: c.Currency, OccurredAt: c.OccurredAt.UTC()}})
 			}
 		}
 	}
-	return p.applyRevenue(ctx, tx, refunds, -1)
+	return refunds, nil
 }
 
 func setOutcome(r *readmodel.Event, o outcome) {

@@ -82,7 +82,7 @@ func Dev(ctx context.Context, o DevOptions) error {
 	defer nc.Close()
 
 	node := &Node{Config: cfg, Roles: AllRoles, Version: o.Version, NATS: nc, DB: db, Log: o.Log,
-		Metrics: metrics.New()}
+		Metrics: metrics.New(), Dial: ns.Connect}
 	done := make(chan error, 1)
 	go func() { done <- node.Run(ctx) }()
 	select {

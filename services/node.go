@@ -87,7 +87,11 @@ type Node struct {
 	Config  config.Config
 	Roles   []string
 	Version string
-	NATS    *nats.Conn     // required by api, worker, bridge
+	NATS    *nats.Conn // required by api, worker, bridge
+	// Dial, when set, opens a dedicated NATS connection per component, so
+	// the API's publishes, the workers' deliveries and the bridge do not
+	// queue behind each other on one connection.
+	Dial    func(name string) (*nats.Conn, error)
 	DB      *store.DB      // required by api, projector
 	Redis   rueidis.Client // optional: the api role's shared key cache
 	Log     *slog.Logger
@@ -97,6 +101,7 @@ type Node struct {
 	Listener net.Listener
 
 	mu      sync.Mutex
+	conns   []*nats.Conn
 	auth    *apikeys.Authenticator
 	addr    string
 	ready   chan struct{}
@@ -194,7 +199,11 @@ func (n *Node) Run(ctx context.Context) error {
 		AdminTokenSHA256: n.Config.AdminTokenSHA256, ConsistencyTimeout: n.Config.ConsistencyTimeout,
 	}
 	if n.has(RoleAPI) {
-		pub, err := bus.NewPublisher(n.NATS, 5*time.Second)
+		pubConn, err := n.conn(ctx, "api")
+		if err != nil {
+			return err
+		}
+		pub, err := bus.NewPublisher(pubConn, 5*time.Second)
 		if err != nil {
 			return err
 		}
@@ -240,11 +249,15 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("creating router: %w", err)
 		}
-		sub, err := bus.NewSubscriber(n.NATS, names.CommandStream(), names.WorkerQueue(), n.Config.WorkerParallelism, wlog)
+		workerConn, err := n.conn(ctx, "worker")
 		if err != nil {
 			return err
 		}
-		store, err := bus.NewEventStore(ctx, n.NATS, names)
+		sub, err := bus.NewSubscriber(workerConn, names.CommandStream(), names.WorkerQueue(), n.Config.WorkerParallelism, wlog)
+		if err != nil {
+			return err
+		}
+		store, err := bus.NewEventStore(ctx, workerConn, names)
 		if err != nil {
 			return err
 		}
@@ -261,11 +274,19 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("creating router: %w", err)
 		}
-		procSub, err := bus.NewSubscriber(n.NATS, names.TrackedStream(), names.ProcessorQueue(), n.Config.ProcessorParallelism, wlog)
+		procConn, err := n.conn(ctx, "processor")
 		if err != nil {
 			return err
 		}
-		proc := processing.New(store, names, n.Metrics, n.Log.With("role", RoleWorker))
+		procSub, err := bus.NewSubscriber(procConn, names.TrackedStream(), names.ProcessorQueue(), n.Config.ProcessorParallelism, wlog)
+		if err != nil {
+			return err
+		}
+		procStore, err := bus.NewEventStore(ctx, procConn, names)
+		if err != nil {
+			return err
+		}
+		proc := processing.New(procStore, names, n.Metrics, n.Log.With("role", RoleWorker))
 		if err := proc.Attach(procRouter, procSub, names.TrackedSubjects(), wlog); err != nil {
 			return err
 		}
@@ -282,7 +303,11 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 	if n.has(RoleBridge) {
-		b, err := bus.NewBridge(n.NATS, names, kafka, n.Config.Topics, n.Log.With("role", RoleBridge), n.Metrics)
+		bridgeConn, err := n.conn(ctx, "bridge")
+		if err != nil {
+			return err
+		}
+		b, err := bus.NewBridge(bridgeConn, names, kafka, n.Config.Topics, n.Log.With("role", RoleBridge), n.Metrics)
 		if err != nil {
 			return err
 		}
@@ -334,7 +359,28 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	stopRoles()
 	wg.Wait()
+	n.mu.Lock()
+	for _, nc := range n.conns {
+		_ = nc.Drain()
+	}
+	n.mu.Unlock()
 	return runErr
+}
+
+// conn returns a dedicated connection when the node can dial one (drained
+// once the roles have stopped), else the shared one.
+func (n *Node) conn(ctx context.Context, component string) (*nats.Conn, error) {
+	if n.Dial == nil {
+		return n.NATS, nil
+	}
+	nc, err := n.Dial("boost-" + component)
+	if err != nil {
+		return nil, fmt.Errorf("connecting %s to NATS: %w", component, err)
+	}
+	n.mu.Lock()
+	n.conns = append(n.conns, nc)
+	n.mu.Unlock()
+	return nc, nil
 }
 
 // CommandBus is the node's command bus (api role), for seeding.

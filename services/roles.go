@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/nats-io/nats.go"
 	"github.com/redis/rueidis"
 
 	"github.com/gamify/boost/bus"
@@ -56,6 +57,7 @@ func RunRoles(ctx context.Context, cfg config.Config, roles []string, version st
 		}
 		defer nc.Close()
 		node.NATS = nc
+		node.Dial = func(name string) (*nats.Conn, error) { return bus.ConnectNATS(cfg.NATSURL, name) }
 	}
 	if cfg.RedisURL != "" && (slices.Contains(roles, RoleAPI) || slices.Contains(roles, RoleProjector)) {
 		rc, err := ConnectRedis(cfg.RedisURL)

@@ -73,7 +73,8 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	// take the write lock up front so two writers queue on busy_timeout
 	// instead of failing with SQLITE_BUSY on lock upgrade.
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(on)&_txlock=immediate"
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(on)&_pragma=cache_size(-131072)" +
+		"&_pragma=temp_store(memory)&_txlock=immediate"
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite %s: %w", path, err)

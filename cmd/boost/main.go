@@ -5,12 +5,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -18,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gamify/boost/bench"
+	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/config"
 	"github.com/gamify/boost/services"
 )
@@ -33,6 +37,10 @@ Usage:
                                     run one role against NATS_URL, KAFKA_BROKERS, DATABASE_URL
   boost run --roles api,worker,...  run several roles in one process
   boost migrate                     apply database migrations to DATABASE_URL
+  boost kafka [--port 9092] [--data-dir DIR]
+                                    run the embedded Kafka-protocol broker (kfake) on its own,
+                                    for the distributed roles on a machine without Kafka
+  boost bench --project ID [...]    load a running Boost over HTTP and report events/s, latency, lag
   boost healthcheck                 exit 0 if http://127.0.0.1:$PORT/readyz answers 200
   boost version
 
@@ -54,6 +62,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, rest := args[0], args[1:]
+	if addr := os.Getenv("BOOST_PPROF_ADDR"); addr != "" {
+		// Profiling for benchmarks: off unless asked for, loopback only.
+		go func() { _ = http.ListenAndServe(addr, pprofMux()) }()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -101,6 +113,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "applied", m)
 		}
 		return 0
+	case "kafka":
+		fs := flag.NewFlagSet("kafka", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		port := fs.Int("port", 9092, "port on 127.0.0.1")
+		dir := fs.String("data-dir", ".boost-kafka", "where the log is persisted")
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		k, err := bus.StartEmbeddedKafka(*dir, *port)
+		if err != nil {
+			return exit(stderr, err)
+		}
+		fmt.Fprintf(stdout, "kfake listening on %s (data in %s); ctrl-C to stop\n", strings.Join(k.Addrs(), ","), *dir)
+		<-ctx.Done()
+		k.Close()
+		return 0
+	case "bench":
+		return runBench(ctx, cfg, rest, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(cfg.Port, stderr)
 	case "version":
@@ -161,4 +191,51 @@ func healthcheck(port int, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+func runBench(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c bench.Config
+	var asJSON bool
+	fs.StringVar(&c.URL, "url", "http://127.0.0.1:"+strconv.Itoa(cfg.Port), "Boost base URL")
+	fs.StringVar(&c.AdminToken, "admin-token", os.Getenv("BOOST_ADMIN_TOKEN"), "admin token (BOOST_ADMIN_TOKEN); used to create bench keys and read events back")
+	fs.StringVar(&c.ProjectID, "project", "", "project to send events to (required)")
+	fs.StringVar(&c.Mode, "mode", "single", "single (POST /v1/events/track) or batch (POST /v1/events/batch)")
+	fs.IntVar(&c.BatchSize, "batch-size", 100, "events per batch request")
+	fs.IntVar(&c.Connections, "connections", 32, "concurrent connections")
+	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "how long to load")
+	fs.Float64Var(&c.Rate, "rate", 0, "target events/s across connections (0: as fast as possible)")
+	fs.IntVar(&c.LagSamples, "lag-samples", 20, "events per second followed to the read model for end-to-end lag")
+	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if c.ProjectID == "" || c.AdminToken == "" {
+		fmt.Fprintln(stderr, "boost bench: --project and --admin-token (or BOOST_ADMIN_TOKEN) are required")
+		return 2
+	}
+	if !asJSON {
+		c.Out = stdout
+	}
+	res, err := bench.Run(ctx, c)
+	if err != nil {
+		return exit(stderr, err)
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(res)
+		return 0
+	}
+	res.Print(stdout)
+	return 0
+}
+
+func pprofMux() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("/debug/pprof/", pprof.Index)
+	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return m
 }

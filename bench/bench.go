@@ -1,0 +1,439 @@
+// Package bench is Boost's load tool (`boost bench`): it drives a running
+// Boost over HTTP with N connections, single events or batches, and reports
+// accepted events/s, accept latency percentiles, errors, and end-to-end lag
+// (accepted → processed in the read model) from sampled events.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config is one run.
+type Config struct {
+	URL         string
+	AdminToken  string
+	ProjectID   string
+	Mode        string // "single" or "batch"
+	BatchSize   int
+	Connections int
+	Duration    time.Duration
+	// Rate caps events/s across connections (0: as fast as possible).
+	Rate float64
+	// LagSamples is how many events per second are followed to the read
+	// model to measure end-to-end lag.
+	LagSamples int
+	Out        io.Writer
+}
+
+// Result is what a run measured.
+type Result struct {
+	Mode             string             `json:"mode"`
+	Connections      int                `json:"connections"`
+	BatchSize        int                `json:"batchSize"`
+	Seconds          float64            `json:"seconds"`
+	Accepted         int64              `json:"accepted"`
+	EventsPerSecond  float64            `json:"eventsPerSecond"`
+	Requests         int64              `json:"requests"`
+	LatencyMs        map[string]float64 `json:"latencyMs"`
+	Errors           map[string]int64   `json:"errors"`
+	LagMs            map[string]float64 `json:"lagMs"`
+	LagSamples       int                `json:"lagSamples"`
+	LagUnfinished    int                `json:"lagUnfinished"`
+	DrainSeconds     float64            `json:"drainSeconds"`
+	IntervalRates    []float64          `json:"intervalEventsPerSecond"`
+	IntervalRSSBytes []float64          `json:"intervalServerRssBytes"`
+}
+
+// Run creates one secret key per connection (so per-key rate limits do not
+// cap the run), loads the server for cfg.Duration and waits for sampled
+// events to be processed.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Mode != "single" && cfg.Mode != "batch" {
+		return nil, fmt.Errorf("mode must be single or batch, not %q", cfg.Mode)
+	}
+	if cfg.Mode == "single" {
+		cfg.BatchSize = 1
+	}
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConns: cfg.Connections * 2, MaxIdleConnsPerHost: cfg.Connections * 2,
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	}, Timeout: 30 * time.Second}
+	keys := make([]string, cfg.Connections)
+	for i := range keys {
+		k, err := createKey(ctx, client, cfg, i)
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = k
+	}
+
+	var accepted, requests atomic.Int64
+	var errMu sync.Mutex
+	errs := map[string]int64{}
+	lats := make([][]time.Duration, cfg.Connections)
+	samples := make(chan sample, 100_000)
+	var outstanding atomic.Int64
+
+	loadCtx, stop := context.WithTimeout(ctx, cfg.Duration)
+	defer stop()
+	var tokens <-chan time.Time
+	if cfg.Rate > 0 {
+		perTick := time.Duration(float64(time.Second) * float64(cfg.BatchSize) / cfg.Rate)
+		t := time.NewTicker(max(perTick, 10*time.Microsecond))
+		defer t.Stop()
+		tokens = t.C
+	}
+	lagDone := make(chan lagResult, 1)
+	go func() { lagDone <- followLag(ctx, client, cfg, samples) }()
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := range cfg.Connections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			prefix := randomHex(6)
+			var seq int64
+			lastSample := time.Now()
+			for loadCtx.Err() == nil {
+				if tokens != nil {
+					select {
+					case <-tokens:
+					case <-loadCtx.Done():
+						return
+					}
+				}
+				body, first := payload(cfg, prefix, &seq)
+				t0 := time.Now()
+				status, ids, err := send(loadCtx, client, cfg, keys[c], body)
+				lat := time.Since(t0)
+				requests.Add(1)
+				if err != nil {
+					if loadCtx.Err() != nil {
+						return
+					}
+					errMu.Lock()
+					errs[errKind(err)]++
+					errMu.Unlock()
+					continue
+				}
+				if status != http.StatusAccepted {
+					errMu.Lock()
+					errs[strconv.Itoa(status)]++
+					errMu.Unlock()
+					continue
+				}
+				accepted.Add(int64(len(ids)))
+				lats[c] = append(lats[c], lat)
+				// Follow about LagSamples events per second in all, and at
+				// most maxOutstanding at once so polling stays light.
+				if cfg.LagSamples > 0 && time.Since(lastSample) >= time.Duration(cfg.Connections)*time.Second/time.Duration(cfg.LagSamples) &&
+					len(ids) > 0 && outstanding.Load() < maxOutstanding {
+					lastSample = time.Now()
+					outstanding.Add(1)
+					samples <- sample{id: ids[len(ids)-1], acceptedAt: time.Now(), done: func() { outstanding.Add(-1) }}
+				}
+				_ = first
+			}
+		}()
+	}
+
+	res := &Result{Mode: cfg.Mode, Connections: cfg.Connections, BatchSize: cfg.BatchSize, Errors: errs}
+	ticker := time.NewTicker(5 * time.Second)
+	prev := int64(0)
+	go func() {
+		for {
+			select {
+			case <-loadCtx.Done():
+				return
+			case <-ticker.C:
+				now := accepted.Load()
+				rate := float64(now-prev) / 5
+				prev = now
+				rss := serverRSS(ctx, client, cfg.URL)
+				res.IntervalRates = append(res.IntervalRates, rate)
+				res.IntervalRSSBytes = append(res.IntervalRSSBytes, rss)
+				if cfg.Out != nil {
+					fmt.Fprintf(cfg.Out, "  %6.0fs  %9.0f events/s  server RSS %6.1f MiB\n", time.Since(start).Seconds(), rate, rss/(1<<20))
+				}
+			}
+		}
+	}()
+	wg.Wait()
+	ticker.Stop()
+	elapsed := time.Since(start)
+	close(samples)
+	lr := <-lagDone
+
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	res.Seconds = elapsed.Seconds()
+	res.Accepted = accepted.Load()
+	res.Requests = requests.Load()
+	res.EventsPerSecond = float64(res.Accepted) / elapsed.Seconds()
+	res.LatencyMs = percentiles(all)
+	res.LagMs = percentiles(lr.lags)
+	res.LagSamples = len(lr.lags)
+	res.LagUnfinished = lr.unfinished
+	res.DrainSeconds = lr.drain.Seconds()
+	return res, nil
+}
+
+type sample struct {
+	id         string
+	acceptedAt time.Time
+	done       func()
+}
+
+const maxOutstanding = 200
+
+type lagResult struct {
+	lags       []time.Duration
+	unfinished int
+	drain      time.Duration
+}
+
+// followLag polls sampled events until the read model shows them processed
+// (or failed); the lag is the time from the 202 to the first poll that saw
+// it, at 5 ms resolution up to 200 ms and at most 100 ms coarser beyond.
+func followLag(ctx context.Context, client *http.Client, cfg Config, samples <-chan sample) lagResult {
+	var res lagResult
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var loadEnded time.Time
+	var lastDone time.Time
+	for s := range samples {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer s.done()
+			deadline := time.Now().Add(2 * time.Minute)
+			// 5 ms resolution for the first 200 ms, then coarser, so a
+			// growing backlog is measured without the polling adding to it.
+			wait := 5 * time.Millisecond
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				if processed(ctx, client, cfg, s.id) {
+					now := time.Now()
+					mu.Lock()
+					res.lags = append(res.lags, now.Sub(s.acceptedAt))
+					if now.After(lastDone) {
+						lastDone = now
+					}
+					mu.Unlock()
+					return
+				}
+				time.Sleep(wait)
+				if time.Since(s.acceptedAt) > 200*time.Millisecond {
+					wait = min(wait*2, 100*time.Millisecond)
+				}
+			}
+			mu.Lock()
+			res.unfinished++
+			mu.Unlock()
+		}()
+	}
+	loadEnded = time.Now()
+	wg.Wait()
+	if lastDone.After(loadEnded) {
+		res.drain = lastDone.Sub(loadEnded)
+	}
+	return res
+}
+
+func processed(ctx context.Context, client *http.Client, cfg Config, id string) bool {
+	req, _ := http.NewRequestWithContext(ctx, "GET", cfg.URL+"/v1/projects/"+cfg.ProjectID+"/events/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+cfg.AdminToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return false
+	}
+	var e struct {
+		Status string `json:"status"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&e)
+	return e.Status == "processed" || e.Status == "failed"
+}
+
+var eventNames = []string{"page_view", "product_view", "click", "cart_add", "search", "signup", "quest.completed"}
+
+// payload builds one request body: every event has a messageId, a user
+// among 10,000, and small properties.
+func payload(cfg Config, prefix string, seq *int64) ([]byte, string) {
+	var b bytes.Buffer
+	one := func() string {
+		*seq++
+		mid := prefix + "-" + strconv.FormatInt(*seq, 36)
+		name := eventNames[*seq%int64(len(eventNames))]
+		fmt.Fprintf(&b, `{"event":%q,"userId":"user-%d","messageId":%q,"properties":{"path":"/p/%d","n":%d}}`,
+			name, *seq%10_000, mid, *seq%100, *seq)
+		return mid
+	}
+	if cfg.Mode == "single" {
+		mid := one()
+		return b.Bytes(), mid
+	}
+	b.WriteString(`{"batch":[`)
+	first := ""
+	for i := range cfg.BatchSize {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		m := one()
+		if i == 0 {
+			first = m
+		}
+	}
+	fmt.Fprintf(&b, `],"sentAt":%q}`, time.Now().UTC().Format(time.RFC3339Nano))
+	return b.Bytes(), first
+}
+
+func send(ctx context.Context, client *http.Client, cfg Config, key string, body []byte) (int, []string, error) {
+	path := "/v1/events/track"
+	if cfg.Mode == "batch" {
+		path = "/v1/events/batch"
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", cfg.URL+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Api-Key", key)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil, err
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		return resp.StatusCode, nil, nil
+	}
+	if cfg.Mode == "single" {
+		var r struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(raw, &r)
+		return resp.StatusCode, []string{r.ID}, nil
+	}
+	var r struct {
+		Accepted []struct {
+			ID string `json:"id"`
+		} `json:"accepted"`
+	}
+	_ = json.Unmarshal(raw, &r)
+	ids := make([]string, len(r.Accepted))
+	for i, a := range r.Accepted {
+		ids[i] = a.ID
+	}
+	return resp.StatusCode, ids, nil
+}
+
+func createKey(ctx context.Context, client *http.Client, cfg Config, i int) (string, error) {
+	body := fmt.Sprintf(`{"name":"bench %d","type":"secret"}`, i)
+	req, err := http.NewRequestWithContext(ctx, "POST", cfg.URL+"/v1/projects/"+cfg.ProjectID+"/api-keys", strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+cfg.AdminToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("creating bench key: %w", err)
+	}
+	defer resp.Body.Close()
+	var k struct {
+		Key string `json:"key"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 || json.Unmarshal(raw, &k) != nil || k.Key == "" {
+		return "", fmt.Errorf("creating bench key: %d %s", resp.StatusCode, raw)
+	}
+	return k.Key, nil
+}
+
+func serverRSS(ctx context.Context, client *http.Client, base string) float64 {
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "process_resident_memory_bytes "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
+}
+
+func percentiles(ds []time.Duration) map[string]float64 {
+	out := map[string]float64{}
+	if len(ds) == 0 {
+		return out
+	}
+	slices.Sort(ds)
+	at := func(q float64) float64 {
+		i := min(len(ds)-1, int(q*float64(len(ds))))
+		return float64(ds[i].Microseconds()) / 1000
+	}
+	out["p50"], out["p90"], out["p99"], out["max"] = at(0.50), at(0.90), at(0.99), float64(ds[len(ds)-1].Microseconds())/1000
+	return out
+}
+
+func errKind(err error) string {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	default:
+		return "network"
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Print writes a human summary.
+func (r *Result) Print(w io.Writer) {
+	fmt.Fprintf(w, "\nmode %s, %d connections, batch %d, %.1fs\n", r.Mode, r.Connections, r.BatchSize, r.Seconds)
+	fmt.Fprintf(w, "accepted        %d events (%d requests), %.0f events/s\n", r.Accepted, r.Requests, r.EventsPerSecond)
+	fmt.Fprintf(w, "accept latency  p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n",
+		r.LatencyMs["p50"], r.LatencyMs["p90"], r.LatencyMs["p99"], r.LatencyMs["max"])
+	fmt.Fprintf(w, "end-to-end lag  p50 %.1f ms  p99 %.1f ms  max %.1f ms  (%d samples, %d unfinished; drained %.1fs after load)\n",
+		r.LagMs["p50"], r.LagMs["p99"], r.LagMs["max"], r.LagSamples, r.LagUnfinished, r.DrainSeconds)
+	if len(r.Errors) == 0 {
+		fmt.Fprintf(w, "errors          none\n")
+	} else {
+		fmt.Fprintf(w, "errors          %v\n", r.Errors)
+	}
+}
