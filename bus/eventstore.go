@@ -142,6 +142,9 @@ func eventMsg(subject string, e *domain.Event, data []byte) *nats.Msg {
 // de-duplicated by its id, and returns once JetStream has acknowledged all
 // of them. Tracked events use it: they are facts, not decisions.
 func (s *EventStore) Publish(ctx context.Context, subject string, events ...domain.Event) error {
+	if !s.js.Conn().IsConnected() {
+		return fmt.Errorf("%w: not connected to NATS", ErrUnavailable)
+	}
 	futures := make([]jetstream.PubAckFuture, 0, len(events))
 	for i := range events {
 		data, err := json.Marshal(&events[i])

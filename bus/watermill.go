@@ -42,6 +42,11 @@ func NewPublisher(nc *nats.Conn, ackTimeout time.Duration) (*Publisher, error) {
 // Publish implements message.Publisher. The Watermill message UUID doubles
 // as the JetStream message id, so a retried publish is stored once.
 func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
+	if !p.js.Conn().IsConnected() {
+		// While reconnecting, nats.go would buffer the publish and the ack
+		// would only time out: answer now, the caller retries.
+		return fmt.Errorf("%w: not connected to NATS", ErrUnavailable)
+	}
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 	for _, m := range msgs {
 		nm, err := p.marshaler.Marshal(topic, m)

@@ -185,8 +185,10 @@ func printBanner(w io.Writer, dir, httpAddr, natsURL string, cfg config.Config, 
 		fmt.Fprintf(w, "  Publishable   %s\n", s.PublishableKey)
 		fmt.Fprintf(w, "  Secret        %s\n", s.SecretKey)
 		fmt.Fprintf(w, "                (keys are shown once; only their hashes are stored)\n\n")
-		fmt.Fprintf(w, "  Try it:\n    curl -s %s/v1/projects/%s/api-keys -H 'Authorization: Bearer %s'\n\n",
+		fmt.Fprintf(w, "  Try it:\n    curl -s %s/v1/projects/%s/api-keys -H 'Authorization: Bearer %s'\n",
 			base, s.ProjectID, token)
+		fmt.Fprintf(w, "    curl -s -X POST %s/v1/events/track -H 'x-api-key: %s' -d '{\"event\":\"page_view\",\"userId\":\"user-1\"}'\n\n",
+			base, s.PublishableKey)
 	} else {
 		fmt.Fprintf(w, "  Default organization and project: see %s\n\n", seedFile)
 		fmt.Fprintf(w, "  Try it:\n    curl -s %s/v1/organizations -H 'Authorization: Bearer %s'\n\n", base, token)

@@ -3,6 +3,7 @@ package services_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,4 +69,34 @@ func TestKafkaAndProjectorOutagesLoseNothing(t *testing.T) {
 			t.Fatalf("end users count %d events, %d accepted", users, len(accepted))
 		}
 	})
+}
+
+// TestJetStreamOutageAnswers503 stops NATS: ingestion and management answer
+// 503 with Retry-After, and nothing is half-stored.
+func TestJetStreamOutageAnswers503(t *testing.T) {
+	env := testenv.Start(t, testenv.Embedded)
+	env.Migrate(t.Context())
+	env.Config.ConsistencyTimeout = 2 * time.Second
+	nd := startNode(t, env, services.AllRoles...)
+	tn := newTenant(t, nd)
+	env.StopNATS()
+	for _, c := range []struct{ path, key, body string }{
+		{"/v1/events/track", tn.pk, `{"event":"click","userId":"u"}`},
+		{"/v1/events/batch", tn.pk, `{"batch":[{"event":"click","userId":"u"}]}`},
+		{"/v1/identify", tn.pk, `{"userId":"u","traits":{"a":1}}`},
+	} {
+		r := nd.post(c.path, c.key, c.body)
+		if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s with NATS down: %d (Retry-After %q) %s", c.path, r.Status, r.Header.Get("Retry-After"), r.Body)
+		}
+	}
+	if r := nd.do("POST", "/v1/organizations", `{"name":"x"}`, env.AdminToken); r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("create organization with NATS down: %d %s", r.Status, r.Body)
+	}
+	if r := nd.do("GET", "/readyz", "", ""); r.Status != http.StatusServiceUnavailable || !strings.Contains(string(r.Body), "jetstream") {
+		t.Fatalf("readyz with NATS down: %d %s", r.Status, r.Body)
+	}
+	if n := nd.countRows("SELECT count(*) FROM events WHERE project_id = ?", tn.project); n != 0 {
+		t.Fatalf("%d events stored during the outage", n)
+	}
 }

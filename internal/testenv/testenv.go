@@ -243,3 +243,12 @@ func (e *Env) RestartKafka() {
 	e.Kafka = k
 	e.t.Cleanup(k.Close)
 }
+
+// StopNATS shuts the embedded NATS server down (embedded mode only), as a
+// JetStream outage would.
+func (e *Env) StopNATS() {
+	if e.nats == nil {
+		e.t.Skip("NATS outage is only simulated in embedded mode")
+	}
+	e.nats.Shutdown()
+}
