@@ -2,9 +2,14 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/gorilla/mux"
+
+	"github.com/gamify/boost/queries"
 	"github.com/gamify/boost/readmodel"
 )
 
@@ -51,4 +56,154 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, viewEvent(ev))
+}
+
+func parseTimeParam(r *http.Request, name string) (time.Time, *Error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, errBadRequest(name, "%s must be an RFC 3339 time such as 2026-11-28T00:00:00Z", name)
+	}
+	return t, nil
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	projectID, e := pathID(r, "projectId")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	page, e := pageFrom(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	q := r.URL.Query()
+	f := queries.EventFilter{UserID: q.Get("userId"), AnonymousID: q.Get("anonymousId"), Status: q.Get("status")}
+	for _, v := range append(q["event"], q["type"]...) {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				f.Types = append(f.Types, t)
+			}
+		}
+	}
+	if len(f.Types) > 50 {
+		writeError(w, errBadRequest("event", "at most 50 event types per query"))
+		return
+	}
+	switch f.Status {
+	case "", readmodel.StatusPending, readmodel.StatusProcessed, readmodel.StatusFailed:
+	default:
+		writeError(w, errBadRequest("status", "status must be pending, processed or failed"))
+		return
+	}
+	if f.From, e = parseTimeParam(r, "from"); e != nil {
+		writeError(w, e)
+		return
+	}
+	if f.To, e = parseTimeParam(r, "to"); e != nil {
+		writeError(w, e)
+		return
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		writeError(w, errBadRequest("from", "from must be before to"))
+		return
+	}
+	evs, next, err := s.cfg.Queries.Events(r.Context(), projectID, f, page)
+	if errors.Is(err, queries.ErrBadCursor) {
+		writeError(w, errBadRequest("cursor", "cursor is not one this server issued"))
+		return
+	}
+	if err != nil {
+		writeError(w, s.lookupError(r.Context(), err, "", ""))
+		return
+	}
+	views := make([]eventView, len(evs))
+	for i := range evs {
+		views[i] = viewEvent(&evs[i])
+	}
+	writeJSON(w, http.StatusOK, listResponse[eventView]{Data: views, NextCursor: next})
+}
+
+// userView is an end user as the query API shows it.
+type userView struct {
+	ExternalID   string          `json:"externalId"`
+	Traits       json.RawMessage `json:"traits"`
+	FirstSeenAt  time.Time       `json:"firstSeenAt"`
+	LastSeenAt   time.Time       `json:"lastSeenAt"`
+	EventCount   int64           `json:"eventCount"`
+	AnonymousIDs []string        `json:"anonymousIds,omitempty"`
+	RecentEvents []eventView     `json:"recentEvents,omitempty"`
+}
+
+func viewUser(u *readmodel.EndUser) userView {
+	return userView{ExternalID: u.ExternalID, Traits: u.Traits, FirstSeenAt: u.FirstSeenAt, LastSeenAt: u.LastSeenAt,
+		EventCount: u.EventCount}
+}
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
+	projectID, e := pathID(r, "projectId")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	page, e := pageFrom(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	prefix := r.URL.Query().Get("prefix")
+	if len(prefix) > 255 {
+		writeError(w, errBadRequest("prefix", "prefix must be at most 255 characters"))
+		return
+	}
+	users, next, err := s.cfg.Queries.EndUsers(r.Context(), projectID, queries.UserFilter{Prefix: prefix}, page)
+	if errors.Is(err, queries.ErrBadCursor) {
+		writeError(w, errBadRequest("cursor", "cursor is not one this server issued"))
+		return
+	}
+	if err != nil {
+		writeError(w, s.lookupError(r.Context(), err, "", ""))
+		return
+	}
+	views := make([]userView, len(users))
+	for i := range users {
+		views[i] = viewUser(&users[i])
+	}
+	writeJSON(w, http.StatusOK, listResponse[userView]{Data: views, NextCursor: next})
+}
+
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
+	projectID, e := pathID(r, "projectId")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	externalID := mux.Vars(r)["externalId"]
+	if externalID == "" || len(externalID) > 255 {
+		writeError(w, errBadRequest("externalId", "externalId must be 1 to 255 characters"))
+		return
+	}
+	u, err := s.cfg.Queries.EndUser(r.Context(), projectID, externalID)
+	if err != nil {
+		writeError(w, s.lookupError(r.Context(), err, "user", externalID))
+		return
+	}
+	v := viewUser(u)
+	if v.AnonymousIDs, err = s.cfg.Queries.Aliases(r.Context(), projectID, externalID); err != nil {
+		writeError(w, s.lookupError(r.Context(), err, "", ""))
+		return
+	}
+	recent, _, err := s.cfg.Queries.Events(r.Context(), projectID, queries.EventFilter{UserID: externalID}, queries.Page{Limit: 20})
+	if err != nil {
+		writeError(w, s.lookupError(r.Context(), err, "", ""))
+		return
+	}
+	for i := range recent {
+		v.RecentEvents = append(v.RecentEvents, viewEvent(&recent[i]))
+	}
+	writeJSON(w, http.StatusOK, v)
 }

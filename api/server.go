@@ -91,7 +91,10 @@ func New(cfg Config) *Server {
 
 		reads := r.PathPrefix("/v1/projects/{projectId}").Subrouter()
 		reads.Use(s.requireProjectReader)
+		reads.HandleFunc("/events", s.listEvents).Methods(http.MethodGet)
 		reads.HandleFunc("/events/{eventId}", s.getEvent).Methods(http.MethodGet)
+		reads.HandleFunc("/users", s.listUsers).Methods(http.MethodGet)
+		reads.HandleFunc("/users/{externalId}", s.getUser).Methods(http.MethodGet)
 	}
 	if cfg.Commands != nil && cfg.Queries != nil {
 		admin := r.PathPrefix("/v1").Subrouter()
