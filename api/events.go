@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -113,12 +112,8 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	evs, next, err := s.cfg.Queries.Events(r.Context(), projectID, f, page)
-	if errors.Is(err, queries.ErrBadCursor) {
-		writeError(w, errBadRequest("cursor", "cursor is not one this server issued"))
-		return
-	}
 	if err != nil {
-		writeError(w, s.lookupError(r.Context(), err, "", ""))
+		writeError(w, s.listError(r.Context(), err))
 		return
 	}
 	views := make([]eventView, len(evs))
@@ -161,12 +156,8 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	users, next, err := s.cfg.Queries.EndUsers(r.Context(), projectID, queries.UserFilter{Prefix: prefix}, page)
-	if errors.Is(err, queries.ErrBadCursor) {
-		writeError(w, errBadRequest("cursor", "cursor is not one this server issued"))
-		return
-	}
 	if err != nil {
-		writeError(w, s.lookupError(r.Context(), err, "", ""))
+		writeError(w, s.listError(r.Context(), err))
 		return
 	}
 	views := make([]userView, len(users))

@@ -121,6 +121,15 @@ func (s *Server) answerCreated(w http.ResponseWriter, visible bool, body any) {
 	writeJSON(w, http.StatusAccepted, body)
 }
 
+// listError maps a list query's failure: a forged cursor is the caller's
+// mistake (400), anything else the database's (503).
+func (s *Server) listError(ctx context.Context, err error) *Error {
+	if errors.Is(err, queries.ErrBadCursor) {
+		return errBadRequest("cursor", "cursor is not one this server issued")
+	}
+	return s.lookupError(ctx, err, "", "")
+}
+
 func (s *Server) lookupError(ctx context.Context, err error, what, id string) *Error {
 	if errors.Is(err, queries.ErrNotFound) {
 		return errNotFound(what, id)
@@ -166,12 +175,8 @@ func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	orgs, next, err := s.cfg.Queries.Organizations(r.Context(), page)
-	if errors.Is(err, queries.ErrBadCursor) {
-		writeError(w, errBadRequest("cursor", "cursor is not one this server issued"))
-		return
-	}
 	if err != nil {
-		writeError(w, s.lookupError(r.Context(), err, "", ""))
+		writeError(w, s.listError(r.Context(), err))
 		return
 	}
 	writeJSON(w, http.StatusOK, listResponse[readmodel.Organization]{Data: orgs, NextCursor: next})
@@ -246,12 +251,8 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ps, next, err := s.cfg.Queries.Projects(r.Context(), orgID, page)
-	if errors.Is(err, queries.ErrBadCursor) {
-		writeError(w, errBadRequest("cursor", "cursor is not one this server issued"))
-		return
-	}
 	if err != nil {
-		writeError(w, s.lookupError(r.Context(), err, "", ""))
+		writeError(w, s.listError(r.Context(), err))
 		return
 	}
 	writeJSON(w, http.StatusOK, listResponse[readmodel.Project]{Data: ps, NextCursor: next})
@@ -338,12 +339,8 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	keys, next, err := s.cfg.Queries.APIKeys(r.Context(), projectID, page)
-	if errors.Is(err, queries.ErrBadCursor) {
-		writeError(w, errBadRequest("cursor", "cursor is not one this server issued"))
-		return
-	}
 	if err != nil {
-		writeError(w, s.lookupError(r.Context(), err, "", ""))
+		writeError(w, s.listError(r.Context(), err))
 		return
 	}
 	views := make([]keyView, len(keys))
