@@ -95,6 +95,12 @@ func New(cfg Config) *Server {
 		reads.HandleFunc("/events/{eventId}", s.getEvent).Methods(http.MethodGet)
 		reads.HandleFunc("/users", s.listUsers).Methods(http.MethodGet)
 		reads.HandleFunc("/users/{externalId}", s.getUser).Methods(http.MethodGet)
+		reads.HandleFunc("/analytics/events", s.analyticsEvents).Methods(http.MethodGet)
+		reads.HandleFunc("/analytics/users", s.analyticsUsers).Methods(http.MethodGet)
+		reads.HandleFunc("/analytics/top-events", s.analyticsTop).Methods(http.MethodGet)
+		reads.HandleFunc("/analytics/revenue", s.analyticsRevenue).Methods(http.MethodGet)
+		reads.HandleFunc("/analytics/funnel", s.analyticsFunnel).Methods(http.MethodGet)
+		reads.HandleFunc("/analytics/retention", s.analyticsRetention).Methods(http.MethodGet)
 	}
 	if cfg.Commands != nil && cfg.Queries != nil {
 		admin := r.PathPrefix("/v1").Subrouter()

@@ -204,6 +204,7 @@ func newTrackedRow(e *domain.Event) (*trackedRow, error) {
 		r.traits = props
 	}
 	if e.Type == domain.EventRejected {
+		r.row.Rejected = true
 		r.row.Status = readmodel.StatusFailed
 		reason := d.Reason
 		r.row.ErrorDetails = &reason

@@ -36,6 +36,9 @@ type Event struct {
 	ProcessedAt     *time.Time      `bun:"processed_at"`
 	Amount          *int64          `bun:"amount"`
 	Currency        *string         `bun:"currency"`
+	// Rejected marks events refused by the command handler; analytics
+	// skip them.
+	Rejected bool `bun:"rejected,notnull"`
 }
 
 // EndUser is a project's user, identified by the external id the customer

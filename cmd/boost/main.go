@@ -19,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // analytics time zones work on images without zoneinfo
 
 	"github.com/gamify/boost/bench"
 	"github.com/gamify/boost/bus"

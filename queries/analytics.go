@@ -1,0 +1,504 @@
+package queries
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Bucket is the width of one point of a time series.
+type Bucket string
+
+// Buckets.
+const (
+	Minute Bucket = "minute"
+	Hour   Bucket = "hour"
+	Day    Bucket = "day"
+	Week   Bucket = "week" // starting Monday
+	Month  Bucket = "month"
+)
+
+// MaxBuckets bounds a series so one query cannot ask for millions of points.
+const MaxBuckets = 5000
+
+// ErrTooManyBuckets is returned when a range holds more than MaxBuckets.
+var ErrTooManyBuckets = errors.New("too many buckets")
+
+// Range is a time series request: [From, To) cut into buckets in Loc.
+type Range struct {
+	From, To time.Time
+	Bucket   Bucket
+	Loc      *time.Location
+}
+
+func (r Range) trunc(t time.Time) time.Time {
+	t = t.In(r.Loc)
+	y, m, d := t.Date()
+	switch r.Bucket {
+	case Minute:
+		return time.Date(y, m, d, t.Hour(), t.Minute(), 0, 0, r.Loc)
+	case Hour:
+		return time.Date(y, m, d, t.Hour(), 0, 0, 0, r.Loc)
+	case Week:
+		return time.Date(y, m, d-(int(t.Weekday())+6)%7, 0, 0, 0, 0, r.Loc)
+	case Month:
+		return time.Date(y, m, 1, 0, 0, 0, 0, r.Loc)
+	default:
+		return time.Date(y, m, d, 0, 0, 0, 0, r.Loc)
+	}
+}
+
+func (r Range) next(t time.Time) time.Time {
+	switch r.Bucket {
+	case Minute:
+		return t.Add(time.Minute)
+	case Hour:
+		return t.Add(time.Hour)
+	case Week:
+		return t.AddDate(0, 0, 7)
+	case Month:
+		return t.AddDate(0, 1, 0)
+	default:
+		return t.AddDate(0, 0, 1)
+	}
+}
+
+// Starts returns the bucket starts covering [From, To), the range widened
+// to whole buckets, and the end of the last bucket.
+func (r Range) Starts() ([]time.Time, time.Time, error) {
+	var starts []time.Time
+	t := r.trunc(r.From)
+	for t.Before(r.To) {
+		if len(starts) == MaxBuckets {
+			return nil, time.Time{}, ErrTooManyBuckets
+		}
+		starts = append(starts, t)
+		t = r.next(t)
+	}
+	return starts, t, nil
+}
+
+// alignedTo reports whether every bucket boundary is a whole UTC unit, so
+// roll-ups kept per UTC hour (or day) add up exactly to the buckets.
+func alignedTo(starts []time.Time, end time.Time, unit time.Duration) bool {
+	for _, t := range append(slices.Clone(starts), end) {
+		if t.UTC().Truncate(unit) != t.UTC() {
+			return false
+		}
+	}
+	return true
+}
+
+// index returns the bucket t falls in, or -1.
+func index(starts []time.Time, end, t time.Time) int {
+	if t.Before(starts[0]) || !t.Before(end) {
+		return -1
+	}
+	return sort.Search(len(starts), func(i int) bool { return starts[i].After(t) }) - 1
+}
+
+// Series is one named line of counts.
+type Series struct {
+	Name   string  `json:"name"`
+	Counts []int64 `json:"counts"`
+	Total  int64   `json:"total"`
+}
+
+func seriesFrom(m map[string][]int64) []Series {
+	out := make([]Series, 0, len(m))
+	for name, counts := range m {
+		s := Series{Name: name, Counts: counts}
+		for _, c := range counts {
+			s.Total += c
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Total != out[j].Total {
+			return out[i].Total > out[j].Total
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// EventCounts counts events per type and bucket. Whole-hour buckets come
+// from the hourly roll-up; minute buckets and time zones with fractional
+// offsets are counted from the events themselves. Both are exact.
+func (q *Queries) EventCounts(ctx context.Context, projectID string, types []string, r Range) ([]time.Time, []Series, error) {
+	starts, end, err := r.Starts()
+	if err != nil || len(starts) == 0 {
+		return starts, nil, err
+	}
+	byType := map[string][]int64{}
+	add := func(typ string, at time.Time, n int64) {
+		i := index(starts, end, at)
+		if i < 0 {
+			return
+		}
+		if byType[typ] == nil {
+			byType[typ] = make([]int64, len(starts))
+		}
+		byType[typ][i] += n
+	}
+	for _, t := range types {
+		byType[t] = make([]int64, len(starts))
+	}
+	if r.Bucket != Minute && alignedTo(starts, end, time.Hour) {
+		var rows []struct {
+			EventType   string    `bun:"event_type"`
+			BucketStart time.Time `bun:"bucket_start"`
+			Count       int64     `bun:"count"`
+		}
+		s := q.db.NewSelect().Table("event_counts_hourly").Column("event_type", "bucket_start", "count").
+			Where("project_id = ?", projectID).Where("bucket_start >= ?", starts[0].UTC()).Where("bucket_start < ?", end.UTC())
+		if len(types) > 0 {
+			s = s.Where("event_type IN (?)", bun.In(types))
+		}
+		if err := s.Scan(ctx, &rows); err != nil {
+			return nil, nil, fmt.Errorf("reading hourly counts: %w", err)
+		}
+		for _, row := range rows {
+			add(row.EventType, row.BucketStart, row.Count)
+		}
+		return starts, seriesFrom(byType), nil
+	}
+	var rows []struct {
+		Type       string    `bun:"type"`
+		OccurredAt time.Time `bun:"occurred_at"`
+	}
+	s := q.events(projectID, starts[0], end).Column("type", "occurred_at")
+	if len(types) > 0 {
+		s = s.Where("type IN (?)", bun.In(types))
+	}
+	if err := s.Scan(ctx, &rows); err != nil {
+		return nil, nil, fmt.Errorf("counting events: %w", err)
+	}
+	for _, row := range rows {
+		add(row.Type, row.OccurredAt, 1)
+	}
+	return starts, seriesFrom(byType), nil
+}
+
+// events selects the counted (not rejected) events of a project in
+// [from, to).
+func (q *Queries) events(projectID string, from, to time.Time) *bun.SelectQuery {
+	return q.db.NewSelect().Table("events").Where("project_id = ?", projectID).Where("NOT rejected").
+		Where("occurred_at >= ?", from.UTC()).Where("occurred_at < ?", to.UTC())
+}
+
+const distinctExpr = "COALESCE(user_id, anonymous_id)"
+
+// UniqueUsers counts distinct users (user id, else anonymous id) per
+// bucket: DAU, WAU, MAU. UTC day, week and month buckets read the daily
+// active users roll-up; other buckets and time zones count from events.
+func (q *Queries) UniqueUsers(ctx context.Context, projectID string, r Range) ([]time.Time, []int64, error) {
+	starts, end, err := r.Starts()
+	if err != nil || len(starts) == 0 {
+		return starts, nil, err
+	}
+	counts := make([]int64, len(starts))
+	if (r.Bucket == Day || r.Bucket == Week || r.Bucket == Month) && alignedTo(starts, end, 24*time.Hour) {
+		var rows []struct {
+			Day        time.Time `bun:"day"`
+			DistinctID string    `bun:"distinct_id"`
+		}
+		if r.Bucket == Day {
+			var dayRows []struct {
+				Day   time.Time `bun:"day"`
+				Count int64     `bun:"n"`
+			}
+			if err := q.db.NewSelect().Table("daily_users").ColumnExpr("day, COUNT(*) AS n").
+				Where("project_id = ?", projectID).Where("day >= ?", starts[0].UTC()).Where("day < ?", end.UTC()).
+				GroupExpr("day").Scan(ctx, &dayRows); err != nil {
+				return nil, nil, fmt.Errorf("reading daily users: %w", err)
+			}
+			for _, d := range dayRows {
+				if i := index(starts, end, d.Day); i >= 0 {
+					counts[i] += d.Count
+				}
+			}
+			return starts, counts, nil
+		}
+		if err := q.db.NewSelect().Table("daily_users").Column("day", "distinct_id").
+			Where("project_id = ?", projectID).Where("day >= ?", starts[0].UTC()).Where("day < ?", end.UTC()).
+			Scan(ctx, &rows); err != nil {
+			return nil, nil, fmt.Errorf("reading daily users: %w", err)
+		}
+		seen := make([]map[string]struct{}, len(starts))
+		for _, row := range rows {
+			if i := index(starts, end, row.Day); i >= 0 {
+				if seen[i] == nil {
+					seen[i] = map[string]struct{}{}
+				}
+				seen[i][row.DistinctID] = struct{}{}
+			}
+		}
+		for i := range seen {
+			counts[i] = int64(len(seen[i]))
+		}
+		return starts, counts, nil
+	}
+	var rows []struct {
+		OccurredAt time.Time `bun:"occurred_at"`
+		DistinctID string    `bun:"distinct_id"`
+	}
+	if err := q.events(projectID, starts[0], end).Column("occurred_at").ColumnExpr(distinctExpr+" AS distinct_id").
+		Scan(ctx, &rows); err != nil {
+		return nil, nil, fmt.Errorf("counting users: %w", err)
+	}
+	seen := make([]map[string]struct{}, len(starts))
+	for _, row := range rows {
+		if i := index(starts, end, row.OccurredAt); i >= 0 {
+			if seen[i] == nil {
+				seen[i] = map[string]struct{}{}
+			}
+			seen[i][row.DistinctID] = struct{}{}
+		}
+	}
+	for i := range seen {
+		counts[i] = int64(len(seen[i]))
+	}
+	return starts, counts, nil
+}
+
+// TopEvent is one line of the top-events table.
+type TopEvent struct {
+	Event string `json:"event" bun:"column:type"`
+	Count int64  `json:"count" bun:"count"`
+	Users int64  `json:"users" bun:"users"`
+}
+
+// TopEvents ranks event types by count over [from, to), with their
+// distinct users.
+func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time.Time, limit int) ([]TopEvent, error) {
+	var rows []TopEvent
+	err := q.events(projectID, from, to).ColumnExpr("type, COUNT(*) AS count, COUNT(DISTINCT "+distinctExpr+") AS users").
+		GroupExpr("type").OrderExpr("count DESC, type ASC").Limit(int64(limit)).Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("ranking events: %w", err)
+	}
+	return rows, nil
+}
+
+// RevenueSeries is one currency's revenue per bucket, in cents.
+type RevenueSeries struct {
+	Currency    string  `json:"currency"`
+	Amounts     []int64 `json:"amounts"`
+	Counts      []int64 `json:"counts"`
+	TotalAmount int64   `json:"totalAmount"`
+	TotalCount  int64   `json:"totalCount"`
+}
+
+// Revenue sums purchase, checkout_complete and checkout_success amounts per
+// currency and bucket; events that failed processing are not revenue.
+func (q *Queries) Revenue(ctx context.Context, projectID string, r Range) ([]time.Time, []RevenueSeries, error) {
+	starts, end, err := r.Starts()
+	if err != nil || len(starts) == 0 {
+		return starts, nil, err
+	}
+	byCur := map[string]*RevenueSeries{}
+	add := func(cur string, at time.Time, amount, count int64) {
+		i := index(starts, end, at)
+		if i < 0 {
+			return
+		}
+		s := byCur[cur]
+		if s == nil {
+			s = &RevenueSeries{Currency: cur, Amounts: make([]int64, len(starts)), Counts: make([]int64, len(starts))}
+			byCur[cur] = s
+		}
+		s.Amounts[i] += amount
+		s.Counts[i] += count
+		s.TotalAmount += amount
+		s.TotalCount += count
+	}
+	if r.Bucket != Minute && alignedTo(starts, end, time.Hour) {
+		var rows []struct {
+			Currency    string    `bun:"currency"`
+			BucketStart time.Time `bun:"bucket_start"`
+			Amount      int64     `bun:"amount"`
+			Count       int64     `bun:"count"`
+		}
+		if err := q.db.NewSelect().Table("revenue_hourly").Column("currency", "bucket_start", "amount", "count").
+			Where("project_id = ?", projectID).Where("bucket_start >= ?", starts[0].UTC()).
+			Where("bucket_start < ?", end.UTC()).Scan(ctx, &rows); err != nil {
+			return nil, nil, fmt.Errorf("reading revenue: %w", err)
+		}
+		for _, row := range rows {
+			add(row.Currency, row.BucketStart, row.Amount, row.Count)
+		}
+	} else {
+		var rows []struct {
+			Currency   string    `bun:"currency"`
+			OccurredAt time.Time `bun:"occurred_at"`
+			Amount     int64     `bun:"amount"`
+		}
+		if err := q.events(projectID, starts[0], end).Column("currency", "occurred_at", "amount").
+			Where("amount IS NOT NULL").Where("currency IS NOT NULL").Where("status <> 'failed'").
+			Scan(ctx, &rows); err != nil {
+			return nil, nil, fmt.Errorf("summing revenue: %w", err)
+		}
+		for _, row := range rows {
+			add(row.Currency, row.OccurredAt, row.Amount, 1)
+		}
+	}
+	out := make([]RevenueSeries, 0, len(byCur))
+	for _, s := range byCur {
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Currency < out[j].Currency })
+	return starts, out, nil
+}
+
+// FunnelStep is how many users reached one step.
+type FunnelStep struct {
+	Event          string  `json:"event"`
+	Users          int64   `json:"users"`
+	Conversion     float64 `json:"conversion"`     // of the first step
+	StepConversion float64 `json:"stepConversion"` // of the previous step
+}
+
+// Funnel counts users who did the steps in order, each within window of
+// the user's first step in [from, to).
+func (q *Queries) Funnel(ctx context.Context, projectID string, steps []string, window time.Duration, from, to time.Time) ([]FunnelStep, error) {
+	var rows []struct {
+		DistinctID string    `bun:"distinct_id"`
+		Type       string    `bun:"type"`
+		OccurredAt time.Time `bun:"occurred_at"`
+	}
+	err := q.events(projectID, from, to.Add(window)).ColumnExpr(distinctExpr+" AS distinct_id").Column("type", "occurred_at").
+		Where("type IN (?)", bun.In(steps)).OrderExpr(distinctExpr+", occurred_at, id").Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("reading funnel events: %w", err)
+	}
+	reached := make([]int64, len(steps))
+	for i := 0; i < len(rows); {
+		j := i
+		for j < len(rows) && rows[j].DistinctID == rows[i].DistinctID {
+			j++
+		}
+		// One user's events in time order: enter at the first first-step
+		// event in range, then take each next step greedily.
+		step, deadline := 0, time.Time{}
+		for _, e := range rows[i:j] {
+			if step == 0 {
+				if e.Type == steps[0] && e.OccurredAt.Before(to) {
+					step, deadline = 1, e.OccurredAt.Add(window)
+				}
+				continue
+			}
+			if step < len(steps) && e.Type == steps[step] && !e.OccurredAt.After(deadline) {
+				step++
+			}
+		}
+		for s := 0; s < step; s++ {
+			reached[s]++
+		}
+		i = j
+	}
+	out := make([]FunnelStep, len(steps))
+	for s := range steps {
+		out[s] = FunnelStep{Event: steps[s], Users: reached[s]}
+		if reached[0] > 0 {
+			out[s].Conversion = float64(reached[s]) / float64(reached[0])
+		}
+		if s == 0 {
+			out[s].StepConversion = 1
+			if reached[0] == 0 {
+				out[s].StepConversion = 0
+			}
+		} else if reached[s-1] > 0 {
+			out[s].StepConversion = float64(reached[s]) / float64(reached[s-1])
+		}
+	}
+	return out, nil
+}
+
+// Cohort is the users first seen in one period and how many of them were
+// active in each period since (period 0 is the cohort's own).
+type Cohort struct {
+	Start    time.Time `json:"start"`
+	Size     int64     `json:"size"`
+	Retained []int64   `json:"retained"`
+	Rates    []float64 `json:"rates"`
+}
+
+// Retention builds cohorts of identified users by first-seen day or week
+// (UTC) in [from, to) and counts their activity in the following periods.
+func (q *Queries) Retention(ctx context.Context, projectID string, period Bucket, from, to time.Time, periods int) ([]Cohort, error) {
+	r := Range{From: from, To: to, Bucket: period, Loc: time.UTC}
+	starts, end, err := r.Starts()
+	if err != nil || len(starts) == 0 {
+		return nil, err
+	}
+	horizon := end
+	for range periods {
+		horizon = r.next(horizon)
+	}
+	var users []struct {
+		ExternalID  string    `bun:"external_id"`
+		FirstSeenAt time.Time `bun:"first_seen_at"`
+	}
+	if err := q.db.NewSelect().Table("end_users").Column("external_id", "first_seen_at").
+		Where("project_id = ?", projectID).Where("first_seen_at >= ?", starts[0]).Where("first_seen_at < ?", end).
+		Scan(ctx, &users); err != nil {
+		return nil, fmt.Errorf("reading cohorts: %w", err)
+	}
+	cohortOf := make(map[string]int, len(users))
+	cohorts := make([]Cohort, len(starts))
+	for i := range cohorts {
+		cohorts[i] = Cohort{Start: starts[i], Retained: make([]int64, periods+1), Rates: make([]float64, periods+1)}
+	}
+	for _, u := range users {
+		if i := index(starts, end, u.FirstSeenAt); i >= 0 {
+			cohortOf[u.ExternalID] = i
+			cohorts[i].Size++
+		}
+	}
+	var active []struct {
+		Day        time.Time `bun:"day"`
+		DistinctID string    `bun:"distinct_id"`
+	}
+	if err := q.db.NewSelect().Table("daily_users").Column("day", "distinct_id").
+		Where("project_id = ?", projectID).Where("day >= ?", starts[0]).Where("day < ?", horizon).
+		Scan(ctx, &active); err != nil {
+		return nil, fmt.Errorf("reading activity: %w", err)
+	}
+	periodStarts := slices.Clone(starts)
+	for t := end; t.Before(horizon); t = r.next(t) {
+		periodStarts = append(periodStarts, t)
+	}
+	seen := map[[2]int]map[string]struct{}{}
+	for _, a := range active {
+		c, ok := cohortOf[a.DistinctID]
+		if !ok {
+			continue
+		}
+		p := index(periodStarts, horizon, a.Day) - c
+		if p < 0 || p > periods {
+			continue
+		}
+		k := [2]int{c, p}
+		if seen[k] == nil {
+			seen[k] = map[string]struct{}{}
+		}
+		seen[k][a.DistinctID] = struct{}{}
+	}
+	for k, ids := range seen {
+		cohorts[k[0]].Retained[k[1]] = int64(len(ids))
+	}
+	for i := range cohorts {
+		for p := range cohorts[i].Retained {
+			if cohorts[i].Size > 0 {
+				cohorts[i].Rates[p] = float64(cohorts[i].Retained[p]) / float64(cohorts[i].Size)
+			}
+		}
+	}
+	return cohorts, nil
+}
