@@ -87,7 +87,7 @@ func (s *Server) analyticsEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	starts, series, err := s.cfg.Queries.EventCounts(r.Context(), projectID, eventTypes(r), rg)
+	starts, series, err := s.queries(r).EventCounts(r.Context(), projectID, eventTypes(r), rg)
 	if err != nil {
 		s.analyticsError(w, r, err)
 		return
@@ -113,7 +113,7 @@ func (s *Server) analyticsUsers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	starts, counts, err := s.cfg.Queries.UniqueUsers(r.Context(), projectID, rg)
+	starts, counts, err := s.queries(r).UniqueUsers(r.Context(), projectID, rg)
 	if err != nil {
 		s.analyticsError(w, r, err)
 		return
@@ -141,7 +141,7 @@ func (s *Server) analyticsTop(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	top, err := s.cfg.Queries.TopEvents(r.Context(), projectID, rg.From, rg.To, limit)
+	top, err := s.queries(r).TopEvents(r.Context(), projectID, rg.From, rg.To, limit)
 	if err != nil {
 		s.analyticsError(w, r, err)
 		return
@@ -160,7 +160,7 @@ func (s *Server) analyticsRevenue(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	starts, series, err := s.cfg.Queries.Revenue(r.Context(), projectID, rg)
+	starts, series, err := s.queries(r).Revenue(r.Context(), projectID, rg)
 	if err != nil {
 		s.analyticsError(w, r, err)
 		return
@@ -198,7 +198,7 @@ func (s *Server) analyticsFunnel(w http.ResponseWriter, r *http.Request) {
 		}
 		window = d
 	}
-	out, err := s.cfg.Queries.Funnel(r.Context(), projectID, steps, window, rg.From, rg.To)
+	out, err := s.queries(r).Funnel(r.Context(), projectID, steps, window, rg.From, rg.To)
 	if err != nil {
 		s.analyticsError(w, r, err)
 		return
@@ -235,7 +235,7 @@ func (s *Server) analyticsRetention(w http.ResponseWriter, r *http.Request) {
 		}
 		periods = n
 	}
-	cohorts, err := s.cfg.Queries.Retention(r.Context(), projectID, period, rg.From, rg.To, periods)
+	cohorts, err := s.queries(r).Retention(r.Context(), projectID, period, rg.From, rg.To, periods)
 	if err != nil {
 		s.analyticsError(w, r, err)
 		return

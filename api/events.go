@@ -49,7 +49,7 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	ev, err := s.cfg.Queries.Event(r.Context(), projectID, eventID)
+	ev, err := s.queries(r).Event(r.Context(), projectID, eventID)
 	if err != nil {
 		writeError(w, s.lookupError(r.Context(), err, "event", eventID))
 		return
@@ -111,7 +111,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadRequest("from", "from must be before to"))
 		return
 	}
-	evs, next, err := s.cfg.Queries.Events(r.Context(), projectID, f, page)
+	evs, next, err := s.queries(r).Events(r.Context(), projectID, f, page)
 	if err != nil {
 		writeError(w, s.listError(r.Context(), err))
 		return
@@ -155,7 +155,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadRequest("prefix", "prefix must be at most 255 characters"))
 		return
 	}
-	users, next, err := s.cfg.Queries.EndUsers(r.Context(), projectID, queries.UserFilter{Prefix: prefix}, page)
+	users, next, err := s.queries(r).EndUsers(r.Context(), projectID, queries.UserFilter{Prefix: prefix}, page)
 	if err != nil {
 		writeError(w, s.listError(r.Context(), err))
 		return
@@ -178,17 +178,17 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadRequest("externalId", "externalId must be 1 to 255 characters"))
 		return
 	}
-	u, err := s.cfg.Queries.EndUser(r.Context(), projectID, externalID)
+	u, err := s.queries(r).EndUser(r.Context(), projectID, externalID)
 	if err != nil {
 		writeError(w, s.lookupError(r.Context(), err, "user", externalID))
 		return
 	}
 	v := viewUser(u)
-	if v.AnonymousIDs, err = s.cfg.Queries.Aliases(r.Context(), projectID, externalID); err != nil {
+	if v.AnonymousIDs, err = s.queries(r).Aliases(r.Context(), projectID, externalID); err != nil {
 		writeError(w, s.lookupError(r.Context(), err, "", ""))
 		return
 	}
-	recent, _, err := s.cfg.Queries.Events(r.Context(), projectID, queries.EventFilter{UserID: externalID}, queries.Page{Limit: 20})
+	recent, _, err := s.queries(r).Events(r.Context(), projectID, queries.EventFilter{UserID: externalID}, queries.Page{Limit: 20})
 	if err != nil {
 		writeError(w, s.lookupError(r.Context(), err, "", ""))
 		return

@@ -134,13 +134,13 @@ func (s *Server) isAdmin(r *http.Request) bool {
 // project's secret key sees nothing (404, as if the project did not exist).
 func (s *Server) requireProjectReader(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.isAdmin(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
 		projectID, e := pathID(r, "projectId")
 		if e != nil {
 			writeError(w, e)
+			return
+		}
+		if s.isAdmin(r) {
+			s.inProject(w, r, projectID, next)
 			return
 		}
 		plaintext := headerKey(r)
@@ -163,8 +163,33 @@ func (s *Server) requireProjectReader(next http.Handler) http.Handler {
 			writeError(w, errNotFound("project", projectID))
 			return
 		}
-		next.ServeHTTP(w, r)
+		s.inProject(w, r, projectID, next)
 	})
+}
+
+type scopedQueriesKey struct{}
+
+// inProject serves r with queries confined to projectID (row-level
+// security on PostgreSQL), reachable through s.queries(r).
+func (s *Server) inProject(w http.ResponseWriter, r *http.Request, projectID string, next http.Handler) {
+	served := false
+	err := s.cfg.Queries.InProject(r.Context(), projectID, func(ctx context.Context, q *queries.Queries) error {
+		served = true
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, scopedQueriesKey{}, q)))
+		return nil
+	})
+	if err != nil && !served {
+		s.cfg.Log.ErrorContext(r.Context(), "opening project scope failed", "requestId", RequestID(r.Context()), "err", err)
+		writeError(w, errUnavailable("the read model database"))
+	}
+}
+
+// queries returns the project-scoped queries of a read request.
+func (s *Server) queries(r *http.Request) *queries.Queries {
+	if q, ok := r.Context().Value(scopedQueriesKey{}).(*queries.Queries); ok {
+		return q
+	}
+	return s.cfg.Queries
 }
 
 // notFound answers 405 with Allow when the path exists under another

@@ -155,7 +155,7 @@ func (q *Queries) EventCounts(ctx context.Context, projectID string, types []str
 			BucketStart time.Time `bun:"bucket_start"`
 			Count       int64     `bun:"count"`
 		}
-		s := q.db.NewSelect().Table("event_counts_hourly").Column("event_type", "bucket_start", "count").
+		s := q.idb.NewSelect().Table("event_counts_hourly").Column("event_type", "bucket_start", "count").
 			Where("project_id = ?", projectID).Where("bucket_start >= ?", starts[0].UTC()).Where("bucket_start < ?", end.UTC())
 		if len(types) > 0 {
 			s = s.Where("event_type IN (?)", bun.In(types))
@@ -188,7 +188,7 @@ func (q *Queries) EventCounts(ctx context.Context, projectID string, types []str
 // events selects the counted (not rejected) events of a project in
 // [from, to).
 func (q *Queries) events(projectID string, from, to time.Time) *bun.SelectQuery {
-	return q.db.NewSelect().Table("events").Where("project_id = ?", projectID).Where("NOT rejected").
+	return q.idb.NewSelect().Table("events").Where("project_id = ?", projectID).Where("NOT rejected").
 		Where("occurred_at >= ?", from.UTC()).Where("occurred_at < ?", to.UTC())
 }
 
@@ -213,7 +213,7 @@ func (q *Queries) UniqueUsers(ctx context.Context, projectID string, r Range) ([
 				Day   time.Time `bun:"day"`
 				Count int64     `bun:"n"`
 			}
-			if err := q.db.NewSelect().Table("daily_users").ColumnExpr("day, COUNT(*) AS n").
+			if err := q.idb.NewSelect().Table("daily_users").ColumnExpr("day, COUNT(*) AS n").
 				Where("project_id = ?", projectID).Where("day >= ?", starts[0].UTC()).Where("day < ?", end.UTC()).
 				GroupExpr("day").Scan(ctx, &dayRows); err != nil {
 				return nil, nil, fmt.Errorf("reading daily users: %w", err)
@@ -225,7 +225,7 @@ func (q *Queries) UniqueUsers(ctx context.Context, projectID string, r Range) ([
 			}
 			return starts, counts, nil
 		}
-		if err := q.db.NewSelect().Table("daily_users").Column("day", "distinct_id").
+		if err := q.idb.NewSelect().Table("daily_users").Column("day", "distinct_id").
 			Where("project_id = ?", projectID).Where("day >= ?", starts[0].UTC()).Where("day < ?", end.UTC()).
 			Scan(ctx, &rows); err != nil {
 			return nil, nil, fmt.Errorf("reading daily users: %w", err)
@@ -325,7 +325,7 @@ func (q *Queries) Revenue(ctx context.Context, projectID string, r Range) ([]tim
 			Amount      int64     `bun:"amount"`
 			Count       int64     `bun:"count"`
 		}
-		if err := q.db.NewSelect().Table("revenue_hourly").Column("currency", "bucket_start", "amount", "count").
+		if err := q.idb.NewSelect().Table("revenue_hourly").Column("currency", "bucket_start", "amount", "count").
 			Where("project_id = ?", projectID).Where("bucket_start >= ?", starts[0].UTC()).
 			Where("bucket_start < ?", end.UTC()).Scan(ctx, &rows); err != nil {
 			return nil, nil, fmt.Errorf("reading revenue: %w", err)
@@ -445,7 +445,7 @@ func (q *Queries) Retention(ctx context.Context, projectID string, period Bucket
 		ExternalID  string    `bun:"external_id"`
 		FirstSeenAt time.Time `bun:"first_seen_at"`
 	}
-	if err := q.db.NewSelect().Table("end_users").Column("external_id", "first_seen_at").
+	if err := q.idb.NewSelect().Table("end_users").Column("external_id", "first_seen_at").
 		Where("project_id = ?", projectID).Where("first_seen_at >= ?", starts[0]).Where("first_seen_at < ?", end).
 		Scan(ctx, &users); err != nil {
 		return nil, fmt.Errorf("reading cohorts: %w", err)
@@ -465,7 +465,7 @@ func (q *Queries) Retention(ctx context.Context, projectID string, period Bucket
 		Day        time.Time `bun:"day"`
 		DistinctID string    `bun:"distinct_id"`
 	}
-	if err := q.db.NewSelect().Table("daily_users").Column("day", "distinct_id").
+	if err := q.idb.NewSelect().Table("daily_users").Column("day", "distinct_id").
 		Where("project_id = ?", projectID).Where("day >= ?", starts[0]).Where("day < ?", horizon).
 		Scan(ctx, &active); err != nil {
 		return nil, fmt.Errorf("reading activity: %w", err)

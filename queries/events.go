@@ -70,7 +70,7 @@ func (q *Queries) Events(ctx context.Context, projectID string, f EventFilter, p
 	}
 	limit := limitOf(p)
 	rows := make([]readmodel.Event, 0, limit+1)
-	s := q.db.NewSelect().Model(&rows).Where("project_id = ?", projectID)
+	s := q.idb.NewSelect().Model(&rows).Where("project_id = ?", projectID)
 	if len(f.Types) == 1 {
 		s = s.Where("type = ?", f.Types[0])
 	} else if len(f.Types) > 1 {
@@ -119,7 +119,7 @@ func (q *Queries) EndUsers(ctx context.Context, projectID string, f UserFilter, 
 	}
 	limit := limitOf(p)
 	rows := make([]readmodel.EndUser, 0, limit+1)
-	s := q.db.NewSelect().Model(&rows).Where("project_id = ?", projectID)
+	s := q.idb.NewSelect().Model(&rows).Where("project_id = ?", projectID)
 	if f.Prefix != "" {
 		// Range instead of LIKE: no escaping of %/_ and it uses the key.
 		s = s.Where("external_id >= ?", f.Prefix).Where("external_id < ?", f.Prefix+"\U0010FFFF")
@@ -142,7 +142,7 @@ func (q *Queries) EndUsers(ctx context.Context, projectID string, f UserFilter, 
 // Aliases returns the anonymous ids linked to a user.
 func (q *Queries) Aliases(ctx context.Context, projectID, externalID string) ([]string, error) {
 	var ids []string
-	err := q.db.NewSelect().Model((*readmodel.EndUserAlias)(nil)).Column("anonymous_id").
+	err := q.idb.NewSelect().Model((*readmodel.EndUserAlias)(nil)).Column("anonymous_id").
 		Where("project_id = ?", projectID).Where("external_id = ?", externalID).
 		OrderExpr("linked_at, anonymous_id").Scan(ctx, &ids)
 	if err != nil {

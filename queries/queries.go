@@ -65,13 +65,36 @@ func decodeCursor(s string) (string, error) {
 	return id, nil
 }
 
-// Queries reads the tenancy read models.
+// Queries reads the read models.
 type Queries struct {
-	db *store.DB
+	db  *store.DB
+	idb bun.IDB // db, or the transaction of InProject
 }
 
 // New returns queries over db.
-func New(db *store.DB) *Queries { return &Queries{db: db} }
+func New(db *store.DB) *Queries { return &Queries{db: db, idb: db.DB} }
+
+// ReaderRole is the PostgreSQL role project-scoped reads run as; row-level
+// security policies on it hide every other project's rows.
+const ReaderRole = "boost_reader"
+
+// InProject runs fn with queries confined to one project: on PostgreSQL in
+// a read-only transaction as ReaderRole with boost.project_id set, so even
+// a query that forgot its project filter sees only this project's rows.
+func (q *Queries) InProject(ctx context.Context, projectID string, fn func(ctx context.Context, q *Queries) error) error {
+	if q.db.Dialect != store.Postgres {
+		return fn(ctx, q)
+	}
+	return q.db.RunInTx(ctx, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL ROLE "+ReaderRole); err != nil {
+			return fmt.Errorf("assuming %s: %w", ReaderRole, err)
+		}
+		if _, err := tx.ExecContext(ctx, "SELECT set_config('boost.project_id', ?, true)", projectID); err != nil {
+			return fmt.Errorf("scoping to project: %w", err)
+		}
+		return fn(ctx, &Queries{db: q.db, idb: tx})
+	})
+}
 
 func one(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
@@ -83,27 +106,27 @@ func one(err error) error {
 // Organization returns one organization.
 func (q *Queries) Organization(ctx context.Context, id string) (*readmodel.Organization, error) {
 	var o readmodel.Organization
-	err := q.db.NewSelect().Model(&o).Where("id = ?", id).Scan(ctx)
+	err := q.idb.NewSelect().Model(&o).Where("id = ?", id).Scan(ctx)
 	return &o, one(err)
 }
 
 // Project returns one project.
 func (q *Queries) Project(ctx context.Context, id string) (*readmodel.Project, error) {
 	var p readmodel.Project
-	err := q.db.NewSelect().Model(&p).Where("id = ?", id).Scan(ctx)
+	err := q.idb.NewSelect().Model(&p).Where("id = ?", id).Scan(ctx)
 	return &p, one(err)
 }
 
 // APIKey returns one key of a project.
 func (q *Queries) APIKey(ctx context.Context, projectID, keyID string) (*readmodel.APIKey, error) {
 	var k readmodel.APIKey
-	err := q.db.NewSelect().Model(&k).Where("id = ?", keyID).Where("project_id = ?", projectID).Scan(ctx)
+	err := q.idb.NewSelect().Model(&k).Where("id = ?", keyID).Where("project_id = ?", projectID).Scan(ctx)
 	return &k, one(err)
 }
 
 // paginate lists rows of model ordered by id (UUIDv7: creation order),
 // returning the cursor of the next page when there is one.
-func paginate[T any](ctx context.Context, db *store.DB, p Page, id func(*T) string, filter func(*bun.SelectQuery) *bun.SelectQuery) ([]T, string, error) {
+func paginate[T any](ctx context.Context, db bun.IDB, p Page, id func(*T) string, filter func(*bun.SelectQuery) *bun.SelectQuery) ([]T, string, error) {
 	after, err := decodeCursor(p.Cursor)
 	if err != nil {
 		return nil, "", err
@@ -130,39 +153,43 @@ func paginate[T any](ctx context.Context, db *store.DB, p Page, id func(*T) stri
 
 // Organizations lists organizations.
 func (q *Queries) Organizations(ctx context.Context, p Page) ([]readmodel.Organization, string, error) {
-	return paginate(ctx, q.db, p, func(o *readmodel.Organization) string { return o.ID },
+	return paginate(ctx, q.idb, p, func(o *readmodel.Organization) string { return o.ID },
 		func(s *bun.SelectQuery) *bun.SelectQuery { return s })
 }
 
 // Projects lists the projects of one organization.
 func (q *Queries) Projects(ctx context.Context, orgID string, p Page) ([]readmodel.Project, string, error) {
-	return paginate(ctx, q.db, p, func(x *readmodel.Project) string { return x.ID },
+	return paginate(ctx, q.idb, p, func(x *readmodel.Project) string { return x.ID },
 		func(s *bun.SelectQuery) *bun.SelectQuery { return s.Where("organization_id = ?", orgID) })
 }
 
 // APIKeys lists the keys of one project, revoked ones included.
 func (q *Queries) APIKeys(ctx context.Context, projectID string, p Page) ([]readmodel.APIKey, string, error) {
-	return paginate(ctx, q.db, p, func(x *readmodel.APIKey) string { return x.ID },
+	return paginate(ctx, q.idb, p, func(x *readmodel.APIKey) string { return x.ID },
 		func(s *bun.SelectQuery) *bun.SelectQuery { return s.Where("project_id = ?", projectID) })
 }
 
 // APIKeyByHash returns the key with this hash, revoked or not.
 func (q *Queries) APIKeyByHash(ctx context.Context, hash string) (*readmodel.APIKey, error) {
 	var k readmodel.APIKey
-	err := q.db.NewSelect().Model(&k).Where("key_hash = ?", hash).Scan(ctx)
+	err := q.idb.NewSelect().Model(&k).Where("key_hash = ?", hash).Scan(ctx)
 	return &k, one(err)
 }
 
 // Event returns one event of a project.
 func (q *Queries) Event(ctx context.Context, projectID, eventID string) (*readmodel.Event, error) {
 	var e readmodel.Event
-	err := q.db.NewSelect().Model(&e).Where("id = ?", eventID).Where("project_id = ?", projectID).Scan(ctx)
+	err := q.idb.NewSelect().Model(&e).Where("id = ?", eventID).Where("project_id = ?", projectID).Scan(ctx)
 	return &e, one(err)
 }
 
 // EndUser returns one end user of a project.
 func (q *Queries) EndUser(ctx context.Context, projectID, externalID string) (*readmodel.EndUser, error) {
 	var u readmodel.EndUser
-	err := q.db.NewSelect().Model(&u).Where("project_id = ?", projectID).Where("external_id = ?", externalID).Scan(ctx)
+	err := q.idb.NewSelect().Model(&u).Where("project_id = ?", projectID).Where("external_id = ?", externalID).Scan(ctx)
 	return &u, one(err)
 }
+
+// DB is what these queries run on: the database, or InProject's
+// transaction. Tests use it to show what a raw query can see.
+func (q *Queries) DB() bun.IDB { return q.idb }
