@@ -43,7 +43,7 @@ func TestTenantIsolation(t *testing.T) {
 					if tbl == "projects" {
 						col = "id"
 					}
-					return q.DB().NewRaw("SELECT DISTINCT " + col + "::text FROM " + tbl).Scan(ctx, &projects)
+					return q.DB().NewRaw("SELECT DISTINCT "+col+"::text FROM "+tbl).Scan(ctx, &projects)
 				})
 				if err != nil {
 					t.Fatalf("%s: %v", tbl, err)
