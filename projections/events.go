@@ -31,6 +31,11 @@ func (*Events) Name() string { return "events" }
 // Topics implements Projection.
 func (p *Events) Topics() []string { return []string{p.topic} }
 
+// Tables implements Projection.
+func (*Events) Tables() []string {
+	return []string{"events", "end_users", "end_user_aliases", "event_counts_hourly", "daily_users", "revenue_hourly"}
+}
+
 type outcome struct {
 	status, reason string
 	at             time.Time

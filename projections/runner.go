@@ -28,6 +28,9 @@ import (
 type Projection interface {
 	Name() string
 	Topics() []string
+	// Tables lists the read-model tables the projection owns, which a
+	// replay rebuilds and swaps in.
+	Tables() []string
 	Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []domain.Event) error
 }
 
@@ -57,12 +60,19 @@ type Runner struct {
 	MaxBatch int
 	// Linger is how long a small batch waits for more records.
 	Linger time.Duration
+
+	// checkpoint names this runner's checkpoint rows (the projection's
+	// name, unless a replay keeps its own).
+	checkpoint string
+	// prelude runs first in every transaction (a replay points it at its
+	// shadow tables).
+	prelude func(ctx context.Context, tx bun.Tx) error
 }
 
 // NewRunner wires a runner; group is the Kafka consumer group name.
 func NewRunner(db *store.DB, brokers []string, group string, p Projection, log *slog.Logger, m Metrics) *Runner {
 	return &Runner{db: db, brokers: brokers, group: group, p: p, log: log.With("projection", p.Name()),
-		metrics: m, MaxBatch: 5000, Linger: 50 * time.Millisecond}
+		metrics: m, MaxBatch: 5000, Linger: 50 * time.Millisecond, checkpoint: p.Name()}
 }
 
 // Run consumes until ctx is cancelled, finishing the batch in hand first.
@@ -164,6 +174,11 @@ type partitionKey struct {
 func (r *Runner) apply(ctx context.Context, records []*kgo.Record) (int, error) {
 	var applied []domain.Event
 	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if r.prelude != nil {
+			if err := r.prelude(ctx, tx); err != nil {
+				return err
+			}
+		}
 		next := map[partitionKey]int64{}
 		var keys []partitionKey
 		for _, rec := range records {
@@ -214,7 +229,7 @@ func (r *Runner) apply(ctx context.Context, records []*kgo.Record) (int, error) 
 			if next[k] < 0 {
 				continue
 			}
-			cp := &readmodel.Checkpoint{Projection: r.p.Name(), Topic: k.topic, Partition: k.partition,
+			cp := &readmodel.Checkpoint{Projection: r.checkpoint, Topic: k.topic, Partition: k.partition,
 				NextOffset: next[k], UpdatedAt: now}
 			if _, err := tx.NewInsert().Model(cp).
 				On("CONFLICT (projection, topic, partition) DO UPDATE").
@@ -240,7 +255,7 @@ func (r *Runner) apply(ctx context.Context, records []*kgo.Record) (int, error) 
 func (r *Runner) loadCheckpoint(ctx context.Context, tx bun.Tx, k partitionKey) (int64, error) {
 	var cp readmodel.Checkpoint
 	q := tx.NewSelect().Model(&cp).
-		Where("projection = ?", r.p.Name()).Where("topic = ?", k.topic).Where("partition = ?", k.partition)
+		Where("projection = ?", r.checkpoint).Where("topic = ?", k.topic).Where("partition = ?", k.partition)
 	if r.db.Dialect == store.Postgres {
 		q = q.For("UPDATE")
 	}
@@ -258,7 +273,7 @@ func (r *Runner) loadCheckpoint(ctx context.Context, tx bun.Tx, k partitionKey) 
 // checkpoints when partitions are assigned.
 func (r *Runner) checkpointOffsets(ctx context.Context, assigned map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	var cps []readmodel.Checkpoint
-	if err := r.db.NewSelect().Model(&cps).Where("projection = ?", r.p.Name()).Scan(ctx); err != nil {
+	if err := r.db.NewSelect().Model(&cps).Where("projection = ?", r.checkpoint).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("loading checkpoints: %w", err)
 	}
 	stored := map[partitionKey]int64{}

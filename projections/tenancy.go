@@ -56,6 +56,9 @@ func (*Tenancy) Name() string { return "tenancy" }
 // Topics implements Projection.
 func (t *Tenancy) Topics() []string { return []string{t.topic} }
 
+// Tables implements Projection.
+func (*Tenancy) Tables() []string { return []string{"organizations", "projects", "api_keys"} }
+
 // Apply implements Projection. Inserts ignore rows that exist and a revoke
 // only sets revoked_at once, so a re-delivered event changes nothing.
 func (t *Tenancy) Apply(ctx context.Context, tx bun.Tx, _ *store.DB, events []domain.Event) error {

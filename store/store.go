@@ -32,6 +32,9 @@ const (
 type DB struct {
 	*bun.DB
 	Dialect Dialect
+	// Path is the SQLite file (replays build their shadow beside it), or
+	// the PostgreSQL URL.
+	Path string
 }
 
 // Open connects to rawURL: postgres:// or postgresql:// for PostgreSQL,
@@ -55,7 +58,7 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	sqldb.SetMaxOpenConns(16)
 	sqldb.SetMaxIdleConns(16)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{DB: bun.NewDB(sqldb, pgdialect.New()), Dialect: Postgres}
+	db := &DB{DB: bun.NewDB(sqldb, pgdialect.New()), Dialect: Postgres, Path: rawURL}
 	if err := pingWithin(ctx, db, 10*time.Second); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connecting to postgres at %s: %w", redactURL(rawURL), err)
@@ -82,7 +85,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	sqldb.SetMaxOpenConns(8)
 	sqldb.SetMaxIdleConns(8)
 	sqldb.SetConnMaxIdleTime(0)
-	db := &DB{DB: bun.NewDB(sqldb, sqlitedialect.New()), Dialect: SQLite}
+	db := &DB{DB: bun.NewDB(sqldb, sqlitedialect.New()), Dialect: SQLite, Path: path}
 	if err := pingWithin(ctx, db, 10*time.Second); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening sqlite %s: %w", path, err)

@@ -15,16 +15,21 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // analytics time zones work on images without zoneinfo
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/gamify/boost/bench"
 	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/config"
+	"github.com/gamify/boost/projections"
 	"github.com/gamify/boost/services"
+	"github.com/gamify/boost/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -38,6 +43,8 @@ Usage:
                                     run one role against NATS_URL, KAFKA_BROKERS, DATABASE_URL
   boost run --roles api,worker,...  run several roles in one process
   boost migrate                     apply database migrations to DATABASE_URL
+  boost replay PROJECTION|--all [--from TIME|OFFSET]
+                                    rebuild read models from the Kafka log while ingestion runs
   boost kafka [--port 9092] [--data-dir DIR]
                                     run the embedded Kafka-protocol broker (kfake) on its own,
                                     for the distributed roles on a machine without Kafka
@@ -132,6 +139,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "bench":
 		return runBench(ctx, cfg, rest, stdout, stderr)
+	case "replay":
+		return runReplay(ctx, cfg, rest, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(cfg.Port, stderr)
 	case "version":
@@ -239,4 +248,80 @@ func pprofMux() *http.ServeMux {
 	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return m
+}
+
+func runReplay(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	all := fs.Bool("all", false, "replay every projection")
+	from := fs.String("from", "", "partial rebuild: re-apply from this RFC 3339 time or Kafka offset onto the live tables")
+	// Flags may follow the projection name.
+	var names []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+		args = fs.Args()
+		if len(args) > 0 {
+			names, args = append(names, args[0]), args[1:]
+		}
+	}
+	if cfg.DatabaseURL == "" {
+		// boost dev's database and broker, for replaying a dev data dir.
+		cfg.DatabaseURL = filepath.Join(cfg.DataDir, "boost.db")
+	}
+	if len(cfg.KafkaBrokers) == 0 {
+		cfg.KafkaBrokers = []string{"127.0.0.1:" + strconv.Itoa(cfg.DevKafkaPort)}
+	}
+	log := newLogger(cfg, stderr)
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return exit(stderr, err)
+	}
+	defer db.Close()
+	if err := db.CheckMigrated(ctx); err != nil {
+		return exit(stderr, err)
+	}
+	var chosen []projections.Projection
+	for _, p := range services.Projections(cfg, nil) {
+		for _, n := range names {
+			if n == p.Name() {
+				chosen = append(chosen, p)
+			}
+		}
+		if *all {
+			chosen = append(chosen, p)
+		}
+	}
+	if len(chosen) == 0 || (len(chosen) != len(names) && !*all) {
+		var known []string
+		for _, p := range services.Projections(cfg, nil) {
+			known = append(known, p.Name())
+		}
+		fmt.Fprintf(stderr, "boost replay: name a projection (%s) or pass --all\n", strings.Join(known, ", "))
+		return 2
+	}
+	for _, p := range chosen {
+		rp := &projections.Replay{DB: db, Brokers: cfg.KafkaBrokers, Projection: p, Log: log, Progress: stdout}
+		if *from == "" {
+			err = rp.Run(ctx)
+		} else {
+			var offsets func(string, int32) kgo.Offset
+			if n, perr := strconv.ParseInt(*from, 10, 64); perr == nil && n >= 0 {
+				offsets = func(string, int32) kgo.Offset { return kgo.NewOffset().At(n) }
+			} else if t, terr := time.Parse(time.RFC3339Nano, *from); terr == nil {
+				offsets, err = projections.OffsetsAt(ctx, cfg.KafkaBrokers, p.Topics(), t)
+			} else {
+				fmt.Fprintln(stderr, "boost replay: --from must be an RFC 3339 time or a non-negative offset")
+				return 2
+			}
+			if err == nil {
+				err = rp.RunFrom(ctx, offsets)
+			}
+		}
+		if err != nil {
+			return exit(stderr, fmt.Errorf("replaying %s: %w", p.Name(), err))
+		}
+	}
+	return 0
 }

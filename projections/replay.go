@@ -1,0 +1,490 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/uptrace/bun"
+
+	"github.com/gamify/boost/readmodel"
+	"github.com/gamify/boost/store"
+)
+
+// Replay rebuilds one projection from the start of the Kafka log into
+// shadow tables while the live projection keeps running, catches up with
+// it, and swaps the shadow tables in atomically. Queries read the old
+// tables until the swap commits; a replay killed half way leaves them
+// untouched, and the next run starts its shadow afresh.
+type Replay struct {
+	DB         *store.DB
+	Brokers    []string
+	Projection Projection
+	Log        *slog.Logger
+	// Progress receives a line a second: events/s, lag, ETA.
+	Progress io.Writer
+	// MaxBatch bounds one shadow transaction.
+	MaxBatch int
+}
+
+func (rp *Replay) shadowSchema() string { return "boost_replay_" + rp.Projection.Name() }
+
+func (rp *Replay) shadowPath() string { return rp.DB.Path + ".replay-" + rp.Projection.Name() }
+
+// Run replays and swaps. It returns once the new tables serve.
+func (rp *Replay) Run(ctx context.Context) error {
+	if rp.MaxBatch == 0 {
+		rp.MaxBatch = 20_000
+	}
+	shadow, prelude, cleanup, err := rp.prepare(ctx)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(rp.Brokers...), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20))
+	if err != nil {
+		return fmt.Errorf("replay: kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListStartOffsets(ctx, rp.Projection.Topics()...)
+	if err != nil {
+		return fmt.Errorf("replay: listing start offsets: %w", err)
+	}
+	assign := map[string]map[int32]kgo.Offset{}
+	starts.Each(func(o kadm.ListedOffset) {
+		if assign[o.Topic] == nil {
+			assign[o.Topic] = map[int32]kgo.Offset{}
+		}
+		assign[o.Topic][o.Partition] = kgo.NewOffset().At(o.Offset)
+	})
+	cl.AddConsumePartitions(assign)
+
+	runner := &Runner{db: shadow, p: rp.Projection, log: rp.Log, metrics: nopMetrics{}, MaxBatch: rp.MaxBatch,
+		checkpoint: rp.Projection.Name(), prelude: prelude}
+	began, lastReport := time.Now(), time.Now()
+	var applied int64
+	for {
+		lag, err := rp.lag(ctx, adm, shadow, prelude)
+		if err != nil {
+			return err
+		}
+		if time.Since(lastReport) >= time.Second {
+			rate := float64(applied) / time.Since(began).Seconds()
+			eta := "—"
+			if rate > 0 {
+				eta = (time.Duration(float64(lag)/rate) * time.Second).Round(time.Second).String()
+			}
+			if rp.Progress != nil {
+				fmt.Fprintf(rp.Progress, "replay %s: %d records applied, %.0f records/s, lag %d, ETA %s\n",
+					rp.Projection.Name(), applied, rate, lag, eta)
+			}
+			lastReport = time.Now()
+		}
+		if lag < int64(rp.MaxBatch) {
+			swapped, err := rp.swap(ctx, shadow)
+			if err != nil {
+				return err
+			}
+			if swapped {
+				if rp.Progress != nil {
+					fmt.Fprintf(rp.Progress, "replay %s: %d records in %s (%.0f records/s); new tables swapped in\n",
+						rp.Projection.Name(), applied, time.Since(began).Round(time.Millisecond),
+						float64(applied)/time.Since(began).Seconds())
+				}
+				return nil
+			}
+		}
+		pollCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		fetches := cl.PollRecords(pollCtx, rp.MaxBatch)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		records := fetches.Records()
+		if len(records) == 0 {
+			continue
+		}
+		n, err := runner.apply(ctx, records)
+		if err != nil {
+			return fmt.Errorf("replay: applying: %w", err)
+		}
+		applied += int64(len(records))
+		_ = n
+	}
+}
+
+// lag is how many records of the log the shadow has not applied yet.
+func (rp *Replay) lag(ctx context.Context, adm *kadm.Client, shadow *store.DB, prelude func(context.Context, bun.Tx) error) (int64, error) {
+	ends, err := adm.ListEndOffsets(ctx, rp.Projection.Topics()...)
+	if err != nil {
+		return 0, fmt.Errorf("replay: listing end offsets: %w", err)
+	}
+	cps, err := rp.checkpoints(ctx, shadow, prelude)
+	if err != nil {
+		return 0, err
+	}
+	var lag int64
+	ends.Each(func(o kadm.ListedOffset) {
+		lag += o.Offset - cps[partitionKey{o.Topic, o.Partition}]
+	})
+	return lag, nil
+}
+
+func (rp *Replay) checkpoints(ctx context.Context, db *store.DB, prelude func(context.Context, bun.Tx) error) (map[partitionKey]int64, error) {
+	out := map[partitionKey]int64{}
+	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if prelude != nil {
+			if err := prelude(ctx, tx); err != nil {
+				return err
+			}
+		}
+		var cps []readmodel.Checkpoint
+		if err := tx.NewSelect().Model(&cps).Where("projection = ?", rp.Projection.Name()).Scan(ctx); err != nil {
+			return err
+		}
+		for _, c := range cps {
+			out[partitionKey{c.Topic, c.Partition}] = c.NextOffset
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replay: reading checkpoints: %w", err)
+	}
+	return out, nil
+}
+
+// prepare creates fresh shadow tables: a schema of their own on
+// PostgreSQL (reached by search_path), a database file beside the live one
+// on SQLite.
+func (rp *Replay) prepare(ctx context.Context) (*store.DB, func(context.Context, bun.Tx) error, func(), error) {
+	if rp.DB.Dialect == store.SQLite {
+		path := rp.shadowPath()
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			_ = os.Remove(path + suffix)
+		}
+		shadow, err := store.Open(ctx, path)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if _, err := shadow.Migrate(ctx); err != nil {
+			shadow.Close()
+			return nil, nil, nil, err
+		}
+		return shadow, nil, func() {
+			shadow.Close()
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				_ = os.Remove(path + suffix)
+			}
+		}, nil
+	}
+	schema := rp.shadowSchema()
+	stmts := []string{"DROP SCHEMA IF EXISTS " + schema + " CASCADE", "CREATE SCHEMA " + schema}
+	for _, t := range append(rp.Projection.Tables(), "projection_checkpoints") {
+		stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s.%s (LIKE %s INCLUDING ALL)", schema, t, t))
+	}
+	for _, s := range stmts {
+		if _, err := rp.DB.ExecContext(ctx, s); err != nil {
+			return nil, nil, nil, fmt.Errorf("replay: preparing shadow tables: %w", err)
+		}
+	}
+	prelude := func(ctx context.Context, tx bun.Tx) error {
+		_, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+schema)
+		return err
+	}
+	return rp.DB, prelude, func() {
+		_, _ = rp.DB.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+	}, nil
+}
+
+// errBehind means the live projection is ahead of the shadow somewhere.
+var errBehind = errors.New("shadow behind live")
+
+// swap replaces the live tables with the shadow ones in one transaction,
+// provided the shadow has applied at least everything the live projection
+// has (the live projection waits on its checkpoint rows meanwhile, then
+// skips what the shadow already applied). It reports false when the shadow
+// must catch up first.
+func (rp *Replay) swap(ctx context.Context, shadow *store.DB) (bool, error) {
+	var err error
+	if rp.DB.Dialect == store.SQLite {
+		err = rp.swapSQLite(ctx)
+	} else {
+		err = rp.swapPostgres(ctx)
+	}
+	if errors.Is(err, errBehind) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func behind(live, shadow map[partitionKey]int64) bool {
+	for k, off := range live {
+		if shadow[k] < off {
+			return true
+		}
+	}
+	return false
+}
+
+func (rp *Replay) swapPostgres(ctx context.Context) error {
+	schema, name := rp.shadowSchema(), rp.Projection.Name()
+	return rp.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var live []readmodel.Checkpoint
+		if err := tx.NewSelect().Model(&live).Where("projection = ?", name).For("UPDATE").Scan(ctx); err != nil {
+			return fmt.Errorf("replay: locking live checkpoints: %w", err)
+		}
+		var sh []readmodel.Checkpoint
+		if err := tx.NewSelect().Model(&sh).ModelTableExpr(schema+".projection_checkpoints AS checkpoint").
+			Where("projection = ?", name).Scan(ctx); err != nil {
+			return fmt.Errorf("replay: reading shadow checkpoints: %w", err)
+		}
+		if behind(toMap(live), toMap(sh)) {
+			return errBehind
+		}
+		for _, t := range rp.Projection.Tables() {
+			if err := swapPostgresTable(ctx, tx, schema, t); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.NewDelete().Model((*readmodel.Checkpoint)(nil)).Where("projection = ?", name).Exec(ctx); err != nil {
+			return err
+		}
+		if len(sh) > 0 {
+			if _, err := tx.NewInsert().Model(&sh).Exec(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// swapPostgresTable moves schema.t in place of t, carrying over what LIKE
+// does not copy: grants, row-level security and its policies.
+func swapPostgresTable(ctx context.Context, tx bun.Tx, schema, t string) error {
+	var grants []struct {
+		Grantee   string `bun:"grantee"`
+		Privilege string `bun:"privilege_type"`
+	}
+	if err := tx.NewRaw("SELECT grantee, privilege_type FROM information_schema.role_table_grants "+
+		"WHERE table_schema = current_schema() AND table_name = ? AND grantee <> current_user", t).Scan(ctx, &grants); err != nil {
+		return fmt.Errorf("replay: reading grants of %s: %w", t, err)
+	}
+	var rls struct {
+		Enabled bool `bun:"relrowsecurity"`
+		Forced  bool `bun:"relforcerowsecurity"`
+	}
+	if err := tx.NewRaw("SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = to_regclass(?)", t).
+		Scan(ctx, &rls); err != nil {
+		return fmt.Errorf("replay: reading row security of %s: %w", t, err)
+	}
+	var policies []struct {
+		Name      string  `bun:"polname"`
+		Command   string  `bun:"cmd"`
+		Roles     string  `bun:"roles"`
+		Using     *string `bun:"qual"`
+		WithCheck *string `bun:"with_check"`
+	}
+	if err := tx.NewRaw("SELECT policyname AS polname, cmd, array_to_string(roles, ',') AS roles, qual, with_check "+
+		"FROM pg_policies WHERE schemaname = current_schema() AND tablename = ?", t).Scan(ctx, &policies); err != nil {
+		return fmt.Errorf("replay: reading policies of %s: %w", t, err)
+	}
+	var live string
+	if err := tx.NewRaw("SELECT current_schema()").Scan(ctx, &live); err != nil {
+		return err
+	}
+	stmts := []string{
+		fmt.Sprintf("DROP TABLE %s", t),
+		fmt.Sprintf("ALTER TABLE %s.%s SET SCHEMA %q", schema, t, live),
+	}
+	for _, g := range grants {
+		stmts = append(stmts, fmt.Sprintf("GRANT %s ON %s TO %q", g.Privilege, t, g.Grantee))
+	}
+	if rls.Enabled {
+		stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", t))
+	}
+	if rls.Forced {
+		stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s FORCE ROW LEVEL SECURITY", t))
+	}
+	for _, p := range policies {
+		var roles []string
+		for _, r := range strings.Split(p.Roles, ",") {
+			roles = append(roles, fmt.Sprintf("%q", r))
+		}
+		s := fmt.Sprintf("CREATE POLICY %q ON %s FOR %s TO %s", p.Name, t, p.Command, strings.Join(roles, ", "))
+		if p.Using != nil {
+			s += " USING (" + *p.Using + ")"
+		}
+		if p.WithCheck != nil {
+			s += " WITH CHECK (" + *p.WithCheck + ")"
+		}
+		stmts = append(stmts, s)
+	}
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("replay: swapping %s: %s: %w", t, s, err)
+		}
+	}
+	return nil
+}
+
+func (rp *Replay) swapSQLite(ctx context.Context) error {
+	conn, err := rp.DB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "ATTACH DATABASE ? AS replay", rp.shadowPath()); err != nil {
+		return fmt.Errorf("replay: attaching shadow: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DETACH DATABASE replay") //nolint:errcheck // best effort
+	name := rp.Projection.Name()
+	return conn.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var live, sh []readmodel.Checkpoint
+		if err := tx.NewSelect().Model(&live).Where("projection = ?", name).Scan(ctx); err != nil {
+			return err
+		}
+		if err := tx.NewSelect().Model(&sh).ModelTableExpr("replay.projection_checkpoints AS checkpoint").
+			Where("projection = ?", name).Scan(ctx); err != nil {
+			return err
+		}
+		if behind(toMap(live), toMap(sh)) {
+			return errBehind
+		}
+		for _, t := range rp.Projection.Tables() {
+			for _, s := range []string{"DELETE FROM main." + t, "INSERT INTO main." + t + " SELECT * FROM replay." + t} {
+				if _, err := tx.ExecContext(ctx, s); err != nil {
+					return fmt.Errorf("replay: swapping %s: %w", t, err)
+				}
+			}
+		}
+		if _, err := tx.NewDelete().Model((*readmodel.Checkpoint)(nil)).Where("projection = ?", name).Exec(ctx); err != nil {
+			return err
+		}
+		if len(sh) > 0 {
+			if _, err := tx.NewInsert().Model(&sh).Exec(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func toMap(cps []readmodel.Checkpoint) map[partitionKey]int64 {
+	m := map[partitionKey]int64{}
+	for _, c := range cps {
+		m[partitionKey{c.Topic, c.Partition}] = c.NextOffset
+	}
+	return m
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) Projected(string, int)          {}
+func (nopMetrics) SetProjectionLag(string, int64) {}
+
+// RunFrom re-applies the log from the given offsets (per partition) to the
+// live tables, up to the end of the log as it was when it started. It
+// needs no shadow: both projections apply an event idempotently, so what
+// is already there stays as it is and what is missing or damaged since
+// then is rebuilt. Its checkpoint rows are its own and removed at the end.
+func (rp *Replay) RunFrom(ctx context.Context, from func(topic string, partition int32) kgo.Offset) error {
+	if rp.MaxBatch == 0 {
+		rp.MaxBatch = 20_000
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(rp.Brokers...), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("replay: kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, rp.Projection.Topics()...)
+	if err != nil {
+		return fmt.Errorf("replay: listing end offsets: %w", err)
+	}
+	assign := map[string]map[int32]kgo.Offset{}
+	target := map[partitionKey]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if assign[o.Topic] == nil {
+			assign[o.Topic] = map[int32]kgo.Offset{}
+		}
+		assign[o.Topic][o.Partition] = from(o.Topic, o.Partition)
+		target[partitionKey{o.Topic, o.Partition}] = o.Offset
+	})
+	cl.AddConsumePartitions(assign)
+	name := rp.Projection.Name() + "@partial"
+	runner := &Runner{db: rp.DB, p: rp.Projection, log: rp.Log, metrics: nopMetrics{}, MaxBatch: rp.MaxBatch, checkpoint: name}
+	defer rp.DB.NewDelete().Model((*readmodel.Checkpoint)(nil)).Where("projection = ?", name).Exec(context.WithoutCancel(ctx)) //nolint:errcheck
+	done := map[partitionKey]bool{}
+	for k, end := range target {
+		if end == 0 {
+			done[k] = true
+		}
+	}
+	var applied int64
+	began := time.Now()
+	for len(done) < len(target) {
+		pollCtx, cancel := context.WithTimeout(ctx, time.Second)
+		fetches := cl.PollRecords(pollCtx, rp.MaxBatch)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			k := partitionKey{p.Topic, p.Partition}
+			if p.HighWatermark == 0 || (len(p.Records) == 0 && p.Err == nil && p.LogStartOffset >= target[k]) {
+				done[k] = true
+			}
+		})
+		var records []*kgo.Record
+		for _, r := range fetches.Records() {
+			k := partitionKey{r.Topic, r.Partition}
+			if r.Offset < target[k] {
+				records = append(records, r)
+			}
+			if r.Offset+1 >= target[k] {
+				done[k] = true
+			}
+		}
+		if len(records) > 0 {
+			if _, err := runner.apply(ctx, records); err != nil {
+				return fmt.Errorf("replay: applying: %w", err)
+			}
+			applied += int64(len(records))
+		}
+		if rp.Progress != nil {
+			fmt.Fprintf(rp.Progress, "replay %s (partial): %d records re-applied, %.0f records/s\n",
+				rp.Projection.Name(), applied, float64(applied)/time.Since(began).Seconds())
+		}
+	}
+	return nil
+}
+
+// OffsetsAt returns, for a timestamp, the first offset of each partition at
+// or after it (for RunFrom).
+func OffsetsAt(ctx context.Context, brokers []string, topics []string, at time.Time) (func(string, int32) kgo.Offset, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	listed, err := kadm.NewClient(cl).ListOffsetsAfterMilli(ctx, at.UnixMilli(), topics...)
+	if err != nil {
+		return nil, fmt.Errorf("replay: offsets at %s: %w", at, err)
+	}
+	return func(topic string, p int32) kgo.Offset {
+		if o, ok := listed.Lookup(topic, p); ok {
+			return kgo.NewOffset().At(o.Offset)
+		}
+		return kgo.NewOffset().AtEnd()
+	}, nil
+}
