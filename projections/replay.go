@@ -32,6 +32,11 @@ type Replay struct {
 	Progress io.Writer
 	// MaxBatch bounds one shadow transaction.
 	MaxBatch int
+	// UntilEnd makes the replay apply the whole log before swapping, for
+	// a rebuild with no live projection running. By default it swaps once
+	// it is within one batch of the end and at least as far as the live
+	// projection, which then carries on from the replay's checkpoints.
+	UntilEnd bool
 }
 
 func (rp *Replay) shadowSchema() string { return "boost_replay_" + rp.Projection.Name() }
@@ -90,7 +95,7 @@ func (rp *Replay) Run(ctx context.Context) error {
 			}
 			lastReport = time.Now()
 		}
-		if lag < int64(rp.MaxBatch) {
+		if lag == 0 || (!rp.UntilEnd && lag < int64(rp.MaxBatch)) {
 			swapped, err := rp.swap(ctx, shadow)
 			if err != nil {
 				return err

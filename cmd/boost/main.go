@@ -49,6 +49,7 @@ Usage:
                                     run the embedded Kafka-protocol broker (kfake) on its own,
                                     for the distributed roles on a machine without Kafka
   boost bench --project ID [...]    load a running Boost over HTTP and report events/s, latency, lag
+  boost bench read [--events N ...] replay rate and analytics query latency on a synthetic log
   boost healthcheck                 exit 0 if http://127.0.0.1:$PORT/readyz answers 200
   boost version
 
@@ -204,6 +205,22 @@ func healthcheck(port int, stderr io.Writer) int {
 }
 
 func runBench(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "read" {
+		fs := flag.NewFlagSet("bench read", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		var c bench.ReadSideConfig
+		fs.IntVar(&c.Events, "events", 1_000_000, "tracked events in the synthetic log")
+		fs.IntVar(&c.Users, "users", 100_000, "distinct users")
+		fs.IntVar(&c.Types, "types", 50, "distinct event types")
+		fs.IntVar(&c.Days, "days", 90, "days the events spread over")
+		fs.IntVar(&c.Repeat, "repeat", 30, "runs of each query")
+		fs.StringVar(&c.DatabaseURL, "database", "", "postgres://… (an empty database) or a SQLite path; default a temp SQLite file")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		c.Out = stdout
+		return exit(stderr, bench.RunReadSide(ctx, c))
+	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c bench.Config
