@@ -46,6 +46,10 @@ type trackedRow struct {
 	identify bool
 	traits   json.RawMessage
 	counted  bool // tracked or identified, not rejected
+	// coalesced is the outcome written with the row; if the row turns out
+	// to exist already (a re-delivered event), it must be applied as an
+	// update instead.
+	coalesced *outcome
 }
 
 const insertChunk = 500
@@ -82,6 +86,7 @@ func (p *Events) Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []do
 			// with its row instead of as a second update.
 			if r, ok := byID[d.EventID]; ok && r.row.Status == readmodel.StatusPending {
 				setOutcome(&r.row, o)
+				r.coalesced = &o
 				continue
 			}
 			if _, seen := outcomes[d.EventID]; !seen {
@@ -103,6 +108,15 @@ func (p *Events) Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []do
 		}
 		for _, id := range ids {
 			inserted[id] = true
+		}
+	}
+
+	for _, r := range rows {
+		if !inserted[r.row.ID] && r.coalesced != nil {
+			if _, seen := outcomes[r.row.ID]; !seen {
+				outcomeOrder = append(outcomeOrder, r.row.ID)
+			}
+			outcomes[r.row.ID] = *r.coalesced
 		}
 	}
 

@@ -158,3 +158,26 @@ func TestEventsProjectionIsOrderAndDuplicateProof(t *testing.T) {
 		})
 	}
 }
+
+// TestOutcomeWithReSentEventIsNotLost covers a bridge re-sending an event
+// after a crash: the duplicate arrives in the same batch as the event's
+// outcome, the duplicate's insert is a no-op, and the outcome must still
+// reach the stored row.
+func TestOutcomeWithReSentEventIsNotLost(t *testing.T) {
+	env := testenv.Start(t, testenv.Embedded)
+	env.Migrate(t.Context())
+	db := env.OpenDB(t.Context())
+	project := domain.NewID()
+	id := domain.NewID()
+	meta := domain.Meta{AggregateType: domain.AggregateEvent, AggregateID: id, ProjectID: project, OccurredAt: time.Now()}
+	tracked, _ := domain.NewEventWithID(id, domain.EventTracked, meta, domain.TrackedData{Event: "click", UserID: "u",
+		KeyID: domain.NewID(), KeyType: domain.KeySecret, ReceivedAt: time.Now()})
+	done, _ := domain.NewEventWithID(domain.EventIDFor(id, domain.EventProcessed), domain.EventProcessed, meta,
+		domain.OutcomeData{EventID: id})
+	p := projections.NewEvents("events")
+	apply(t, db, p, [][]domain.Event{{tracked}, {tracked, done}})
+	var status string
+	if err := db.NewRaw("SELECT status FROM events WHERE id = ?", id).Scan(t.Context(), &status); err != nil || status != "processed" {
+		t.Fatalf("status %q (%v), want processed", status, err)
+	}
+}
