@@ -1,0 +1,3 @@
+module github.com/gamify/boost/sdk/go
+
+go 1.26
