@@ -219,10 +219,13 @@ func (n *Node) Run(ctx context.Context) error {
 		n.auth = apikeys.New(keySource{q}, n.keyCache(), n.Log)
 		usage := apikeys.NewUsageRecorder(n.Log)
 		apiCfg.Ingest = &api.IngestConfig{Auth: n.auth, Usage: usage, Limiter: n.limiter()}
-		defer func() { <-usageDone }()
+		// Stopped (with a last flush) whenever Run returns, also when a
+		// role failed and ctx is still live.
+		usageCtx, stopUsage := context.WithCancel(ctx)
+		defer func() { stopUsage(); <-usageDone }()
 		go func() {
 			defer close(usageDone)
-			usage.Run(ctx, n.Config.KeyUsageInterval, func(ctx context.Context, us []apikeys.Usage) error {
+			usage.Run(usageCtx, n.Config.KeyUsageInterval, func(ctx context.Context, us []apikeys.Usage) error {
 				return sendUsage(ctx, cb, us)
 			})
 		}()
