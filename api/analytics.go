@@ -56,6 +56,20 @@ func analyticsRange(r *http.Request, defaultBucket queries.Bucket, allowed ...qu
 	return rg, nil
 }
 
+// projectRange reads the project id and the range of an analytics request,
+// answering the error itself when either is wrong.
+func projectRange(w http.ResponseWriter, r *http.Request, def queries.Bucket, allowed ...queries.Bucket) (string, queries.Range, bool) {
+	projectID, e := pathID(r, "projectId")
+	if e == nil {
+		var rg queries.Range
+		if rg, e = analyticsRange(r, def, allowed...); e == nil {
+			return projectID, rg, true
+		}
+	}
+	writeError(w, e)
+	return "", queries.Range{}, false
+}
+
 func eventTypes(r *http.Request) []string {
 	var types []string
 	for _, v := range append(r.URL.Query()["event"], r.URL.Query()["type"]...) {
@@ -77,14 +91,8 @@ func (s *Server) analyticsError(w http.ResponseWriter, r *http.Request, err erro
 }
 
 func (s *Server) analyticsEvents(w http.ResponseWriter, r *http.Request) {
-	projectID, e := pathID(r, "projectId")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	rg, e := analyticsRange(r, queries.Day, queries.Minute, queries.Hour, queries.Day, queries.Week)
-	if e != nil {
-		writeError(w, e)
+	projectID, rg, ok := projectRange(w, r, queries.Day, queries.Minute, queries.Hour, queries.Day, queries.Week)
+	if !ok {
 		return
 	}
 	starts, series, err := s.queries(r).EventCounts(r.Context(), projectID, eventTypes(r), rg)
@@ -103,14 +111,8 @@ func (s *Server) analyticsEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) analyticsUsers(w http.ResponseWriter, r *http.Request) {
-	projectID, e := pathID(r, "projectId")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	rg, e := analyticsRange(r, queries.Day, queries.Hour, queries.Day, queries.Week, queries.Month)
-	if e != nil {
-		writeError(w, e)
+	projectID, rg, ok := projectRange(w, r, queries.Day, queries.Hour, queries.Day, queries.Week, queries.Month)
+	if !ok {
 		return
 	}
 	starts, counts, err := s.queries(r).UniqueUsers(r.Context(), projectID, rg)
@@ -122,14 +124,8 @@ func (s *Server) analyticsUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) analyticsTop(w http.ResponseWriter, r *http.Request) {
-	projectID, e := pathID(r, "projectId")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	rg, e := analyticsRange(r, queries.Day, queries.Day)
-	if e != nil {
-		writeError(w, e)
+	projectID, rg, ok := projectRange(w, r, queries.Day, queries.Day)
+	if !ok {
 		return
 	}
 	limit := 10
@@ -150,14 +146,8 @@ func (s *Server) analyticsTop(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) analyticsRevenue(w http.ResponseWriter, r *http.Request) {
-	projectID, e := pathID(r, "projectId")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	rg, e := analyticsRange(r, queries.Day, queries.Hour, queries.Day, queries.Week, queries.Month)
-	if e != nil {
-		writeError(w, e)
+	projectID, rg, ok := projectRange(w, r, queries.Day, queries.Hour, queries.Day, queries.Week, queries.Month)
+	if !ok {
 		return
 	}
 	starts, series, err := s.queries(r).Revenue(r.Context(), projectID, rg)
@@ -169,14 +159,8 @@ func (s *Server) analyticsRevenue(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) analyticsFunnel(w http.ResponseWriter, r *http.Request) {
-	projectID, e := pathID(r, "projectId")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	rg, e := analyticsRange(r, queries.Day, queries.Day)
-	if e != nil {
-		writeError(w, e)
+	projectID, rg, ok := projectRange(w, r, queries.Day, queries.Day)
+	if !ok {
 		return
 	}
 	var steps []string

@@ -204,10 +204,7 @@ func (q *Queries) UniqueUsers(ctx context.Context, projectID string, r Range) ([
 	}
 	counts := make([]int64, len(starts))
 	if (r.Bucket == Day || r.Bucket == Week || r.Bucket == Month) && alignedTo(starts, end, 24*time.Hour) {
-		var rows []struct {
-			Day        time.Time `bun:"day"`
-			DistinctID string    `bun:"distinct_id"`
-		}
+		var rows []activity
 		if r.Bucket == Day {
 			var dayRows []struct {
 				Day   time.Time `bun:"day"`
@@ -225,46 +222,43 @@ func (q *Queries) UniqueUsers(ctx context.Context, projectID string, r Range) ([
 			}
 			return starts, counts, nil
 		}
-		if err := q.idb.NewSelect().Table("daily_users").Column("day", "distinct_id").
+		if err := q.idb.NewSelect().Table("daily_users").ColumnExpr("day AS at, distinct_id").
 			Where("project_id = ?", projectID).Where("day >= ?", starts[0].UTC()).Where("day < ?", end.UTC()).
 			Scan(ctx, &rows); err != nil {
 			return nil, nil, fmt.Errorf("reading daily users: %w", err)
 		}
-		seen := make([]map[string]struct{}, len(starts))
-		for _, row := range rows {
-			if i := index(starts, end, row.Day); i >= 0 {
-				if seen[i] == nil {
-					seen[i] = map[string]struct{}{}
-				}
-				seen[i][row.DistinctID] = struct{}{}
-			}
-		}
-		for i := range seen {
-			counts[i] = int64(len(seen[i]))
-		}
-		return starts, counts, nil
+		return starts, distinctPerBucket(starts, end, rows), nil
 	}
-	var rows []struct {
-		OccurredAt time.Time `bun:"occurred_at"`
-		DistinctID string    `bun:"distinct_id"`
-	}
-	if err := q.events(projectID, starts[0], end).Column("occurred_at").ColumnExpr(distinctExpr+" AS distinct_id").
+	var rows []activity
+	if err := q.events(projectID, starts[0], end).ColumnExpr("occurred_at AS at, "+distinctExpr+" AS distinct_id").
 		Scan(ctx, &rows); err != nil {
 		return nil, nil, fmt.Errorf("counting users: %w", err)
 	}
+	return starts, distinctPerBucket(starts, end, rows), nil
+}
+
+// activity is one user seen at one time.
+type activity struct {
+	At         time.Time `bun:"at"`
+	DistinctID string    `bun:"distinct_id"`
+}
+
+// distinctPerBucket counts the distinct users of each bucket.
+func distinctPerBucket(starts []time.Time, end time.Time, rows []activity) []int64 {
 	seen := make([]map[string]struct{}, len(starts))
 	for _, row := range rows {
-		if i := index(starts, end, row.OccurredAt); i >= 0 {
+		if i := index(starts, end, row.At); i >= 0 {
 			if seen[i] == nil {
 				seen[i] = map[string]struct{}{}
 			}
 			seen[i][row.DistinctID] = struct{}{}
 		}
 	}
+	counts := make([]int64, len(starts))
 	for i := range seen {
 		counts[i] = int64(len(seen[i]))
 	}
-	return starts, counts, nil
+	return counts
 }
 
 // TopEvent is one line of the top-events table.
