@@ -95,8 +95,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.KeyCacheTTL = dur("BOOST_KEY_CACHE_TTL", "60s")
 	c.KeyUsageInterval = dur("BOOST_KEY_USAGE_INTERVAL", "30s")
 	c.TrackedMaxAge = dur("BOOST_TRACKED_RETENTION", "72h")
-	c.WorkerParallelism = atoi("BOOST_WORKER_PARALLELISM", "64")
-	c.ProcessorParallelism = atoi("BOOST_PROCESSOR_PARALLELISM", "64")
+	c.WorkerParallelism = atoi("BOOST_WORKER_PARALLELISM", "512")
+	c.ProcessorParallelism = atoi("BOOST_PROCESSOR_PARALLELISM", "512")
 	c.RateBurst = atoi("BOOST_RATE_LIMIT_BURST", "0")
 	rate, err := strconv.ParseFloat(get("BOOST_RATE_LIMIT", "10000"), 64)
 	if err != nil || rate < 0 {

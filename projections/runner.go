@@ -113,7 +113,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 		}
 		fetches.EachError(func(topic string, partition int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				r.log.Warn("projection fetch error", "topic", topic, "partition", partition, "err", err)
 			}
 		})
