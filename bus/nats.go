@@ -123,8 +123,12 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, o Strea
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.WorkQueuePolicy,
 			MaxAge:      7 * 24 * time.Hour,
-			Duplicates:  2 * time.Minute,
-			Replicas:    replicas,
+			// JetStream keeps every message id of the window in memory;
+			// at thousands of events a second a minute is plenty for a
+			// publisher's retries, and events stay idempotent for good
+			// through their ids in the read model.
+			Duplicates: time.Minute,
+			Replicas:   replicas,
 		},
 		{
 			Name:        n.TrackedStream(),
@@ -133,7 +137,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, o Strea
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      o.TrackedMaxAge,
-			Duplicates:  10 * time.Minute,
+			Duplicates:  time.Minute,
 			Replicas:    replicas,
 		},
 		{
