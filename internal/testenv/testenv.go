@@ -84,6 +84,9 @@ func Start(t testing.TB, mode Mode) *Env {
 	cfg.Topics.Events = "bt" + suffix + ".events"
 	cfg.Topics.Partitions = 3
 	cfg.ConsistencyTimeout = 15 * time.Second
+	// Fewer handlers in flight than in production: every node a test
+	// starts subscribes them all, and tests start many nodes.
+	cfg.WorkerParallelism, cfg.ProcessorParallelism = 32, 32
 
 	e.Kafka, err = bus.StartEmbeddedKafka(filepath.Join(e.DataDir, "kafka"), 0)
 	if err != nil {
