@@ -13,8 +13,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/gamify/boost/api"
 	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/config"
 	"github.com/gamify/boost/metrics"
@@ -81,8 +83,16 @@ func Dev(ctx context.Context, o DevOptions) error {
 	}
 	defer nc.Close()
 
+	// Not ready until the default organization, project and keys exist,
+	// so a script waiting on /readyz can use them right away.
+	var setUp atomic.Bool
 	node := &Node{Config: cfg, Roles: AllRoles, Version: o.Version, NATS: nc, DB: db, Log: o.Log,
-		Metrics: metrics.New(), Dial: ns.Connect}
+		Metrics: metrics.New(), Dial: ns.Connect, ExtraChecks: []api.Check{{Name: "setup", Probe: func(context.Context) error {
+			if !setUp.Load() {
+				return errors.New("creating the default organization, project and keys")
+			}
+			return nil
+		}}}}
 	done := make(chan error, 1)
 	go func() { done <- node.Run(ctx) }()
 	select {
@@ -106,6 +116,7 @@ func Dev(ctx context.Context, o DevOptions) error {
 			return fmt.Errorf("writing %s: %w", seedFile, err)
 		}
 	}
+	setUp.Store(true)
 	if o.Out != nil {
 		printBanner(o.Out, dir, node.Addr(), ns.URL(), cfg, adminToken, seeded, seedFile)
 	}

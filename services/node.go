@@ -99,6 +99,9 @@ type Node struct {
 
 	// Listener, when set, is served instead of listening on Config.Port.
 	Listener net.Listener
+	// ExtraChecks join the readiness probes (boost dev reports its
+	// first-start setup through one).
+	ExtraChecks []api.Check
 
 	mu      sync.Mutex
 	conns   []*nats.Conn
@@ -139,7 +142,7 @@ func (n *Node) Run(ctx context.Context) error {
 	wlog := watermill.NewSlogLoggerWithLevelMapping(n.Log.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug,
 	})
-	var checks []api.Check
+	checks := append([]api.Check{}, n.ExtraChecks...)
 
 	need := NeedsOf(n.Roles)
 	var js jetstream.JetStream
