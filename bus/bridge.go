@@ -155,9 +155,13 @@ func (b *Bridge) forward(ctx context.Context, msgs []jetstream.Msg) error {
 }
 
 func (b *Bridge) produce(ctx context.Context, records []*kgo.Record) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	return b.kafka.ProduceSync(ctx, records...).FirstErr()
+	// On shutdown the batch in hand gets a few seconds to land, not the
+	// full timeout: unacked, it is re-sent by the next bridge anyway.
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(5*time.Second, cancel) })
+	defer stop()
+	return b.kafka.ProduceSync(pctx, records...).FirstErr()
 }
 
 func (b *Bridge) record(m jetstream.Msg) (*kgo.Record, error) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -81,8 +82,10 @@ func (nd *node) stop() {
 			nd.t.Errorf("node stopped with error: %v", err)
 		}
 		nd.done <- nil
-	case <-time.After(40 * time.Second):
-		nd.t.Error("node did not stop within 40s")
+	case <-time.After(90 * time.Second):
+		var stacks strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+		nd.t.Errorf("node did not stop within 90s; goroutines:\n%s", stacks.String())
 	}
 }
 
