@@ -71,6 +71,40 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 // Close implements message.Publisher; the connection belongs to the caller.
 func (p *Publisher) Close() error { return nil }
 
+// Consumer settings shared by EnsureConsumer and NewSubscriber: nats.go
+// refuses to bind a subscription to a consumer configured otherwise.
+const (
+	consumerMaxAckPending = 4096
+	consumerAckWait       = 30 * time.Second
+)
+
+// DurableName is the durable consumer a deliver group uses for a topic.
+func DurableName(queue, topic string) string { return queue + "_" + sanitizeName(topic) }
+
+// EnsureConsumer creates (or updates) the durable push consumer that
+// NewSubscriber's subscriptions for topic bind to. Created here rather than
+// by the subscription, it outlives every process: nats.go deletes a
+// consumer its own subscription created when that subscription ends, which
+// would pull the consumer from under the other workers and make the next
+// start re-read the stream from the beginning.
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, stream, queue, topic string) error {
+	durable := DurableName(queue, topic)
+	_, err := js.CreateOrUpdatePushConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable:        durable,
+		DeliverSubject: "_boost.deliver." + durable,
+		DeliverGroup:   queue,
+		FilterSubject:  topic,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        consumerAckWait,
+		MaxAckPending:  consumerMaxAckPending,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("creating consumer %s on %s: %w", durable, stream, err)
+	}
+	return nil
+}
+
 // NewSubscriber returns a Watermill subscriber over one JetStream stream:
 // one durable consumer per topic (subject), shared by every process through
 // the deliver group queue, acked only after the handler succeeded. parallel
@@ -95,16 +129,14 @@ func NewSubscriber(nc *nats.Conn, stream, queue string, parallel int, logger wat
 				nats.ManualAck(),
 				nats.AckExplicit(),
 				nats.DeliverAll(),
-				nats.MaxAckPending(4096),
-				nats.AckWait(30 * time.Second),
+				nats.MaxAckPending(consumerMaxAckPending),
+				nats.AckWait(consumerAckWait),
 			},
 			// Acks are asynchronous: a lost ack only means a redelivery,
 			// and every handler is idempotent.
-			AckAsync:      true,
-			DurablePrefix: queue,
-			DurableCalculator: func(prefix, topic string) string {
-				return prefix + "_" + sanitizeName(topic)
-			},
+			AckAsync:          true,
+			DurablePrefix:     queue,
+			DurableCalculator: DurableName,
 		},
 	}, logger)
 	if err != nil {

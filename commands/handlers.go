@@ -217,6 +217,12 @@ func (h *Handlers) reject(ctx context.Context, name string, err error) error {
 	return nil
 }
 
+// Names lists the commands NewProcessor handles: one durable consumer each.
+func Names() []string {
+	return []string{"CreateOrganization", "CreateProject", "CreateKey", "RevokeKey", "TrackEvent", "IdentifyUser",
+		"RecordKeyUsage"}
+}
+
 // NewProcessor registers the handlers on a Watermill router: every command
 // type gets its own durable JetStream consumer, retried in-process with
 // backoff before it is handed back to JetStream for redelivery.

@@ -514,3 +514,27 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestConsumersOutliveWorkers stops a worker and checks its durable
+// consumers are still there: another worker keeps being fed, and the next
+// start resumes where the last one stopped instead of re-reading streams.
+func TestConsumersOutliveWorkers(t *testing.T) {
+	eachMode(t, func(t *testing.T, env *testenv.Env) {
+		ctx := context.Background()
+		w := startNode(t, env, services.RoleWorker)
+		w.stop()
+		js, err := jetstream.New(env.ConnectNATS())
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := bus.Names{Prefix: env.Config.NATSPrefix}
+		for _, c := range commands.Names() {
+			if _, err := js.PushConsumer(ctx, names.CommandStream(), bus.DurableName(names.WorkerQueue(), names.CommandSubject(c))); err != nil {
+				t.Errorf("consumer for %s gone after the worker stopped: %v", c, err)
+			}
+		}
+		if _, err := js.PushConsumer(ctx, names.TrackedStream(), bus.DurableName(names.ProcessorQueue(), names.TrackedSubjects())); err != nil {
+			t.Errorf("processor consumer gone after the worker stopped: %v", err)
+		}
+	})
+}
