@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -70,25 +69,13 @@ func parseTimeParam(r *http.Request, name string) (time.Time, *Error) {
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
-	projectID, e := pathID(r, "projectId")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	page, e := pageFrom(r)
-	if e != nil {
-		writeError(w, e)
+	projectID, page, ok := idAndPage(w, r, "projectId")
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
-	f := queries.EventFilter{UserID: q.Get("userId"), AnonymousID: q.Get("anonymousId"), Status: q.Get("status")}
-	for _, v := range append(q["event"], q["type"]...) {
-		for _, t := range strings.Split(v, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				f.Types = append(f.Types, t)
-			}
-		}
-	}
+	f := queries.EventFilter{Types: eventTypes(r), UserID: q.Get("userId"), AnonymousID: q.Get("anonymousId"),
+		Status: q.Get("status")}
 	if len(f.Types) > 50 {
 		writeError(w, errBadRequest("event", "at most 50 event types per query"))
 		return
@@ -99,6 +86,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadRequest("status", "status must be pending, processed or failed"))
 		return
 	}
+	var e *Error
 	if f.From, e = parseTimeParam(r, "from"); e != nil {
 		writeError(w, e)
 		return
@@ -116,11 +104,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.listError(r.Context(), err))
 		return
 	}
-	views := make([]eventView, len(evs))
-	for i := range evs {
-		views[i] = viewEvent(&evs[i])
-	}
-	writeJSON(w, http.StatusOK, listResponse[eventView]{Data: views, NextCursor: next})
+	writeList(w, evs, next, viewEvent)
 }
 
 // userView is an end user as the query API shows it.
@@ -140,14 +124,8 @@ func viewUser(u *readmodel.EndUser) userView {
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
-	projectID, e := pathID(r, "projectId")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	page, e := pageFrom(r)
-	if e != nil {
-		writeError(w, e)
+	projectID, page, ok := idAndPage(w, r, "projectId")
+	if !ok {
 		return
 	}
 	prefix := r.URL.Query().Get("prefix")
@@ -160,11 +138,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.listError(r.Context(), err))
 		return
 	}
-	views := make([]userView, len(users))
-	for i := range users {
-		views[i] = viewUser(&users[i])
-	}
-	writeJSON(w, http.StatusOK, listResponse[userView]{Data: views, NextCursor: next})
+	writeList(w, users, next, viewUser)
 }
 
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {

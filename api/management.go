@@ -58,6 +58,29 @@ func pathID(r *http.Request, name string) (string, *Error) {
 	return id, nil
 }
 
+// writeList answers a page of rows, each shown through view.
+func writeList[T, V any](w http.ResponseWriter, rows []T, next string, view func(*T) V) {
+	views := make([]V, len(rows))
+	for i := range rows {
+		views[i] = view(&rows[i])
+	}
+	writeJSON(w, http.StatusOK, listResponse[V]{Data: views, NextCursor: next})
+}
+
+// idAndPage reads a path id and the page parameters of a list request,
+// answering the error itself when either is wrong.
+func idAndPage(w http.ResponseWriter, r *http.Request, name string) (string, queries.Page, bool) {
+	id, e := pathID(r, name)
+	if e == nil {
+		var p queries.Page
+		if p, e = pageFrom(r); e == nil {
+			return id, p, true
+		}
+	}
+	writeError(w, e)
+	return "", queries.Page{}, false
+}
+
 func pageFrom(r *http.Request) (queries.Page, *Error) {
 	q := r.URL.Query()
 	p := queries.Page{Cursor: q.Get("cursor")}
@@ -236,14 +259,8 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
-	orgID, e := pathID(r, "orgId")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	page, e := pageFrom(r)
-	if e != nil {
-		writeError(w, e)
+	orgID, page, ok := idAndPage(w, r, "orgId")
+	if !ok {
 		return
 	}
 	if _, err := s.cfg.Queries.Organization(r.Context(), orgID); err != nil {
@@ -324,14 +341,8 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
-	projectID, e := pathID(r, "projectId")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	page, e := pageFrom(r)
-	if e != nil {
-		writeError(w, e)
+	projectID, page, ok := idAndPage(w, r, "projectId")
+	if !ok {
 		return
 	}
 	if _, err := s.cfg.Queries.Project(r.Context(), projectID); err != nil {
@@ -343,11 +354,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.listError(r.Context(), err))
 		return
 	}
-	views := make([]keyView, len(keys))
-	for i := range keys {
-		views[i] = viewKey(&keys[i])
-	}
-	writeJSON(w, http.StatusOK, listResponse[keyView]{Data: views, NextCursor: next})
+	writeList(w, keys, next, viewKey)
 }
 
 func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
