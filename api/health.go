@@ -9,11 +9,12 @@ import (
 
 func (s *Server) root(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
-		"name":    "boost",
-		"status":  "ok",
-		"version": s.cfg.Version,
-		"roles":   s.cfg.Roles,
-		"time":    time.Now().UTC(),
+		"name":      "boost",
+		"status":    "ok",
+		"version":   s.cfg.Version,
+		"roles":     s.cfg.Roles,
+		"time":      time.Now().UTC(),
+		"dashboard": "/dashboard/",
 	})
 }
 

@@ -161,6 +161,146 @@ func (s *Server) lookupError(ctx context.Context, err error, what, id string) *E
 	return errUnavailable("the read model database")
 }
 
+// CreateOrganization stores a new organization. visible reports whether
+// the read model shows it yet (false: the projection is lagging beyond the
+// consistency timeout; the returned row is built from the command).
+func (s *Server) CreateOrganization(ctx context.Context, name string) (org *readmodel.Organization, visible bool, err error) {
+	if err := commands.ValidateName("name", name); err != nil {
+		return nil, false, validationToAPI(err)
+	}
+	cmd := &commands.CreateOrganization{Header: commands.NewHeader(CorrelationID(ctx)),
+		OrganizationID: domain.NewID(), Name: name}
+	if e := s.send(ctx, cmd); e != nil {
+		return nil, false, e
+	}
+	visible = s.awaitReadModel(ctx, func(ctx context.Context) (bool, error) {
+		o, err := s.cfg.Queries.Organization(ctx, cmd.OrganizationID)
+		org = o
+		return err == nil, err
+	})
+	if !visible {
+		org = &readmodel.Organization{ID: cmd.OrganizationID, Name: name, CreatedAt: cmd.IssuedAt}
+	}
+	return org, visible, nil
+}
+
+// CreateProject stores a new project of an existing organization.
+func (s *Server) CreateProject(ctx context.Context, orgID, name string) (p *readmodel.Project, visible bool, err error) {
+	if err := commands.ValidateName("name", name); err != nil {
+		return nil, false, validationToAPI(err)
+	}
+	if _, err := s.cfg.Queries.Organization(ctx, orgID); err != nil {
+		return nil, false, s.lookupError(ctx, err, "organization", orgID)
+	}
+	cmd := &commands.CreateProject{Header: commands.NewHeader(CorrelationID(ctx)),
+		ProjectID: domain.NewID(), OrganizationID: orgID, Name: name}
+	if e := s.send(ctx, cmd); e != nil {
+		return nil, false, e
+	}
+	visible = s.awaitReadModel(ctx, func(ctx context.Context) (bool, error) {
+		x, err := s.cfg.Queries.Project(ctx, cmd.ProjectID)
+		p = x
+		return err == nil, err
+	})
+	if !visible {
+		p = &readmodel.Project{ID: cmd.ProjectID, OrganizationID: orgID, Name: name, CreatedAt: cmd.IssuedAt}
+	}
+	return p, visible, nil
+}
+
+// CreateKey generates a key for a project and stores its hash. The
+// plaintext is returned here once and kept nowhere.
+func (s *Server) CreateKey(ctx context.Context, projectID, name string, keyType domain.KeyType) (k *readmodel.APIKey, plaintext string, visible bool, err error) {
+	if err := commands.ValidateName("name", name); err != nil {
+		return nil, "", false, validationToAPI(err)
+	}
+	if !keyType.Valid() {
+		return nil, "", false, errBadRequest("type", `type must be "publishable" or "secret"`)
+	}
+	if _, err := s.cfg.Queries.Project(ctx, projectID); err != nil {
+		return nil, "", false, s.lookupError(ctx, err, "project", projectID)
+	}
+	key, kerr := domain.GenerateKey(keyType)
+	if kerr != nil {
+		return nil, "", false, errUnavailable("key generation")
+	}
+	cmd := &commands.CreateKey{Header: commands.NewHeader(CorrelationID(ctx)), ProjectID: projectID,
+		KeyID: domain.NewID(), Name: name, Type: keyType, Hash: key.Hash, Prefix: key.Prefix}
+	if e := s.send(ctx, cmd); e != nil {
+		return nil, "", false, e
+	}
+	visible = s.awaitReadModel(ctx, func(ctx context.Context) (bool, error) {
+		x, err := s.cfg.Queries.APIKey(ctx, projectID, cmd.KeyID)
+		k = x
+		return err == nil, err
+	})
+	if !visible {
+		k = &readmodel.APIKey{ID: cmd.KeyID, ProjectID: projectID, Name: name, Type: string(keyType),
+			Prefix: key.Prefix, CreatedAt: cmd.IssuedAt}
+	}
+	return k, key.Plaintext, visible, nil
+}
+
+// RevokeKey revokes a key; revoking a revoked key is not an error.
+// visible reports whether the read model shows the revocation yet.
+func (s *Server) RevokeKey(ctx context.Context, projectID, keyID string) (k *readmodel.APIKey, visible bool, err error) {
+	k, qerr := s.cfg.Queries.APIKey(ctx, projectID, keyID)
+	if qerr != nil {
+		return nil, false, s.lookupError(ctx, qerr, "api key", keyID)
+	}
+	if k.RevokedAt != nil {
+		return k, true, nil
+	}
+	cmd := &commands.RevokeKey{Header: commands.NewHeader(CorrelationID(ctx)), ProjectID: projectID, KeyID: keyID}
+	if e := s.send(ctx, cmd); e != nil {
+		return nil, false, e
+	}
+	visible = s.awaitReadModel(ctx, func(ctx context.Context) (bool, error) {
+		x, err := s.cfg.Queries.APIKey(ctx, projectID, keyID)
+		if err == nil && x.RevokedAt != nil {
+			k = x
+			return true, nil
+		}
+		return false, err
+	})
+	return k, visible, nil
+}
+
+// DashboardKeyID is the key id test events sent from the dashboard carry:
+// they are sent by the operator, not by any API key of the project.
+func DashboardKeyID(projectID string) string {
+	return domain.EventIDFor(projectID, "boost-dashboard-test-key")
+}
+
+// TrackTestEvent sends one behavioural event into projectID's pipeline, as
+// a publishable key would, so an operator can watch it flow end to end.
+func (s *Server) TrackTestEvent(ctx context.Context, projectID string) (eventID string, err error) {
+	p, qerr := s.cfg.Queries.Project(ctx, projectID)
+	if qerr != nil {
+		return "", s.lookupError(ctx, qerr, "project", projectID)
+	}
+	now := time.Now().UTC()
+	cmd := &commands.TrackEvent{Header: commands.NewHeader(CorrelationID(ctx)), EventID: domain.NewID(),
+		ProjectID: projectID, OrganizationID: p.OrganizationID, OccurredAt: now,
+		Event: domain.TrackedData{Event: "dashboard_test", AnonymousID: "dashboard",
+			Properties: []byte(`{"source":"boost dashboard"}`), ReceivedAt: now,
+			KeyID: DashboardKeyID(projectID), KeyType: domain.KeyPublishable}}
+	if e := s.send(ctx, cmd); e != nil {
+		return "", e
+	}
+	s.cfg.Metrics.Ingested("accepted", 1)
+	return cmd.EventID, nil
+}
+
+// writeOpError answers an error of a management operation.
+func writeOpError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = errUnavailable("the service")
+	}
+	writeError(w, e)
+}
+
 func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Name string `json:"name"`
@@ -169,24 +309,10 @@ func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if err := commands.ValidateName("name", body.Name); err != nil {
-		writeError(w, validationToAPI(err))
+	org, visible, err := s.CreateOrganization(r.Context(), body.Name)
+	if err != nil {
+		writeOpError(w, err)
 		return
-	}
-	cmd := &commands.CreateOrganization{Header: commands.NewHeader(CorrelationID(r.Context())),
-		OrganizationID: domain.NewID(), Name: body.Name}
-	if e := s.send(r.Context(), cmd); e != nil {
-		writeError(w, e)
-		return
-	}
-	var org *readmodel.Organization
-	visible := s.awaitReadModel(r.Context(), func(ctx context.Context) (bool, error) {
-		o, err := s.cfg.Queries.Organization(ctx, cmd.OrganizationID)
-		org = o
-		return err == nil, err
-	})
-	if !visible {
-		org = &readmodel.Organization{ID: cmd.OrganizationID, Name: body.Name, CreatedAt: cmd.IssuedAt}
 	}
 	s.answerCreated(w, visible, org)
 }
@@ -232,28 +358,10 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if err := commands.ValidateName("name", body.Name); err != nil {
-		writeError(w, validationToAPI(err))
+	p, visible, err := s.CreateProject(r.Context(), orgID, body.Name)
+	if err != nil {
+		writeOpError(w, err)
 		return
-	}
-	if _, err := s.cfg.Queries.Organization(r.Context(), orgID); err != nil {
-		writeError(w, s.lookupError(r.Context(), err, "organization", orgID))
-		return
-	}
-	cmd := &commands.CreateProject{Header: commands.NewHeader(CorrelationID(r.Context())),
-		ProjectID: domain.NewID(), OrganizationID: orgID, Name: body.Name}
-	if e := s.send(r.Context(), cmd); e != nil {
-		writeError(w, e)
-		return
-	}
-	var p *readmodel.Project
-	visible := s.awaitReadModel(r.Context(), func(ctx context.Context) (bool, error) {
-		x, err := s.cfg.Queries.Project(ctx, cmd.ProjectID)
-		p = x
-		return err == nil, err
-	})
-	if !visible {
-		p = &readmodel.Project{ID: cmd.ProjectID, OrganizationID: orgID, Name: body.Name, CreatedAt: cmd.IssuedAt}
 	}
 	s.answerCreated(w, visible, p)
 }
@@ -303,41 +411,12 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if err := commands.ValidateName("name", body.Name); err != nil {
-		writeError(w, validationToAPI(err))
-		return
-	}
-	keyType := domain.KeyType(body.Type)
-	if !keyType.Valid() {
-		writeError(w, errBadRequest("type", `type must be "publishable" or "secret"`))
-		return
-	}
-	if _, err := s.cfg.Queries.Project(r.Context(), projectID); err != nil {
-		writeError(w, s.lookupError(r.Context(), err, "project", projectID))
-		return
-	}
-	key, err := domain.GenerateKey(keyType)
+	k, plaintext, visible, err := s.CreateKey(r.Context(), projectID, body.Name, domain.KeyType(body.Type))
 	if err != nil {
-		writeError(w, errUnavailable("key generation"))
+		writeOpError(w, err)
 		return
 	}
-	cmd := &commands.CreateKey{Header: commands.NewHeader(CorrelationID(r.Context())), ProjectID: projectID,
-		KeyID: domain.NewID(), Name: body.Name, Type: keyType, Hash: key.Hash, Prefix: key.Prefix}
-	if e := s.send(r.Context(), cmd); e != nil {
-		writeError(w, e)
-		return
-	}
-	var k *readmodel.APIKey
-	visible := s.awaitReadModel(r.Context(), func(ctx context.Context) (bool, error) {
-		x, err := s.cfg.Queries.APIKey(ctx, projectID, cmd.KeyID)
-		k = x
-		return err == nil, err
-	})
-	if !visible {
-		k = &readmodel.APIKey{ID: cmd.KeyID, ProjectID: projectID, Name: body.Name, Type: string(keyType),
-			Prefix: key.Prefix, CreatedAt: cmd.IssuedAt}
-	}
-	s.answerCreated(w, visible, createdKey{keyView: viewKey(k), Key: key.Plaintext})
+	s.answerCreated(w, visible, createdKey{keyView: viewKey(k), Key: plaintext})
 }
 
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
@@ -388,28 +467,11 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	k, err := s.cfg.Queries.APIKey(r.Context(), projectID, keyID)
+	k, visible, err := s.RevokeKey(r.Context(), projectID, keyID)
 	if err != nil {
-		writeError(w, s.lookupError(r.Context(), err, "api key", keyID))
+		writeOpError(w, err)
 		return
 	}
-	if k.RevokedAt != nil {
-		writeJSON(w, http.StatusOK, viewKey(k))
-		return
-	}
-	cmd := &commands.RevokeKey{Header: commands.NewHeader(CorrelationID(r.Context())), ProjectID: projectID, KeyID: keyID}
-	if e := s.send(r.Context(), cmd); e != nil {
-		writeError(w, e)
-		return
-	}
-	visible := s.awaitReadModel(r.Context(), func(ctx context.Context) (bool, error) {
-		x, err := s.cfg.Queries.APIKey(ctx, projectID, keyID)
-		if err == nil && x.RevokedAt != nil {
-			k = x
-			return true, nil
-		}
-		return false, err
-	})
 	if !visible {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusAccepted, viewKey(k))

@@ -119,6 +119,12 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// Mount serves h under prefix (the dashboard), behind the same request
+// ids, logging and metrics as the API.
+func (s *Server) Mount(prefix string, h http.Handler) {
+	s.router.PathPrefix(prefix).Handler(h)
+}
+
 // isAdmin reports whether the request carries the admin token.
 func (s *Server) isAdmin(r *http.Request) bool {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

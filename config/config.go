@@ -27,8 +27,10 @@ type Config struct {
 	NATSPrefix         string
 	Topics             bus.Topics
 	ConsistencyTimeout time.Duration
-	DevNATSAddr        string
-	DevKafkaPort       int
+	// DashboardSessionTTL is how long a dashboard sign-in lasts.
+	DashboardSessionTTL time.Duration
+	DevNATSAddr         string
+	DevKafkaPort        int
 	// RateLimit is events per second per key (0: off), RateBurst the bucket.
 	RateLimit            float64
 	RateBurst            int
@@ -93,6 +95,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	c.ConsistencyTimeout = dur("BOOST_CONSISTENCY_TIMEOUT", "10s")
 	c.KeyCacheTTL = dur("BOOST_KEY_CACHE_TTL", "60s")
+	c.DashboardSessionTTL = dur("BOOST_DASHBOARD_SESSION_TTL", "12h")
 	c.KeyUsageInterval = dur("BOOST_KEY_USAGE_INTERVAL", "30s")
 	c.TrackedMaxAge = dur("BOOST_TRACKED_RETENTION", "72h")
 	c.WorkerParallelism = atoi("BOOST_WORKER_PARALLELISM", "512")

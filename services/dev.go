@@ -179,6 +179,7 @@ func printBanner(w io.Writer, dir, httpAddr, natsURL string, cfg config.Config, 
 	broker := strings.Join(cfg.KafkaBrokers, ",")
 	fmt.Fprintf(w, "\n  Boost is running (embedded mode)\n\n")
 	fmt.Fprintf(w, "  API           %s\n", base)
+	fmt.Fprintf(w, "  Dashboard     %s/dashboard/  (sign in with the admin token)\n", base)
 	fmt.Fprintf(w, "  Data dir      %s\n", dir)
 	fmt.Fprintf(w, "  NATS          %s  (JetStream)\n", natsURL)
 	fmt.Fprintf(w, "  Kafka         %s  (read the log: kcat -b %s -t %s -C)\n", broker, broker, cfg.Topics.Tenancy)

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/rueidis"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/gamify/boost/api"
@@ -29,6 +30,7 @@ import (
 	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/commands"
 	"github.com/gamify/boost/config"
+	"github.com/gamify/boost/dashboard"
 	"github.com/gamify/boost/metrics"
 	"github.com/gamify/boost/processing"
 	"github.com/gamify/boost/projections"
@@ -343,11 +345,21 @@ func (n *Node) Run(ctx context.Context) error {
 			return fmt.Errorf("listening on port %d: %w", n.Config.Port, err)
 		}
 	}
+	handler := api.New(apiCfg)
 	srv := &http.Server{
-		Handler:           api.New(apiCfg),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
+	}
+	if n.has(RoleAPI) {
+		dash, closeDash, err := n.dashboard(ctx, handler, apiCfg, js, kafka, names)
+		if err != nil {
+			return err
+		}
+		defer closeDash()
+		handler.Mount("/dashboard", dash)
+		srv.RegisterOnShutdown(dash.Shutdown)
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -379,6 +391,47 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.mu.Unlock()
 	return runErr
+}
+
+// dashboard builds the admin web app over the API's own operations, a
+// live feed from the pipeline's subjects and the health numbers.
+func (n *Node) dashboard(ctx context.Context, srv *api.Server, apiCfg api.Config, js jetstream.JetStream,
+	kafka *kgo.Client, names bus.Names,
+) (*dashboard.Dashboard, func(), error) {
+	closeFn := func() {}
+	feedConn, err := n.conn(ctx, "dashboard")
+	if err != nil {
+		return nil, nil, err
+	}
+	if js == nil {
+		if js, err = jetstream.New(feedConn); err != nil {
+			return nil, nil, fmt.Errorf("jetstream: %w", err)
+		}
+	}
+	if kafka == nil && len(n.Config.KafkaBrokers) > 0 {
+		// Only for the projections' lag; a Kafka outage shows on the page.
+		if kafka, err = bus.NewKafkaClient(n.Config.KafkaBrokers); err != nil {
+			return nil, nil, err
+		}
+		closeFn = kafka.Close
+	}
+	health := &dashboard.Health{Checks: apiCfg.Checks, Registry: n.Metrics.Registry, JetStream: js, Names: names,
+		Queries: apiCfg.Queries}
+	if kafka != nil {
+		health.Kafka = kadm.NewClient(kafka)
+	}
+	for _, p := range Projections(n.Config, nil) {
+		health.Projections = append(health.Projections, dashboard.ProjectionTopics{Name: p.Name(), Topics: p.Topics()})
+	}
+	d, err := dashboard.New(dashboard.Config{AdminTokenSHA256: n.Config.AdminTokenSHA256,
+		SessionTTL: n.Config.DashboardSessionTTL, Manage: srv, Queries: apiCfg.Queries,
+		Feed: dashboard.NewNATSFeed(feedConn, names), Health: health, Log: n.Log.With("component", "dashboard"),
+		Version: n.Version})
+	if err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	return d, closeFn, nil
 }
 
 // conn returns a dedicated connection when the node can dial one (drained

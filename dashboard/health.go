@@ -1,0 +1,295 @@
+package dashboard
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/gamify/boost/api"
+	"github.com/gamify/boost/bus"
+	"github.com/gamify/boost/queries"
+	"github.com/gamify/boost/readmodel"
+)
+
+// ProjectionTopics names a projection and the log topics it reads.
+type ProjectionTopics struct {
+	Name   string
+	Topics []string
+}
+
+// Health gathers the numbers an operator looks at first, from the
+// pipeline itself: JetStream consumers for the command handlers, the event
+// processor and the bridge; Kafka end offsets against the projections'
+// database checkpoints; the ingest counter; the failed events.
+type Health struct {
+	Checks      []api.Check
+	Registry    prometheus.Gatherer
+	JetStream   jetstream.JetStream // nil: not shown
+	Names       bus.Names
+	Kafka       *kadm.Client // nil: projection lag not shown
+	Projections []ProjectionTopics
+	Queries     *queries.Queries
+
+	mu      sync.Mutex
+	samples []counterSample
+}
+
+type counterSample struct {
+	at       time.Time
+	accepted float64
+	rejected float64
+}
+
+// DependencyState is one dependency's answer to its probe.
+type DependencyState struct {
+	Name  string `json:"name"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// Lag is how far one stage of the pipeline is behind.
+type Lag struct {
+	Stage   string `json:"stage"`
+	Pending int64  `json:"pending"`
+	Known   bool   `json:"known"`
+	Note    string `json:"note,omitempty"`
+}
+
+// HealthSnapshot is what the health page shows.
+type HealthSnapshot struct {
+	At           time.Time         `json:"at"`
+	IngestRate   float64           `json:"ingestRate"` // accepted events/s over the last minute
+	RejectRate   float64           `json:"rejectRate"`
+	RateKnown    bool              `json:"rateKnown"`
+	Accepted     int64             `json:"accepted"` // since this process started
+	Lags         []Lag             `json:"lags"`
+	FailedHour   int64             `json:"failedHour"`
+	FailedKnown  bool              `json:"failedKnown"`
+	Dependencies []DependencyState `json:"dependencies"`
+	Healthy      bool              `json:"healthy"`
+}
+
+// Snapshot measures everything, each part bounded by a short timeout so
+// a dead dependency shows as down instead of hanging the page.
+func (h *Health) Snapshot(ctx context.Context, projectIDs []string) HealthSnapshot {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	snap := HealthSnapshot{At: time.Now().UTC(), Healthy: true}
+
+	var wg sync.WaitGroup
+	deps := make([]DependencyState, len(h.Checks))
+	for i, c := range h.Checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			deps[i] = DependencyState{Name: c.Name, OK: true}
+			if err := c.Probe(ctx); err != nil {
+				deps[i] = DependencyState{Name: c.Name, Error: err.Error()}
+			}
+		}()
+	}
+	var lags []Lag
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		lags = append(h.streamLags(ctx), h.projectionLags(ctx)...)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		snap.FailedHour, snap.FailedKnown = h.failedLastHour(ctx, projectIDs)
+	}()
+	wg.Wait()
+	snap.Dependencies, snap.Lags = deps, lags
+	for _, d := range deps {
+		snap.Healthy = snap.Healthy && d.OK
+	}
+	snap.Accepted, snap.IngestRate, snap.RejectRate, snap.RateKnown = h.rates(snap.At)
+	return snap
+}
+
+// rates samples the ingest counters and returns the rate over the oldest
+// sample of the last minute.
+func (h *Health) rates(now time.Time) (total int64, accepted, rejected float64, known bool) {
+	acc, rej := h.counters()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.samples = append(h.samples, counterSample{at: now, accepted: acc, rejected: rej})
+	for len(h.samples) > 1 && now.Sub(h.samples[0].at) > time.Minute {
+		h.samples = h.samples[1:]
+	}
+	first := h.samples[0]
+	if dt := now.Sub(first.at).Seconds(); dt >= 1 {
+		return int64(acc), (acc - first.accepted) / dt, (rej - first.rejected) / dt, true
+	}
+	return int64(acc), 0, 0, false
+}
+
+func (h *Health) counters() (accepted, rejected float64) {
+	if h.Registry == nil {
+		return 0, 0
+	}
+	mfs, err := h.Registry.Gather()
+	if err != nil {
+		return 0, 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "boost_events_ingested_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				switch {
+				case l.GetName() == "result" && l.GetValue() == "accepted":
+					accepted += m.GetCounter().GetValue()
+				case l.GetName() == "result" && l.GetValue() == "rejected":
+					rejected += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return accepted, rejected
+}
+
+// streamLags sums the pending and unacknowledged messages of the durable
+// consumers of each JetStream stage.
+func (h *Health) streamLags(ctx context.Context) []Lag {
+	stages := []struct {
+		stage, stream string
+		match         func(name string) bool
+	}{
+		{"command handlers", h.Names.CommandStream(), func(string) bool { return true }},
+		{"event processor", h.Names.TrackedStream(), func(n string) bool { return !strings.HasSuffix(n, "_BRIDGE") }},
+		{"bridge to Kafka", h.Names.TrackedStream(), func(n string) bool { return strings.HasSuffix(n, "_BRIDGE") }},
+		{"bridge to Kafka", h.Names.EventStream(), func(n string) bool { return strings.HasSuffix(n, "_BRIDGE") }},
+	}
+	var out []Lag
+	for _, st := range stages {
+		lag := Lag{Stage: st.stage}
+		if h.JetStream == nil {
+			lag.Note = "JetStream is not reachable from this process"
+		} else if err := h.consumerLag(ctx, st.stream, st.match, &lag); err != nil {
+			lag.Note = err.Error()
+		}
+		if i := slices.IndexFunc(out, func(l Lag) bool { return l.Stage == lag.Stage }); i >= 0 {
+			out[i].Pending += lag.Pending
+			out[i].Known = out[i].Known && lag.Known
+			continue
+		}
+		out = append(out, lag)
+	}
+	return out
+}
+
+func (h *Health) consumerLag(ctx context.Context, stream string, match func(string) bool, lag *Lag) error {
+	s, err := h.JetStream.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", stream, err)
+	}
+	infos := s.ListConsumers(ctx)
+	for ci := range infos.Info() {
+		if match(ci.Name) {
+			lag.Pending += int64(ci.NumPending) + int64(ci.NumAckPending)
+		}
+	}
+	if err := infos.Err(); err != nil {
+		return fmt.Errorf("consumers of %s: %w", stream, err)
+	}
+	lag.Known = true
+	return nil
+}
+
+// projectionLags compares the log's end offsets with the checkpoints the
+// projections commit with their rows.
+func (h *Health) projectionLags(ctx context.Context) []Lag {
+	out := make([]Lag, 0, len(h.Projections))
+	var cps []readmodel.Checkpoint
+	var cpErr error
+	if h.Kafka != nil && h.Queries != nil {
+		cps, cpErr = h.Queries.Checkpoints(ctx)
+	}
+	for _, p := range h.Projections {
+		lag := Lag{Stage: "projection " + p.Name}
+		switch {
+		case h.Kafka == nil:
+			lag.Note = "Kafka is not configured for this process"
+		case cpErr != nil:
+			lag.Note = cpErr.Error()
+		default:
+			ends, err := h.Kafka.ListEndOffsets(ctx, p.Topics...)
+			if err == nil {
+				err = ends.Error()
+			}
+			if err != nil {
+				lag.Note = fmt.Sprintf("Kafka end offsets: %v", err)
+				break
+			}
+			next := map[string]int64{}
+			for _, c := range cps {
+				if c.Projection == p.Name {
+					next[fmt.Sprintf("%s/%d", c.Topic, c.Partition)] = c.NextOffset
+				}
+			}
+			ends.Each(func(o kadm.ListedOffset) {
+				lag.Pending += max(0, o.Offset-next[fmt.Sprintf("%s/%d", o.Topic, o.Partition)])
+			})
+			lag.Known = true
+		}
+		out = append(out, lag)
+	}
+	return out
+}
+
+// maxHealthProjects bounds the failed-events count: it walks each
+// project's time index, which is cheap per project but not for thousands.
+const maxHealthProjects = 200
+
+func (h *Health) failedLastHour(ctx context.Context, projectIDs []string) (int64, bool) {
+	if h.Queries == nil {
+		return 0, false
+	}
+	since := time.Now().Add(-time.Hour)
+	var total int64
+	for _, id := range projectIDs[:min(len(projectIDs), maxHealthProjects)] {
+		n, err := h.Queries.FailedSince(ctx, id, since)
+		if err != nil {
+			return 0, false
+		}
+		total += n
+	}
+	return total, true
+}
+
+func (d *Dashboard) healthSnapshot(r *http.Request) HealthSnapshot {
+	var ids []string
+	for _, o := range d.sidebar(r) {
+		for _, p := range o.Projects {
+			ids = append(ids, p.ID)
+		}
+	}
+	return d.cfg.Health.Snapshot(r.Context(), ids)
+}
+
+func (d *Dashboard) healthPage(w http.ResponseWriter, r *http.Request) {
+	v := &view{Title: "Pipeline health", Nav: "health"}
+	if d.cfg.Health != nil {
+		v.Data = d.healthSnapshot(r)
+	}
+	d.render(w, r, http.StatusOK, "health", v)
+}
+
+func (d *Dashboard) healthJSON(w http.ResponseWriter, r *http.Request) {
+	if d.cfg.Health == nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{"message": "health is not collected by this process"}})
+		return
+	}
+	writeJSON(w, http.StatusOK, d.healthSnapshot(r))
+}

@@ -1,0 +1,210 @@
+package dashboard
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/gamify/boost/api"
+	"github.com/gamify/boost/readmodel"
+)
+
+// view is what every page template gets.
+type view struct {
+	Title   string
+	Heading string // the page's h1; Title when empty
+	Nav     string // the active navigation entry
+	CSRF    string
+	Signed  bool
+	Project *readmodel.Project
+	Org     *readmodel.Organization
+	Base    string // the project's path, /dashboard/projects/{id}
+	Sidebar []orgProjects
+	Notice  string
+	Error   string
+	Version string
+	Data    any
+}
+
+type orgProjects struct {
+	Org      readmodel.Organization
+	Projects []readmodel.Project
+}
+
+var funcs = template.FuncMap{
+	"when": func(t any) string {
+		switch v := t.(type) {
+		case time.Time:
+			return v.UTC().Format("2006-01-02 15:04:05 UTC")
+		case *time.Time:
+			if v == nil {
+				return "—"
+			}
+			return v.UTC().Format("2006-01-02 15:04:05 UTC")
+		}
+		return ""
+	},
+	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+	"ago": func(t any) string {
+		var tt time.Time
+		switch v := t.(type) {
+		case time.Time:
+			tt = v
+		case *time.Time:
+			if v == nil {
+				return "never"
+			}
+			tt = *v
+		}
+		return ago(time.Since(tt))
+	},
+	"str": func(s *string) string {
+		if s == nil {
+			return ""
+		}
+		return *s
+	},
+	"pretty": func(raw json.RawMessage) string {
+		var out bytes.Buffer
+		if len(raw) == 0 || json.Indent(&out, raw, "", "  ") != nil {
+			return string(raw)
+		}
+		return out.String()
+	},
+	"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
+	"pct": func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
+	"money": func(cents int64) string {
+		sign := ""
+		if cents < 0 {
+			sign, cents = "-", -cents
+		}
+		return fmt.Sprintf("%s%s.%02d", sign, thousands(cents/100), cents%100)
+	},
+	"num": func(n int64) string { return thousands(n) },
+	"rate": func(f float64) string {
+		if f < 10 {
+			return fmt.Sprintf("%.1f", f)
+		}
+		return thousands(int64(f + 0.5))
+	},
+	"add":    func(a, b int) int { return a + b },
+	"list":   func(xs ...any) []any { return xs },
+	"mul100": func(f float64) float64 { return f * 100 },
+	"deref": func(p *int64) int64 {
+		if p == nil {
+			return 0
+		}
+		return *p
+	},
+}
+
+func ago(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "just now"
+	case d < 5*time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+	}
+}
+
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func parsePages() (map[string]*template.Template, error) {
+	files, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := map[string]*template.Template{}
+	for _, f := range files {
+		name := strings.TrimSuffix(path.Base(f), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", f)
+		if err != nil {
+			return nil, fmt.Errorf("dashboard: parsing %s: %w", f, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// render writes a page. Pages are rendered to a buffer first, so a
+// template error answers a clean 500 instead of half a page.
+func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, page string, v *view) {
+	if sess, ok := d.sessions.current(r); ok {
+		v.Signed = true
+		v.CSRF = d.sessions.csrfToken(sess)
+		if v.Sidebar == nil {
+			v.Sidebar = d.sidebar(r)
+		}
+	}
+	v.Version = d.cfg.Version
+	if v.Heading == "" {
+		v.Heading = v.Title
+	}
+	var buf bytes.Buffer
+	if err := d.pages[page].ExecuteTemplate(&buf, "layout", v); err != nil {
+		d.cfg.Log.ErrorContext(r.Context(), "rendering dashboard page", "page", page, "requestId", api.RequestID(r.Context()), "err", err)
+		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (d *Dashboard) renderError(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+	d.render(w, r, status, "error", &view{Title: title, Error: message})
+}
+
+// sidebar lists organizations and their projects for the project switcher.
+func (d *Dashboard) sidebar(r *http.Request) []orgProjects {
+	orgs, _, err := d.cfg.Queries.Organizations(r.Context(), pageOf(100))
+	if err != nil {
+		return nil
+	}
+	out := make([]orgProjects, 0, len(orgs))
+	for _, o := range orgs {
+		ps, _, err := d.cfg.Queries.Projects(r.Context(), o.ID, pageOf(100))
+		if err != nil {
+			return nil
+		}
+		out = append(out, orgProjects{Org: o, Projects: ps})
+	}
+	return out
+}

@@ -1,0 +1,234 @@
+// Boost dashboard: the little JavaScript the server-rendered pages need.
+// Everything user-supplied is written with textContent, never innerHTML.
+(function () {
+  'use strict';
+  var csrf = document.body.dataset.csrf || '';
+  var SVG = 'http://www.w3.org/2000/svg';
+  var PALETTE = ['#4f46e5', '#0ea5e9', '#10b981', '#f59e0b', '#ef4444', '#8b5cf6', '#14b8a6', '#9ca3af'];
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text != null) e.textContent = text;
+    return e;
+  }
+  function svg(tag, attrs, text) {
+    var e = document.createElementNS(SVG, tag);
+    for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text != null) e.textContent = text;
+    return e;
+  }
+  function pad(n) { return n < 10 ? '0' + n : '' + n; }
+  function when(iso) {
+    if (!iso) return '—';
+    var d = new Date(iso);
+    return d.getUTCFullYear() + '-' + pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate()) + ' ' +
+      pad(d.getUTCHours()) + ':' + pad(d.getUTCMinutes()) + ':' + pad(d.getUTCSeconds()) + ' UTC';
+  }
+  function num(n) { return Number(n).toLocaleString('en-US'); }
+
+  // Copy buttons.
+  document.querySelectorAll('[data-copy]').forEach(function (b) {
+    b.addEventListener('click', function () {
+      var src = document.querySelector(b.dataset.copy);
+      if (!src) return;
+      var text = src.textContent;
+      var done = function () { var t = b.textContent; b.textContent = 'Copied'; setTimeout(function () { b.textContent = t; }, 1500); };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done, function () { fallback(src); done(); });
+      } else { fallback(src); done(); }
+    });
+  });
+  function fallback(src) {
+    var r = document.createRange(); r.selectNodeContents(src);
+    var s = window.getSelection(); s.removeAllRanges(); s.addRange(r);
+    try { document.execCommand('copy'); } catch (e) { /* selected for a manual copy */ }
+  }
+
+  // "Send a test event" without leaving the page.
+  var testForm = document.getElementById('test-event');
+  if (testForm) {
+    testForm.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var b = testForm.querySelector('button');
+      b.disabled = true;
+      fetch(testForm.action, { method: 'POST', credentials: 'same-origin',
+        headers: { 'X-CSRF-Token': csrf, 'Accept': 'application/json' } })
+        .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j }; }); })
+        .then(function (res) {
+          b.textContent = res.ok ? 'Test event sent ✓' : 'Not sent: ' + ((res.j.error || {}).message || 'error');
+        })
+        .catch(function () { b.textContent = 'Not sent: the server did not answer'; })
+        .finally(function () { setTimeout(function () { b.disabled = false; b.textContent = 'Send a test event'; }, 1500); });
+    });
+  }
+
+  // Live tail over Server-Sent Events.
+  var tail = document.getElementById('tail');
+  if (tail && tail.dataset.stream) {
+    var body = tail.querySelector('tbody');
+    var base = tail.dataset.base;
+    var state = document.getElementById('live-state');
+    var pauseBtn = document.getElementById('pause');
+    var paused = false, queued = [];
+    var setState = function (text, cls) { if (state) { state.textContent = text; state.className = 'pill ' + cls; } };
+
+    var statusCell = function (td, status, reason) {
+      td.textContent = '';
+      td.appendChild(el('span', { 'class': 'status ' + status }, status));
+      if (reason) { td.appendChild(document.createTextNode(' ')); td.appendChild(el('span', { 'class': 'reason' }, reason)); }
+    };
+    var apply = function (e) {
+      var row = body.querySelector('tr[data-id="' + CSS.escape(e.id) + '"]');
+      if (e.outcome) {
+        if (row) statusCell(row.cells[3], e.status, e.reason);
+        return;
+      }
+      if (row) { statusCell(row.cells[3], e.status, e.reason); return; }
+      row = el('tr', { 'data-id': e.id, 'class': 'fresh' });
+      row.appendChild(el('td', { 'class': 'nowrap', title: 'received ' + when(e.receivedAt) }, when(e.occurredAt)));
+      var name = el('td'); name.appendChild(el('a', { href: base + '/events/' + encodeURIComponent(e.id), 'class': 'event-name' }, e.event));
+      row.appendChild(name);
+      var user = el('td', { 'class': 'mono' });
+      if (e.userId) user.appendChild(el('a', { href: base + '/users/profile?id=' + encodeURIComponent(e.userId) }, e.userId));
+      else user.appendChild(el('span', { 'class': 'muted' }, e.anonymousId || ''));
+      row.appendChild(user);
+      var st = el('td'); statusCell(st, e.status, e.reason); row.appendChild(st);
+      body.insertBefore(row, body.firstChild);
+      while (body.rows.length > 200) body.deleteRow(body.rows.length - 1);
+      var empty = document.getElementById('tail-empty'); if (empty) empty.remove();
+    };
+    var source = new EventSource(tail.dataset.stream);
+    source.onopen = function () { setState(paused ? 'Paused' : 'Live', paused ? 'paused' : 'live'); };
+    source.onerror = function () { setState('Reconnecting…', 'down'); };
+    source.onmessage = function (m) {
+      var e; try { e = JSON.parse(m.data); } catch (x) { return; }
+      if (paused) {
+        if (queued.length < 5000) queued.push(e);
+        setState('Paused · ' + queued.length + ' new', 'paused');
+        return;
+      }
+      apply(e);
+    };
+    if (pauseBtn) pauseBtn.addEventListener('click', function () {
+      paused = !paused;
+      pauseBtn.textContent = paused ? 'Resume' : 'Pause';
+      if (!paused) { queued.splice(0).forEach(apply); setState('Live', 'live'); } else setState('Paused', 'paused');
+    });
+  }
+
+  // Charts: plain SVG from the data the server put on the page.
+  var dataEl = document.getElementById('analytics-data');
+  if (dataEl) {
+    var data = JSON.parse(dataEl.dataset.json);
+    var label = function (iso, bucket) {
+      var d = new Date(iso);
+      var md = pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate());
+      return bucket === 'hour' || bucket === 'minute' ? md + ' ' + pad(d.getUTCHours()) + 'h' : md;
+    };
+    barChart('chart-events', data.buckets, (data.series || []).map(function (s, i) {
+      return { name: s.name, values: s.counts, color: i };
+    }), data.bucket, true);
+    barChart('chart-users', data.userBuckets, [{ name: 'users', values: data.users || [], color: 1 }], data.userBucket, false);
+    if (data.revenue && data.revenue.length) {
+      barChart('chart-revenue', data.buckets, data.revenue.map(function (r, i) {
+        return { name: r.currency, values: r.amounts.map(function (a) { return a / 100; }), color: i };
+      }), data.bucket, false);
+    }
+
+    function barChart(id, buckets, series, bucket, stacked) {
+      var host = document.getElementById(id);
+      if (!host || !buckets || !buckets.length) return;
+      var W = host.clientWidth || 800, H = host.clientHeight || 240;
+      var m = { l: 48, r: 8, t: 10, b: 24 };
+      var n = buckets.length, totals = new Array(n).fill(0), max = 0;
+      series.forEach(function (s) {
+        s.values.forEach(function (v, i) { totals[i] += v; if (!stacked) max = Math.max(max, v); });
+      });
+      if (stacked) max = Math.max.apply(null, totals);
+      max = niceMax(max);
+      var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'none' });
+      var iw = W - m.l - m.r, ih = H - m.t - m.b;
+      for (var g = 0; g <= 4; g++) {
+        var y = m.t + ih - ih * g / 4;
+        root.appendChild(svg('line', { x1: m.l, x2: W - m.r, y1: y, y2: y, 'class': g ? 'grid-line' : 'axis' }));
+        root.appendChild(svg('text', { x: m.l - 6, y: y + 4, 'text-anchor': 'end' }, short(max * g / 4)));
+      }
+      var slot = iw / n, bw = Math.max(1, slot * (stacked ? 0.72 : 0.72 / series.length));
+      var every = Math.ceil(n / Math.max(1, Math.floor(iw / 70)));
+      for (var i = 0; i < n; i++) {
+        var x0 = m.l + i * slot + (slot - (stacked ? bw : bw * series.length)) / 2, acc = 0;
+        var group = svg('g');
+        var tip = [label(buckets[i], bucket)];
+        series.forEach(function (s, si) {
+          var v = s.values[i] || 0;
+          if (v) tip.push(s.name + ': ' + num(v));
+          var h = max ? ih * v / max : 0;
+          var x = stacked ? x0 : x0 + si * bw;
+          var y = m.t + ih - (stacked ? acc : 0) - h;
+          if (h > 0) group.appendChild(svg('rect', { x: x, y: y, width: bw, height: h, fill: PALETTE[s.color % 8] }));
+          if (stacked) acc += h;
+        });
+        // A hover target over the whole slot, with a native tooltip.
+        var hit = svg('rect', { x: m.l + i * slot, y: m.t, width: slot, height: ih, fill: 'transparent' });
+        hit.appendChild(svg('title', {}, tip.join('\n')));
+        group.appendChild(hit);
+        root.appendChild(group);
+        if (i % every === 0) root.appendChild(svg('text', { x: m.l + i * slot + slot / 2, y: H - 6, 'text-anchor': 'middle' }, label(buckets[i], bucket)));
+      }
+      host.textContent = '';
+      host.appendChild(root);
+    }
+    function niceMax(v) {
+      if (v <= 0) return 4;
+      var p = Math.pow(10, Math.floor(Math.log10(v))), f = v / p;
+      return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+    }
+    function short(v) {
+      if (v >= 1e6) return (v / 1e6).toFixed(v % 1e6 ? 1 : 0) + 'M';
+      if (v >= 1e3) return (v / 1e3).toFixed(v % 1e3 ? 1 : 0) + 'k';
+      return String(Math.round(v * 100) / 100);
+    }
+  }
+
+  // Pipeline health, refreshed every 2 s.
+  var health = document.getElementById('health');
+  if (health) {
+    var fill = function (tbodySel, rows) {
+      var tb = document.querySelector(tbodySel + ' tbody');
+      if (!tb) return;
+      tb.textContent = '';
+      rows.forEach(function (cells) {
+        var tr = el('tr');
+        cells.forEach(function (c) { tr.appendChild(c); });
+        tb.appendChild(tr);
+      });
+    };
+    var refresh = function () {
+      fetch(health.dataset.src, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+        .then(function (h) {
+          var rate = function (f) { return f < 10 ? f.toFixed(1) : num(Math.round(f)); };
+          document.getElementById('h-rate').textContent = h.rateKnown ? rate(h.ingestRate) : '…';
+          document.getElementById('h-reject').textContent = h.rateKnown ? rate(h.rejectRate) : '…';
+          document.getElementById('h-failed').textContent = h.failedKnown ? num(h.failedHour) : '?';
+          var o = document.getElementById('h-overall'); o.textContent = '';
+          o.appendChild(el('span', { 'class': h.healthy ? 'ok' : 'bad' }, h.healthy ? 'Healthy' : 'Degraded'));
+          fill('#h-lags', (h.lags || []).map(function (l) {
+            var v = el('td', { 'class': 'num' });
+            if (l.known) v.textContent = num(l.pending); else v.appendChild(el('span', { 'class': 'muted', title: l.note || '' }, 'n/a'));
+            return [el('td', {}, l.stage), v];
+          }));
+          fill('#h-deps', (h.dependencies || []).map(function (d) {
+            var s = el('td');
+            s.appendChild(el('span', { 'class': 'status ' + (d.ok ? 'processed' : 'failed') }, d.ok ? 'up' : 'down'));
+            if (d.error) { s.appendChild(document.createTextNode(' ')); s.appendChild(el('span', { 'class': 'reason' }, d.error)); }
+            return [el('td', {}, d.name), s];
+          }));
+        })
+        .catch(function () { /* keep the last numbers; the next tick retries */ });
+    };
+    setInterval(refresh, 2000);
+    setTimeout(refresh, 300);
+  }
+})();

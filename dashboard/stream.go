@@ -1,0 +1,159 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/gamify/boost/api"
+	"github.com/gamify/boost/domain"
+)
+
+// seenLimit bounds how many event ids a live tail remembers to match
+// outcomes to the events it showed.
+const seenLimit = 10000
+
+// eventStream is the live tail: Server-Sent Events straight from the
+// pipeline's tracked and outcome subjects, filtered by type and user. An
+// outcome is sent only for an event this tail showed, so filters apply to
+// status changes too.
+func (d *Dashboard) eventStream(w http.ResponseWriter, r *http.Request, pc *projectCtx) {
+	if d.cfg.Feed == nil {
+		d.renderError(w, r, http.StatusServiceUnavailable, "Live events unavailable",
+			"This process has no connection to the pipeline (NATS); the live tail runs on API nodes.")
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	f := filtersOf(r)
+	types := map[string]bool{}
+	for _, t := range f.query().Types {
+		types[domain.NormalizeEventName(t)] = true
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	// Server shutdown ends the tail; the browser reconnects elsewhere.
+	defer context.AfterFunc(d.streamsCtx, cancel)()
+	feed, err := d.cfg.Feed.Subscribe(ctx, pc.project.ID)
+	if err != nil {
+		d.cfg.Log.WarnContext(ctx, "live tail: subscribing failed", "requestId", api.RequestID(ctx), "err", err)
+		d.renderError(w, r, http.StatusServiceUnavailable, "Live events unavailable",
+			"The pipeline (NATS) did not answer; retry shortly.")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("retry: 2000\n: live\n\n"))
+	flusher.Flush()
+
+	tail := newTailFilter(f, types)
+	heartbeat := time.NewTicker(15 * time.Second)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-heartbeat.C:
+			if _, err := w.Write([]byte(": ping\n\n")); err != nil {
+				return
+			}
+			flusher.Flush()
+		case ev, ok := <-feed:
+			if !ok {
+				return
+			}
+			n := 0
+			for {
+				if out, show := tail.admit(ev); show {
+					data, _ := json.Marshal(out)
+					if _, err := w.Write([]byte("data: " + string(data) + "\n\n")); err != nil {
+						return
+					}
+					n++
+				}
+				// Drain what is already queued, then flush once.
+				select {
+				case ev, ok = <-feed:
+					if ok {
+						continue
+					}
+				default:
+				}
+				break
+			}
+			if n > 0 {
+				flusher.Flush()
+			}
+			if !ok {
+				return
+			}
+		}
+	}
+}
+
+// tailFilter applies a live tail's filters. It remembers the events that
+// passed the type and user filters, because outcomes carry only the id: an
+// outcome is sent as a status change of an event shown, or as the whole
+// event when the new status is what a status filter asks for.
+type tailFilter struct {
+	f      eventFilters
+	types  map[string]bool
+	events map[string]*trackedEvent
+	order  []string
+}
+
+type trackedEvent struct {
+	ev    LiveEvent
+	shown bool
+}
+
+func newTailFilter(f eventFilters, types map[string]bool) *tailFilter {
+	return &tailFilter{f: f, types: types, events: map[string]*trackedEvent{}}
+}
+
+func (t *tailFilter) admit(ev LiveEvent) (LiveEvent, bool) {
+	if ev.Outcome {
+		te := t.events[ev.ID]
+		if te == nil {
+			return ev, false
+		}
+		te.ev.Status, te.ev.Reason = ev.Status, ev.Reason
+		if te.shown {
+			return ev, true
+		}
+		if t.f.Status == ev.Status {
+			te.shown = true
+			return te.ev, true
+		}
+		return ev, false
+	}
+	if len(t.types) > 0 && !t.types[domain.NormalizeEventName(ev.Event)] {
+		return ev, false
+	}
+	if t.f.User != "" && ev.UserID != t.f.User {
+		return ev, false
+	}
+	te := &trackedEvent{ev: ev, shown: t.f.Status == "" || t.f.Status == ev.Status}
+	t.events[ev.ID] = te
+	t.order = append(t.order, ev.ID)
+	if len(t.order) > seenLimit {
+		delete(t.events, t.order[0])
+		t.order = t.order[1:]
+	}
+	return ev, te.shown
+}
+
+// writeJSON answers the few JSON endpoints of the dashboard.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

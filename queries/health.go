@@ -1,0 +1,31 @@
+package queries
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gamify/boost/readmodel"
+)
+
+// Checkpoints returns every projection's next offset per partition: with
+// the log's end offsets they give each projection's lag.
+func (q *Queries) Checkpoints(ctx context.Context) ([]readmodel.Checkpoint, error) {
+	var cps []readmodel.Checkpoint
+	if err := q.idb.NewSelect().Model(&cps).Order("projection", "topic", "partition").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("reading checkpoints: %w", err)
+	}
+	return cps, nil
+}
+
+// FailedSince counts a project's failed events that happened at or after
+// since, through the project's time index.
+func (q *Queries) FailedSince(ctx context.Context, projectID string, since time.Time) (int64, error) {
+	n, err := q.idb.NewSelect().Model((*readmodel.Event)(nil)).
+		Where("project_id = ?", projectID).Where("occurred_at >= ?", since.UTC()).
+		Where("status = ?", readmodel.StatusFailed).Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("counting failed events: %w", err)
+	}
+	return int64(n), nil
+}
