@@ -298,6 +298,9 @@ func (d *Dashboard) createKey(w http.ResponseWriter, r *http.Request, pc *projec
 		d.queryFailed(w, r, err, "Keys not found", "")
 		return
 	}
+	if created != nil {
+		name, typ = "", "" // a fresh form for the next key
+	}
 	v.Data = map[string]any{"Keys": keys, "New": created, "Name": name, "Type": string(typ)}
 	d.render(w, r, status, "keys", v)
 }

@@ -37,6 +37,8 @@ type orgProjects struct {
 	Projects []readmodel.Project
 }
 
+var jsonHTMLUnescaper = strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&")
+
 var funcs = template.FuncMap{
 	"when": func(t any) string {
 		switch v := t.(type) {
@@ -75,7 +77,9 @@ var funcs = template.FuncMap{
 		if len(raw) == 0 || json.Indent(&out, raw, "", "  ") != nil {
 			return string(raw)
 		}
-		return out.String()
+		// Stored JSON escapes <, > and & for HTML; shown here as the
+		// characters sent (the template escapes them for the page).
+		return jsonHTMLUnescaper.Replace(out.String())
 	},
 	"json": func(v any) (string, error) {
 		b, err := json.Marshal(v)

@@ -160,6 +160,11 @@ func TestDashboardSignIn(t *testing.T) {
 	}
 
 	b.signIn()
+	r = b.do("GET", "/dashboard/", nil)
+	if csp := r.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") ||
+		r.Header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("security headers: CSP %q, X-Frame-Options %q", csp, r.Header.Get("X-Frame-Options"))
+	}
 	cookies := b.c.Jar.Cookies(mustURL(t, nd.base+"/dashboard/"))
 	// Signing out needs the CSRF token too, then the old cookie is dead
 	// even if replayed.

@@ -70,7 +70,7 @@
     var base = tail.dataset.base;
     var state = document.getElementById('live-state');
     var pauseBtn = document.getElementById('pause');
-    var paused = false, queued = [];
+    var paused = false, queued = [], held = 0;
     var setState = function (text, cls) { if (state) { state.textContent = text; state.className = 'pill ' + cls; } };
 
     var statusCell = function (td, status, reason) {
@@ -105,7 +105,7 @@
       var e; try { e = JSON.parse(m.data); } catch (x) { return; }
       if (paused) {
         if (queued.length < 5000) queued.push(e);
-        setState('Paused · ' + queued.length + ' new', 'paused');
+        if (!e.outcome) { held++; setState('Paused · ' + held + ' new', 'paused'); }
         return;
       }
       apply(e);
@@ -113,7 +113,7 @@
     if (pauseBtn) pauseBtn.addEventListener('click', function () {
       paused = !paused;
       pauseBtn.textContent = paused ? 'Resume' : 'Pause';
-      if (!paused) { queued.splice(0).forEach(apply); setState('Live', 'live'); } else setState('Paused', 'paused');
+      if (!paused) { queued.splice(0).forEach(apply); held = 0; setState('Live', 'live'); } else setState('Paused', 'paused');
     });
   }
 
@@ -154,7 +154,7 @@
         root.appendChild(svg('line', { x1: m.l, x2: W - m.r, y1: y, y2: y, 'class': g ? 'grid-line' : 'axis' }));
         root.appendChild(svg('text', { x: m.l - 6, y: y + 4, 'text-anchor': 'end' }, short(max * g / 4)));
       }
-      var slot = iw / n, bw = Math.max(1, slot * (stacked ? 0.72 : 0.72 / series.length));
+      var slot = iw / n, bw = Math.min(48, Math.max(1, slot * (stacked ? 0.72 : 0.72 / series.length)));
       var every = Math.ceil(n / Math.max(1, Math.floor(iw / 70)));
       for (var i = 0; i < n; i++) {
         var x0 = m.l + i * slot + (slot - (stacked ? bw : bw * series.length)) / 2, acc = 0;
@@ -180,7 +180,8 @@
       host.appendChild(root);
     }
     function niceMax(v) {
-      if (v <= 0) return 4;
+      if (v <= 4) return 4; // whole-number ticks for small counts
+      if (v <= 8) return 8;
       var p = Math.pow(10, Math.floor(Math.log10(v))), f = v / p;
       return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
     }
