@@ -8,14 +8,17 @@ import (
 )
 
 func (s *Server) root(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"name":      "boost",
-		"status":    "ok",
-		"version":   s.cfg.Version,
-		"roles":     s.cfg.Roles,
-		"time":      time.Now().UTC(),
-		"dashboard": "/dashboard/",
-	})
+	body := map[string]any{
+		"name":    "boost",
+		"status":  "ok",
+		"version": s.cfg.Version,
+		"roles":   s.cfg.Roles,
+		"time":    time.Now().UTC(),
+	}
+	if s.cfg.Commands != nil {
+		body["dashboard"] = "/dashboard/"
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
