@@ -22,7 +22,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -78,7 +77,6 @@ type Dashboard struct {
 	// would otherwise wait for them.
 	streamsCtx  context.Context
 	stopStreams context.CancelFunc
-	streams     sync.WaitGroup
 }
 
 // New builds the dashboard.

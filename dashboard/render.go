@@ -52,7 +52,6 @@ var funcs = template.FuncMap{
 		}
 		return ""
 	},
-	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
 	"ago": func(t any) string {
 		var tt time.Time
 		switch v := t.(type) {
