@@ -60,6 +60,9 @@ type Server struct {
 	cfg       Config
 	adminHash []byte
 	router    *mux.Router
+	// signedIn reports a dashboard session, which may read a project's
+	// data like the admin token (GET only); nil: no dashboard.
+	signedIn func(*http.Request) bool
 }
 
 // New builds the router.
@@ -125,6 +128,12 @@ func (s *Server) Mount(prefix string, h http.Handler) {
 	s.router.PathPrefix(prefix).Handler(h)
 }
 
+// AcceptSessions lets a signed-in dashboard session read project data
+// (the GET endpoints under /v1/projects/{id}/) as the admin token would, so
+// the dashboard's charts are drawn from the query API itself. Writes still
+// need the admin token. Call it before serving.
+func (s *Server) AcceptSessions(signedIn func(*http.Request) bool) { s.signedIn = signedIn }
+
 // isAdmin reports whether the request carries the admin token.
 func (s *Server) isAdmin(r *http.Request) bool {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -145,7 +154,7 @@ func (s *Server) requireProjectReader(next http.Handler) http.Handler {
 			writeError(w, e)
 			return
 		}
-		if s.isAdmin(r) {
+		if s.isAdmin(r) || (r.Method == http.MethodGet && s.signedIn != nil && s.signedIn(r)) {
 			s.inProject(w, r, projectID, next)
 			return
 		}

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -29,27 +30,20 @@ var (
 		"30d": 30 * 24 * time.Hour}
 )
 
-// analyticsData is everything the charts draw, handed to the page's script
-// as JSON.
+// analyticsData is what the analytics page shows. The charts are drawn in
+// the browser from the query API (the *URL fields); the tables (top events,
+// funnel, retention) are rendered here from the same queries.
 type analyticsData struct {
-	Buckets     []time.Time             `json:"buckets"`
-	Bucket      string                  `json:"bucket"`
-	TZ          string                  `json:"tz"`
-	Series      []queries.Series        `json:"series"`
-	UserBuckets []time.Time             `json:"userBuckets"`
-	UserBucket  string                  `json:"userBucket"`
-	Users       []int64                 `json:"users"`
-	Top         []queries.TopEvent      `json:"top"`
-	Revenue     []queries.RevenueSeries `json:"revenue"`
-	Funnel      []queries.FunnelStep    `json:"funnel"`
-	Cohorts     []queries.Cohort        `json:"cohorts"`
-	Totals      map[string]int64        `json:"totals"`
-	Errors      map[string]string       `json:"-"`
-	Form        analyticsForm           `json:"-"`
-	TopTypes    []string                `json:"-"`
-	Retained    [][]retentionCell       `json:"-"`
-	Empty       bool                    `json:"-"`
-	From, To    time.Time               `json:"-"`
+	Form       analyticsForm
+	EventsURL  string
+	UsersURL   string
+	RevenueURL string
+	Top        []queries.TopEvent
+	TopTypes   []string
+	Funnel     []queries.FunnelStep
+	Cohorts    []queries.Cohort
+	Retained   [][]retentionCell
+	Empty      bool
 }
 
 type retentionCell struct {
@@ -57,10 +51,6 @@ type retentionCell struct {
 	Count int64
 	Shade int // 0–10, a CSS class
 }
-
-// maxSeries bounds the event-count chart to the busiest types; the rest
-// are summed into "other" so the chart stays readable.
-const maxSeries = 8
 
 func (d *Dashboard) analyticsPage(w http.ResponseWriter, r *http.Request, pc *projectCtx) {
 	q := r.URL.Query()
@@ -91,14 +81,11 @@ func (d *Dashboard) analyticsPage(w http.ResponseWriter, r *http.Request, pc *pr
 	if !slices.Contains([]string{"day", "week", "month"}, f.Users) {
 		f.Users = "day"
 	}
-	loc := time.UTC
 	if f.TZ == "" {
 		f.TZ = "UTC"
-	} else if l, err := time.LoadLocation(f.TZ); err != nil || f.TZ == "Local" {
+	} else if _, err := time.LoadLocation(f.TZ); err != nil || f.TZ == "Local" {
 		problems = append(problems, "tz "+f.TZ+" is not an IANA time zone (e.g. Europe/Paris); showing UTC")
 		f.TZ = "UTC"
-	} else {
-		loc = l
 	}
 	if _, ok := windows[f.Window]; !ok {
 		f.Window = "1d"
@@ -125,22 +112,21 @@ func (d *Dashboard) analyticsPage(w http.ResponseWriter, r *http.Request, pc *pr
 			types = append(types, t)
 		}
 	}
-	data := &analyticsData{Bucket: f.Bucket, TZ: f.TZ, UserBucket: f.Users, Form: f, Errors: map[string]string{},
-		Totals: map[string]int64{}, From: from, To: to}
+	api := func(kind string, extra url.Values) string {
+		q := url.Values{"from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}, "tz": {f.TZ}}
+		for k, vs := range extra {
+			q[k] = vs
+		}
+		return "/v1/projects/" + pc.project.ID + "/analytics/" + kind + "?" + q.Encode()
+	}
+	data := &analyticsData{Form: f,
+		EventsURL:  api("events", url.Values{"bucket": {f.Bucket}, "event": types}),
+		UsersURL:   api("users", url.Values{"bucket": {f.Users}}),
+		RevenueURL: api("revenue", url.Values{"bucket": {f.Bucket}}),
+	}
 	err := d.read(r.Context(), pc, func(ctx context.Context, qs *queries.Queries) error {
 		var err error
-		rg := queries.Range{From: from, To: to, Bucket: queries.Bucket(f.Bucket), Loc: loc}
-		if data.Buckets, data.Series, err = qs.EventCounts(ctx, pc.project.ID, types, rg); err != nil {
-			return err
-		}
-		urg := queries.Range{From: from, To: to, Bucket: queries.Bucket(f.Users), Loc: loc}
-		if data.UserBuckets, data.Users, err = qs.UniqueUsers(ctx, pc.project.ID, urg); err != nil {
-			return err
-		}
 		if data.Top, err = qs.TopEvents(ctx, pc.project.ID, from, to, 10); err != nil {
-			return err
-		}
-		if _, data.Revenue, err = qs.Revenue(ctx, pc.project.ID, rg); err != nil {
 			return err
 		}
 		if len(f.Steps) >= 2 {
@@ -155,14 +141,10 @@ func (d *Dashboard) analyticsPage(w http.ResponseWriter, r *http.Request, pc *pr
 		d.queryFailed(w, r, err, "Analytics unavailable", "")
 		return
 	}
-	data.Series = busiest(data.Series, maxSeries)
-	for _, s := range data.Series {
-		data.Totals["events"] += s.Total
-	}
+	data.Empty = len(data.Top) == 0
 	for _, t := range data.Top {
 		data.TopTypes = append(data.TopTypes, t.Event)
 	}
-	data.Empty = data.Totals["events"] == 0
 	for _, c := range data.Cohorts {
 		row := make([]retentionCell, len(c.Rates))
 		for i, rate := range c.Rates {
@@ -172,29 +154,4 @@ func (d *Dashboard) analyticsPage(w http.ResponseWriter, r *http.Request, pc *pr
 	}
 	v.Data = data
 	d.render(w, r, http.StatusOK, "analytics", v)
-}
-
-// busiest keeps the n−1 series with the most events and sums the rest.
-func busiest(series []queries.Series, n int) []queries.Series {
-	if len(series) <= n {
-		return series
-	}
-	sorted := slices.Clone(series)
-	slices.SortStableFunc(sorted, func(a, b queries.Series) int {
-		switch {
-		case a.Total > b.Total:
-			return -1
-		case a.Total < b.Total:
-			return 1
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
-	other := queries.Series{Name: "(other)", Counts: make([]int64, len(sorted[0].Counts))}
-	for _, s := range sorted[n-1:] {
-		for i, c := range s.Counts {
-			other.Counts[i] += c
-		}
-		other.Total += s.Total
-	}
-	return append(sorted[:n-1:n-1], other)
 }

@@ -102,6 +102,13 @@ func New(cfg Config) (*Dashboard, error) {
 	return d, nil
 }
 
+// SignedIn reports whether r carries a valid dashboard session; the API
+// takes it for project reads (api.Server.AcceptSessions).
+func (d *Dashboard) SignedIn(r *http.Request) bool {
+	_, ok := d.sessions.current(r)
+	return ok
+}
+
 // Shutdown ends the live tails so the HTTP server can drain; register it
 // with http.Server.RegisterOnShutdown.
 func (d *Dashboard) Shutdown() { d.stopStreams() }

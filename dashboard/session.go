@@ -35,6 +35,10 @@ type Sessions struct {
 	signedOut map[string]time.Time // session id → expiry
 }
 
+// The cookie's path is / because the dashboard's charts read the query API
+// (GET /v1/projects/{id}/analytics/…) with it; the API accepts it for those
+// reads only (see api.Server.AcceptSessions).
+
 // session is a verified session cookie.
 type session struct {
 	id      string
@@ -65,7 +69,7 @@ func (s *Sessions) issue(w http.ResponseWriter, r *http.Request) session {
 	binary.BigEndian.PutUint64(raw[16:], uint64(expires.Unix()))
 	value := base64.RawURLEncoding.EncodeToString(raw[:]) + "." +
 		base64.RawURLEncoding.EncodeToString(s.sign([]byte("session"), raw[:]))
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: value, Path: "/dashboard", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: value, Path: "/", HttpOnly: true,
 		Secure: isTLS(r), SameSite: http.SameSiteStrictMode, Expires: expires, MaxAge: int(s.ttl.Seconds())})
 	return session{id: base64.RawURLEncoding.EncodeToString(raw[:16]), expires: expires}
 }
@@ -110,7 +114,7 @@ func (s *Sessions) end(w http.ResponseWriter, r *http.Request, sess session) {
 	}
 	s.signedOut[sess.id] = sess.expires
 	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/dashboard", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true,
 		Secure: isTLS(r), SameSite: http.SameSiteStrictMode, MaxAge: -1})
 }
 

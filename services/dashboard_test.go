@@ -139,7 +139,7 @@ func TestDashboardSignIn(t *testing.T) {
 				return
 			}
 			c := r.Header.Get("Set-Cookie")
-			for _, attr := range []string{"boost_session=", "Path=/dashboard", "HttpOnly", "SameSite=Strict", "Max-Age="} {
+			for _, attr := range []string{"boost_session=", "Path=/;", "HttpOnly", "SameSite=Strict", "Max-Age="} {
 				if !strings.Contains(c, attr) {
 					t.Errorf("session cookie %q lacks %s", c, attr)
 				}
@@ -336,6 +336,20 @@ func TestDashboardActions(t *testing.T) {
 		}
 		if got := nd.post("/v1/events/track", plain, `{"event":"page_view","userId":"u1"}`); got.Status != http.StatusUnauthorized {
 			t.Fatalf("track with the revoked key: %d", got.Status)
+		}
+
+		// The charts read the query API with the session: GET reads only.
+		if r := b.do("GET", "/v1/projects/"+projectID+"/analytics/events?bucket=hour", nil); r.Status != http.StatusOK ||
+			!strings.Contains(string(r.Body), `"series"`) {
+			t.Fatalf("analytics API with the session: %d %s", r.Status, r.Body)
+		}
+		if r := newBrowser(t, nd).do("GET", "/v1/projects/"+projectID+"/analytics/events", nil); r.Status != http.StatusUnauthorized {
+			t.Fatalf("analytics API without a session: %d", r.Status)
+		}
+		for _, path := range []string{"/v1/organizations", "/v1/projects/" + projectID + "/api-keys"} {
+			if r := b.do("POST", path, nil, "Content-Type", "application/json", "X-CSRF-Token", b.csrf); r.Status != http.StatusUnauthorized {
+				t.Errorf("POST %s with only a dashboard session: %d", path, r.Status)
+			}
 		}
 
 		// Another project's key ids and unknown projects are 404 pages.

@@ -359,6 +359,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		defer closeDash()
 		handler.Mount("/dashboard", dash)
+		handler.AcceptSessions(dash.SignedIn)
 		srv.RegisterOnShutdown(dash.Shutdown)
 	}
 	go func() {

@@ -141,6 +141,11 @@ await step('live tail shows each event sent within 1 s, as text', async () => {
   await page.waitForSelector(`#tail tr[data-id="${id}"] .status.processed`, { timeout: 10000 });
 });
 
+await step('a purchase from the server shows as processed', async () => {
+  const id = await track(secret, { event: 'purchase', userId: 'player-2', properties: { orderId: 'o-2', amount: 1999, currency: 'EUR' } });
+  await page.waitForSelector(`#tail tr[data-id="${id}"] .status.processed`, { timeout: 10000 });
+});
+
 await step('a refused event shows as failed with its reason', async () => {
   const id = await track(secret, { event: 'purchase', userId: 'player-0', properties: { orderId: 'o-1', amount: 999, currency: 'XYZ' } });
   await page.waitForSelector(`#tail tr[data-id="${id}"] .status.failed`, { timeout: 10000 });
@@ -214,6 +219,10 @@ await step('analytics show the counts sent', async () => {
   assert.equal(await page.textContent('#top-events tbody tr:first-child td:nth-child(2)'), '7');
   assert.equal(await page.textContent('#top-events tbody tr:first-child td:nth-child(3)'), '3');
   await page.waitForSelector('#chart-users svg rect');
+  // Revenue per currency: the EUR purchase; the XYZ one failed and is not revenue.
+  await page.waitForSelector('#legend-revenue li');
+  assert.equal(await page.textContent('#legend-revenue li[data-series="EUR"] .total'), '19.99');
+  assert.equal(await page.locator('#legend-revenue li').count(), 1);
   await shot('11-analytics');
 });
 

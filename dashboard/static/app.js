@@ -117,79 +117,130 @@
     });
   }
 
-  // Charts: plain SVG from the data the server put on the page.
-  var dataEl = document.getElementById('analytics-data');
-  if (dataEl) {
-    var data = JSON.parse(dataEl.dataset.json);
-    var label = function (iso, bucket) {
-      var d = new Date(iso);
-      var md = pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate());
-      return bucket === 'hour' || bucket === 'minute' ? md + ' ' + pad(d.getUTCHours()) + 'h' : md;
-    };
-    barChart('chart-events', data.buckets, (data.series || []).map(function (s, i) {
-      return { name: s.name, values: s.counts, color: i };
-    }), data.bucket, true);
-    barChart('chart-users', data.userBuckets, [{ name: 'users', values: data.users || [], color: 1 }], data.userBucket, false);
-    if (data.revenue && data.revenue.length) {
-      barChart('chart-revenue', data.buckets, data.revenue.map(function (r, i) {
-        return { name: r.currency, values: r.amounts.map(function (a) { return a / 100; }), color: i };
-      }), data.bucket, false);
-    }
-
-    function barChart(id, buckets, series, bucket, stacked) {
-      var host = document.getElementById(id);
-      if (!host || !buckets || !buckets.length) return;
-      var W = host.clientWidth || 800, H = host.clientHeight || 240;
-      var m = { l: 48, r: 8, t: 10, b: 24 };
-      var n = buckets.length, totals = new Array(n).fill(0), max = 0;
-      series.forEach(function (s) {
-        s.values.forEach(function (v, i) { totals[i] += v; if (!stacked) max = Math.max(max, v); });
-      });
-      if (stacked) max = Math.max.apply(null, totals);
-      max = niceMax(max);
-      var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'none' });
-      var iw = W - m.l - m.r, ih = H - m.t - m.b;
-      for (var g = 0; g <= 4; g++) {
-        var y = m.t + ih - ih * g / 4;
-        root.appendChild(svg('line', { x1: m.l, x2: W - m.r, y1: y, y2: y, 'class': g ? 'grid-line' : 'axis' }));
-        root.appendChild(svg('text', { x: m.l - 6, y: y + 4, 'text-anchor': 'end' }, short(max * g / 4)));
-      }
-      var slot = iw / n, bw = Math.min(48, Math.max(1, slot * (stacked ? 0.72 : 0.72 / series.length)));
-      var every = Math.ceil(n / Math.max(1, Math.floor(iw / 70)));
-      for (var i = 0; i < n; i++) {
-        var x0 = m.l + i * slot + (slot - (stacked ? bw : bw * series.length)) / 2, acc = 0;
-        var group = svg('g');
-        var tip = [label(buckets[i], bucket)];
-        series.forEach(function (s, si) {
-          var v = s.values[i] || 0;
-          if (v) tip.push(s.name + ': ' + num(v));
-          var h = max ? ih * v / max : 0;
-          var x = stacked ? x0 : x0 + si * bw;
-          var y = m.t + ih - (stacked ? acc : 0) - h;
-          if (h > 0) group.appendChild(svg('rect', { x: x, y: y, width: bw, height: h, fill: PALETTE[s.color % 8] }));
-          if (stacked) acc += h;
+  // Charts: plain SVG, drawn from the query API (GET /v1/projects/{id}/analytics/…),
+  // which accepts the dashboard's session for reads.
+  var label = function (iso, bucket) {
+    var d = new Date(iso);
+    var md = pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate());
+    return bucket === 'hour' || bucket === 'minute' ? md + ' ' + pad(d.getUTCHours()) + 'h' : md;
+  };
+  var money = function (cents) {
+    return (cents / 100).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  };
+  // The seven busiest types keep their own colour; the rest are summed.
+  var busiest = function (series) {
+    if (series.length <= 8) return series;
+    var sorted = series.slice().sort(function (a, b) { return b.total - a.total || (a.name < b.name ? -1 : 1); });
+    var other = { name: '(other)', counts: sorted[0].counts.map(function () { return 0; }), total: 0 };
+    sorted.slice(7).forEach(function (s) {
+      s.counts.forEach(function (c, i) { other.counts[i] += c; });
+      other.total += s.total;
+    });
+    return sorted.slice(0, 7).concat([other]);
+  };
+  var legend = function (id, items) {
+    var ul = document.getElementById(id);
+    if (!ul) return;
+    ul.textContent = '';
+    items.forEach(function (it, i) {
+      var li = el('li', { 'data-series': it.name });
+      li.appendChild(el('span', { 'class': 'swatch c' + (i % 8) }));
+      li.appendChild(el('span', { 'class': 'event-name' }, it.name));
+      li.appendChild(document.createTextNode(' '));
+      li.appendChild(el('strong', { 'class': 'total' }, it.total));
+      if (it.note) { li.appendChild(document.createTextNode(' ')); li.appendChild(el('span', { 'class': 'muted' }, it.note)); }
+      ul.appendChild(li);
+    });
+  };
+  document.querySelectorAll('.chart[data-src]').forEach(function (host) {
+    host.textContent = 'Loading…';
+    fetch(host.dataset.src, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+      .then(function (r) {
+        return r.json().then(function (j) {
+          if (!r.ok) throw new Error((j.error && j.error.message) || ('HTTP ' + r.status));
+          return j;
         });
-        // A hover target over the whole slot, with a native tooltip.
-        var hit = svg('rect', { x: m.l + i * slot, y: m.t, width: slot, height: ih, fill: 'transparent' });
-        hit.appendChild(svg('title', {}, tip.join('\n')));
-        group.appendChild(hit);
-        root.appendChild(group);
-        if (i % every === 0) root.appendChild(svg('text', { x: m.l + i * slot + slot / 2, y: H - 6, 'text-anchor': 'middle' }, label(buckets[i], bucket)));
-      }
-      host.textContent = '';
-      host.appendChild(root);
+      })
+      .then(function (j) {
+        var bucket = host.dataset.bucket, series;
+        if (host.dataset.kind === 'events') {
+          series = busiest(j.series || []);
+          var total = series.reduce(function (a, s) { return a + s.total; }, 0);
+          var t = document.getElementById(host.dataset.total); if (t) t.textContent = num(total);
+          legend(host.dataset.legend, series.map(function (s) { return { name: s.name, total: num(s.total) }; }));
+          barChart(host, j.buckets, series.map(function (s, i) { return { name: s.name, values: s.counts, color: i }; }), bucket, true);
+        } else if (host.dataset.kind === 'users') {
+          barChart(host, j.buckets, [{ name: 'users', values: j.users || [], color: 1 }], bucket, false);
+        } else if (host.dataset.kind === 'revenue') {
+          var cur = j.currencies || [];
+          if (!cur.length) {
+            host.hidden = true;
+            var e = document.getElementById(host.dataset.empty); if (e) e.hidden = false;
+            return;
+          }
+          legend(host.dataset.legend, cur.map(function (c) {
+            return { name: c.currency, total: money(c.totalAmount), note: 'from ' + num(c.totalCount) + ' orders' };
+          }));
+          barChart(host, j.buckets, cur.map(function (c, i) {
+            return { name: c.currency, values: c.amounts.map(function (a) { return a / 100; }), color: i };
+          }), bucket, false);
+        }
+      })
+      .catch(function (err) { host.textContent = 'Could not load this chart: ' + err.message; host.classList.add('chart-error'); });
+  });
+
+  function barChart(host, buckets, series, bucket, stacked) {
+    if (!buckets || !buckets.length) { host.textContent = 'No data in this range.'; return; }
+    host.textContent = '';
+    var W = host.clientWidth || 800, H = host.clientHeight || 240;
+    var m = { l: 48, r: 8, t: 10, b: 24 };
+    var n = buckets.length, totals = new Array(n).fill(0), max = 0;
+    series.forEach(function (s) {
+      s.values.forEach(function (v, i) { totals[i] += v; if (!stacked) max = Math.max(max, v); });
+    });
+    if (stacked) max = Math.max.apply(null, totals);
+    max = niceMax(max);
+    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'none' });
+    var iw = W - m.l - m.r, ih = H - m.t - m.b;
+    for (var g = 0; g <= 4; g++) {
+      var y = m.t + ih - ih * g / 4;
+      root.appendChild(svg('line', { x1: m.l, x2: W - m.r, y1: y, y2: y, 'class': g ? 'grid-line' : 'axis' }));
+      root.appendChild(svg('text', { x: m.l - 6, y: y + 4, 'text-anchor': 'end' }, short(max * g / 4)));
     }
-    function niceMax(v) {
-      if (v <= 4) return 4; // whole-number ticks for small counts
-      if (v <= 8) return 8;
-      var p = Math.pow(10, Math.floor(Math.log10(v))), f = v / p;
-      return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+    var slot = iw / n, bw = Math.min(48, Math.max(1, slot * (stacked ? 0.72 : 0.72 / series.length)));
+    var every = Math.ceil(n / Math.max(1, Math.floor(iw / 70)));
+    for (var i = 0; i < n; i++) {
+      var x0 = m.l + i * slot + (slot - (stacked ? bw : bw * series.length)) / 2, acc = 0;
+      var group = svg('g');
+      var tip = [label(buckets[i], bucket)];
+      series.forEach(function (s, si) {
+        var v = s.values[i] || 0;
+        if (v) tip.push(s.name + ': ' + num(v));
+        var h = max ? ih * v / max : 0;
+        var x = stacked ? x0 : x0 + si * bw;
+        var y = m.t + ih - (stacked ? acc : 0) - h;
+        if (h > 0) group.appendChild(svg('rect', { x: x, y: y, width: bw, height: h, fill: PALETTE[s.color % 8] }));
+        if (stacked) acc += h;
+      });
+      // A hover target over the whole slot, with a native tooltip.
+      var hit = svg('rect', { x: m.l + i * slot, y: m.t, width: slot, height: ih, fill: 'transparent' });
+      hit.appendChild(svg('title', {}, tip.join('\n')));
+      group.appendChild(hit);
+      root.appendChild(group);
+      if (i % every === 0) root.appendChild(svg('text', { x: m.l + i * slot + slot / 2, y: H - 6, 'text-anchor': 'middle' }, label(buckets[i], bucket)));
     }
-    function short(v) {
-      if (v >= 1e6) return (v / 1e6).toFixed(v % 1e6 ? 1 : 0) + 'M';
-      if (v >= 1e3) return (v / 1e3).toFixed(v % 1e3 ? 1 : 0) + 'k';
-      return String(Math.round(v * 100) / 100);
-    }
+    host.appendChild(root);
+  }
+  function niceMax(v) {
+    if (v <= 4) return 4; // whole-number ticks for small counts
+    if (v <= 8) return 8;
+    var p = Math.pow(10, Math.floor(Math.log10(v))), f = v / p;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+  }
+  function short(v) {
+    if (v >= 1e6) return (v / 1e6).toFixed(v % 1e6 ? 1 : 0) + 'M';
+    if (v >= 1e3) return (v / 1e3).toFixed(v % 1e3 ? 1 : 0) + 'k';
+    return String(Math.round(v * 100) / 100);
   }
 
   // Pipeline health, refreshed every 2 s.
