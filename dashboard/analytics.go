@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,7 +14,8 @@ import (
 
 // analyticsForm is the analytics page's controls, as chosen in the URL.
 type analyticsForm struct {
-	Range     string // 24h, 7d, 30d, 90d
+	Range     string // 24h, 7d, 30d, 90d, custom
+	From, To  string // the days of a custom range, YYYY-MM-DD, both included
 	Bucket    string // hour, day, week
 	Users     string // day, week, month: DAU, WAU, MAU
 	TZ        string
@@ -21,6 +23,14 @@ type analyticsForm struct {
 	Steps     []string
 	Window    string
 	Retention string // day, week
+}
+
+// Link is the page's URL with one control changed, for the tabs.
+func (f analyticsForm) Link(key, value string) string {
+	q := url.Values{"range": {f.Range}, "from": {f.From}, "to": {f.To}, "bucket": {f.Bucket}, "users": {f.Users},
+		"tz": {f.TZ}, "types": {f.Types}, "step": f.Steps, "window": {f.Window}, "retention": {f.Retention}}
+	q.Set(key, value)
+	return "?" + q.Encode()
 }
 
 var (
@@ -54,7 +64,7 @@ type retentionCell struct {
 
 func (d *Dashboard) analyticsPage(w http.ResponseWriter, r *http.Request, pc *projectCtx) {
 	q := r.URL.Query()
-	f := analyticsForm{Range: q.Get("range"), Bucket: q.Get("bucket"), Users: q.Get("users"), TZ: q.Get("tz"),
+	f := analyticsForm{Range: q.Get("range"), From: q.Get("from"), To: q.Get("to"), Bucket: q.Get("bucket"), Users: q.Get("users"), TZ: q.Get("tz"),
 		Types: strings.TrimSpace(q.Get("types")), Window: q.Get("window"), Retention: q.Get("retention")}
 	for _, s := range q["step"] {
 		if s = strings.TrimSpace(s); s != "" {
@@ -63,9 +73,9 @@ func (d *Dashboard) analyticsPage(w http.ResponseWriter, r *http.Request, pc *pr
 	}
 	v := pc.view("Analytics", "analytics")
 	var problems []string
-	if _, ok := ranges[f.Range]; !ok {
+	if _, ok := ranges[f.Range]; !ok && f.Range != "custom" {
 		if f.Range != "" {
-			problems = append(problems, "range must be 24h, 7d, 30d or 90d")
+			problems = append(problems, "range must be 24h, 7d, 30d, 90d or custom")
 		}
 		f.Range = "7d"
 	}
@@ -100,12 +110,14 @@ func (d *Dashboard) analyticsPage(w http.ResponseWriter, r *http.Request, pc *pr
 		problems = append(problems, "a funnel has at most 6 steps")
 		f.Steps = f.Steps[:6]
 	}
+
+	from, to, problem := f.span(time.Now().UTC())
+	if problem != "" {
+		problems = append(problems, problem)
+	}
 	if len(problems) > 0 {
 		v.Error = strings.Join(problems, "; ") + "."
 	}
-
-	to := time.Now().UTC()
-	from := to.Add(-ranges[f.Range])
 	var types []string
 	for _, t := range strings.Split(f.Types, ",") {
 		if t = strings.TrimSpace(t); t != "" {
@@ -154,4 +166,37 @@ func (d *Dashboard) analyticsPage(w http.ResponseWriter, r *http.Request, pc *pr
 	}
 	v.Data = data
 	d.render(w, r, http.StatusOK, "analytics", v)
+}
+
+// maxRangeDays is the widest range the query API takes.
+const maxRangeDays = 400
+
+// span is the [from, to) the page shows: a preset ending now, or whole days
+// in the page's time zone. A bad custom range falls back to the last 7 days
+// and says why. From and To are filled in either way, so switching to a
+// custom range starts from what is on screen.
+func (f *analyticsForm) span(now time.Time) (from, to time.Time, problem string) {
+	loc, err := time.LoadLocation(f.TZ)
+	if err != nil {
+		loc = time.UTC
+	}
+	if f.Range == "custom" {
+		fd, err1 := time.ParseInLocation(time.DateOnly, f.From, loc)
+		td, err2 := time.ParseInLocation(time.DateOnly, f.To, loc)
+		switch {
+		case err1 != nil || err2 != nil:
+			problem = "from and to must be dates such as 2026-11-01"
+		case td.Before(fd):
+			problem = "from must not be after to"
+		case td.Sub(fd) >= maxRangeDays*24*time.Hour:
+			problem = fmt.Sprintf("a range may span at most %d days", maxRangeDays)
+		default:
+			return fd.UTC(), td.AddDate(0, 0, 1).UTC(), ""
+		}
+		f.Range = "7d"
+	}
+	to = now
+	from = to.Add(-ranges[f.Range])
+	f.From, f.To = from.In(loc).Format(time.DateOnly), to.In(loc).Format(time.DateOnly)
+	return from, to, problem
 }

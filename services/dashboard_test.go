@@ -103,6 +103,18 @@ func TestDashboardSignIn(t *testing.T) {
 	nd := startNode(t, env, services.AllRoles...)
 	b := newBrowser(t, nd)
 
+	// The sign-in page and the assets are public; assets are the embedded files.
+	if page := b.get("/dashboard/login", http.StatusOK); !strings.Contains(page, `name="token"`) {
+		t.Errorf("sign-in page has no token field")
+	}
+	for path, ctype := range map[string]string{"/dashboard/static/app.js": "javascript", "/dashboard/static/app.css": "text/css",
+		"/dashboard/static/favicon.svg": "image/svg+xml"} {
+		if r := b.do("GET", path, nil); r.Status != http.StatusOK || !strings.Contains(r.Header.Get("Content-Type"), ctype) || len(r.Body) == 0 {
+			t.Errorf("GET %s: %d %s", path, r.Status, r.Header.Get("Content-Type"))
+		}
+	}
+	b.get("/dashboard/static/missing.js", http.StatusNotFound)
+
 	// Every page asks for a session; JSON and streams answer 401.
 	for _, path := range []string{"/dashboard/", "/dashboard/health", "/dashboard/projects/" + testenv.RandomSuffix() + "/events"} {
 		r := b.do("GET", path, nil)
@@ -363,6 +375,14 @@ func TestDashboardActions(t *testing.T) {
 		if page := b.get(pp+"/analytics?range=5y&bucket=century&tz=Mars/Olympus", http.StatusOK); !strings.Contains(page, "range must be") ||
 			!strings.Contains(page, "bucket must be") || !strings.Contains(page, "not an IANA time zone") {
 			t.Errorf("bad analytics parameters not explained")
+		}
+		if page := b.get(pp+"/analytics?range=custom&from=2026-11-20&to=2026-11-10", http.StatusOK); !strings.Contains(page, "from must not be after to") {
+			t.Errorf("reversed custom range not explained")
+		}
+		// A custom range is whole days in the page's time zone, the last one included.
+		page := b.get(pp+"/analytics?range=custom&from=2026-11-01&to=2026-11-03&tz=Europe/Paris", http.StatusOK)
+		if want := "from=2026-10-31T23%3a00%3a00Z&amp;to=2026-11-03T23%3a00%3a00Z"; !strings.Contains(strings.ToLower(page), strings.ToLower(want)) {
+			t.Errorf("custom range not sent to the query API as %s", want)
 		}
 
 		// Health answers with every dependency up and the stages' lag.

@@ -243,6 +243,12 @@
     return String(Math.round(v * 100) / 100);
   }
 
+  // Editing a date picks the custom range.
+  var af = document.getElementById('analytics-form');
+  if (af) af.querySelectorAll('input[type=date]').forEach(function (d) {
+    d.addEventListener('change', function () { af.querySelector('select[name=range]').value = 'custom'; });
+  });
+
   // Pipeline health, refreshed every 2 s.
   var health = document.getElementById('health');
   if (health) {
