@@ -4,13 +4,15 @@
 -- their row counts (active_user_counts), and event counts per UTC day.
 -- The events projection maintains them; a replay rebuilds them. Days,
 -- weeks and months are stored like daily_users.day: 'YYYY-MM-DD 00:00:00+00:00'.
+-- Clustered by key (WITHOUT ROWID): one B-tree per table, and a range of
+-- days is a range of pages.
 CREATE TABLE event_counts_daily (
     project_id text   NOT NULL,
     event_type text   NOT NULL,
     day        text   NOT NULL,
     count      bigint NOT NULL,
     PRIMARY KEY (project_id, event_type, day)
-);
+) WITHOUT ROWID;
 
 --bun:split
 
@@ -24,7 +26,7 @@ CREATE TABLE daily_event_users (
     event_type  text NOT NULL,
     distinct_id text NOT NULL,
     PRIMARY KEY (project_id, day, event_type, distinct_id)
-);
+) WITHOUT ROWID;
 
 --bun:split
 
@@ -33,7 +35,7 @@ CREATE TABLE weekly_users (
     distinct_id text NOT NULL,
     week        text NOT NULL,
     PRIMARY KEY (project_id, distinct_id, week)
-);
+) WITHOUT ROWID;
 
 --bun:split
 
@@ -42,7 +44,7 @@ CREATE TABLE monthly_users (
     distinct_id text NOT NULL,
     month       text NOT NULL,
     PRIMARY KEY (project_id, distinct_id, month)
-);
+) WITHOUT ROWID;
 
 --bun:split
 
@@ -52,7 +54,7 @@ CREATE TABLE active_user_counts (
     period_start text   NOT NULL,
     users        bigint NOT NULL,
     PRIMARY KEY (project_id, period, period_start)
-);
+) WITHOUT ROWID;
 
 --bun:split
 
