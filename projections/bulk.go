@@ -163,25 +163,28 @@ func (b *eventsBulk) full() bool { return len(b.seen)+len(b.seenStr)+len(b.users
 func (b *eventsBulk) add(ctx context.Context, values [][]byte) error {
 	for _, v := range values {
 		var env bulkEnvelope
-		if err := json.Unmarshal(v, &env); err != nil {
-			// Not an event this decoder reads: decode it as the runner
-			// does, so the same records are skipped or refused.
-			var e domain.Event
-			if err := json.Unmarshal(v, &e); err != nil || e.ID == "" || e.Type == "" {
-				b.log.Error("skipping undecodable record", "err", err)
+		if !decodeBulkEnvelope(v, &env) {
+			env = bulkEnvelope{}
+			if err := json.Unmarshal(v, &env); err != nil {
+				// Not an event this decoder reads: decode it as the runner
+				// does, so the same records are skipped or refused.
+				var e domain.Event
+				if err := json.Unmarshal(v, &e); err != nil || e.ID == "" || e.Type == "" {
+					b.log.Error("skipping undecodable record", "err", err)
+					continue
+				}
+				switch e.Type {
+				case domain.EventTracked, domain.UserIdentified, domain.EventRejected:
+					if _, err := domain.DecodeData[domain.TrackedData](&e); err != nil {
+						return err
+					}
+				case domain.EventProcessed, domain.EventFailed:
+					if _, err := domain.DecodeData[domain.OutcomeData](&e); err != nil {
+						return err
+					}
+				}
 				continue
 			}
-			switch e.Type {
-			case domain.EventTracked, domain.UserIdentified, domain.EventRejected:
-				if _, err := domain.DecodeData[domain.TrackedData](&e); err != nil {
-					return err
-				}
-			case domain.EventProcessed, domain.EventFailed:
-				if _, err := domain.DecodeData[domain.OutcomeData](&e); err != nil {
-					return err
-				}
-			}
-			continue
 		}
 		if env.ID == "" || env.Type == "" {
 			b.log.Error("skipping undecodable record", "id", env.ID, "type", env.Type)

@@ -44,6 +44,14 @@ func newBulkWriter(ctx context.Context, db *store.DB, schema string) (bulkWriter
 		return nil, fmt.Errorf("replay: bulk connection: %w", err)
 	}
 	if db.Dialect == store.Postgres {
+		// Sorts for DISTINCT, GROUP BY and index builds of millions of rows
+		// stay in memory instead of spilling to disk.
+		for _, s := range []string{"SET work_mem = '256MB'", "SET maintenance_work_mem = '512MB'"} {
+			if _, err := conn.ExecContext(ctx, s); err != nil {
+				conn.Close()
+				return nil, err
+			}
+		}
 		return &pgBulk{conn: conn, schema: schema}, nil
 	}
 	// The shadow file is thrown away if the replay dies: durability
@@ -62,7 +70,11 @@ type pgBulk struct {
 	schema string
 }
 
-func (w *pgBulk) close() { w.conn.Close() }
+func (w *pgBulk) close() {
+	// The connection goes back to the pool as it came.
+	_, _ = w.conn.ExecContext(context.Background(), "RESET work_mem; RESET maintenance_work_mem")
+	w.conn.Close()
+}
 
 func (w *pgBulk) copyFrom(ctx context.Context, table string, columns []string, n int, row func(i int, vals []any) error) error {
 	return w.conn.Raw(func(dc any) error {
