@@ -81,6 +81,11 @@ type bulkUser struct {
 	versions map[string]string
 }
 
+type hourKey struct {
+	project, typ string
+	hour         int64 // Unix seconds
+}
+
 type lateOutcome struct {
 	id string
 	o  outcome
@@ -102,6 +107,8 @@ type eventsBulk struct {
 	late    []lateOutcome
 	lateIdx map[string]bool
 
+	hourly map[hourKey]int64
+
 	users     map[bulkUserKey]*bulkUser
 	userOrder []bulkUserKey
 	aliases   map[bulkUserKey]*readmodel.EndUserAlias
@@ -117,7 +124,7 @@ func (p *Events) newBulk(ctx context.Context, db *store.DB, schema string, log *
 	}
 	b := &eventsBulk{p: p, db: db, schema: schema, log: log, w: w, progress: progress,
 		seen: map[uuid.UUID]struct{}{}, seenStr: map[string]struct{}{}, bufIdx: map[string]*readmodel.Event{},
-		lateIdx: map[string]bool{}, users: map[bulkUserKey]*bulkUser{}, aliases: map[bulkUserKey]*readmodel.EndUserAlias{},
+		lateIdx: map[string]bool{}, hourly: map[hourKey]int64{}, users: map[bulkUserKey]*bulkUser{}, aliases: map[bulkUserKey]*readmodel.EndUserAlias{},
 		out: make(chan []*readmodel.Event, 2), done: make(chan error, 1)}
 	// Rows are written while the next records decode.
 	out := b.out
@@ -201,6 +208,7 @@ func (b *eventsBulk) add(ctx context.Context, values [][]byte) error {
 			b.bufIdx[r.row.ID] = &r.row
 			if r.counted {
 				b.foldUser(r)
+				b.hourly[hourKey{r.row.ProjectID, r.row.Type, r.row.OccurredAt.Truncate(time.Hour).Unix()}]++
 			}
 			if len(b.buf) >= bulkWindow {
 				if err := b.flush(ctx, bulkFlush); err != nil {
@@ -350,6 +358,27 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 			return w.indexes(ctx, "end_user_aliases")
 		}},
 	}
+	hourly := make([]readmodel.EventCountHourly, 0, len(b.hourly))
+	for k, n := range b.hourly {
+		hourly = append(hourly, readmodel.EventCountHourly{ProjectID: k.project, EventType: k.typ,
+			BucketStart: time.Unix(k.hour, 0).UTC(), Count: n})
+	}
+	b.hourly = nil
+	sort.Slice(hourly, func(i, j int) bool {
+		a, c := &hourly[i], &hourly[j]
+		if a.ProjectID != c.ProjectID {
+			return a.ProjectID < c.ProjectID
+		}
+		if a.EventType != c.EventType {
+			return a.EventType < c.EventType
+		}
+		return a.BucketStart.Before(c.BucketStart)
+	})
+	tasks = append(tasks, bulkTask{name: "event_counts_hourly loaded", run: func(ctx context.Context, w bulkWriter) error {
+		return w.hourlyCounts(ctx, hourly)
+	}}, bulkTask{name: "event_counts_hourly", deps: []string{"event_counts_hourly loaded"}, run: func(ctx context.Context, w bulkWriter) error {
+		return w.indexes(ctx, "event_counts_hourly")
+	}})
 	for _, r := range b.rollups() {
 		r := r
 		deps := []string{r.from + " loaded"}
@@ -516,7 +545,8 @@ func (b *eventsBulk) endUsers() ([]readmodel.EndUser, []readmodel.EndUserAlias, 
 
 type rollup struct{ table, from, query string }
 
-// rollups computes every roll-up from the loaded events, as Apply adds
+// rollups computes the roll-ups (but the hourly counts, added up while
+// loading) from the loaded events, as Apply adds
 // them up event by event: counted (not rejected) events only, distinct
 // users by user id else anonymous id, revenue from commerce events whose
 // processing did not fail. Sets come out in primary key order, so their
@@ -546,11 +576,9 @@ func (b *eventsBulk) rollups() []rollup {
 	return []rollup{
 		{"daily_event_users", "events", "INSERT INTO " + t("daily_event_users") + " (project_id, day, event_type, distinct_id)" +
 			" SELECT DISTINCT project_id, " + day + ", type, " + distinctID + " FROM " + t("events") +
-			" WHERE NOT rejected AND " + distinctID + " IS NOT NULL ORDER BY 1, 2, 3, 4"},
+			" WHERE NOT rejected AND " + distinctID + " IS NOT NULL ORDER BY 1, 3, 2, 4"},
 		{"daily_users", "daily_event_users", "INSERT INTO " + t("daily_users") + " (project_id, day, distinct_id)" +
 			" SELECT DISTINCT project_id, day, distinct_id FROM " + t("daily_event_users") + " ORDER BY 1, 2, 3"},
-		{"event_counts_hourly", "events", "INSERT INTO " + t("event_counts_hourly") + " (project_id, event_type, bucket_start, count)" +
-			" SELECT project_id, type, " + hour + ", COUNT(*) FROM " + t("events") + " WHERE NOT rejected GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"},
 		{"event_counts_daily", "event_counts_hourly", "INSERT INTO " + t("event_counts_daily") + " (project_id, event_type, day, count)" +
 			" SELECT project_id, event_type, " + dayOfHour + ", SUM(count) FROM " + t("event_counts_hourly") + " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"},
 		{"weekly_users", "daily_users", "INSERT INTO " + t("weekly_users") + " (project_id, distinct_id, week)" +

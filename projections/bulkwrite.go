@@ -24,6 +24,7 @@ type bulkWriter interface {
 	events(ctx context.Context, rows []*readmodel.Event) error
 	users(ctx context.Context, rows []readmodel.EndUser) error
 	aliases(ctx context.Context, rows []readmodel.EndUserAlias) error
+	hourlyCounts(ctx context.Context, rows []readmodel.EventCountHourly) error
 	exec(ctx context.Context, query string) error
 	// indexes gives a shadow table the constraints and indexes the swap
 	// needs it to carry.
@@ -156,6 +157,19 @@ func (w *pgBulk) aliases(ctx context.Context, rows []readmodel.EndUserAlias) err
 			return err
 		}
 		v[0], v[1], v[2], v[3] = project, r.AnonymousID, r.ExternalID, r.LinkedAt
+		return nil
+	})
+}
+
+func (w *pgBulk) hourlyCounts(ctx context.Context, rows []readmodel.EventCountHourly) error {
+	cols := []string{"project_id", "event_type", "bucket_start", "count"}
+	return w.copyFrom(ctx, "event_counts_hourly", cols, len(rows), func(i int, v []any) error {
+		r := &rows[i]
+		project, err := pgUUID(r.ProjectID)
+		if err != nil {
+			return err
+		}
+		v[0], v[1], v[2], v[3] = project, r.EventType, r.BucketStart, r.Count
 		return nil
 	})
 }
@@ -314,6 +328,14 @@ func (w *sqliteBulk) aliases(ctx context.Context, rows []readmodel.EndUserAlias)
 	return w.insert(ctx, "end_user_aliases", cols, len(rows), func(i int, v []any) {
 		r := &rows[i]
 		v[0], v[1], v[2], v[3] = r.ProjectID, r.AnonymousID, r.ExternalID, sqliteTime(r.LinkedAt)
+	})
+}
+
+func (w *sqliteBulk) hourlyCounts(ctx context.Context, rows []readmodel.EventCountHourly) error {
+	cols := []string{"project_id", "event_type", "bucket_start", "count"}
+	return w.insert(ctx, "event_counts_hourly", cols, len(rows), func(i int, v []any) {
+		r := &rows[i]
+		v[0], v[1], v[2], v[3] = r.ProjectID, r.EventType, sqliteTime(r.BucketStart), r.Count
 	})
 }
 

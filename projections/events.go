@@ -516,7 +516,7 @@ func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, fresh []*trackedRo
 		collect(in, PeriodMonth)
 	}
 	for chunk := range slices.Chunk(typeDayUsers, insertChunk) {
-		if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, day, event_type, distinct_id) DO NOTHING").
+		if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, event_type, day, distinct_id) DO NOTHING").
 			Exec(ctx); err != nil {
 			return fmt.Errorf("inserting daily event users: %w", err)
 		}

@@ -284,16 +284,19 @@ type TopEvent struct {
 }
 
 // TopEvents ranks event types by count over [from, to), with their
-// distinct users. The whole UTC days of the range come from the daily
+// distinct users. Whole UTC days of the range come from the daily
 // roll-ups (counts, and distinct users per day and type, whose union is
-// exact), the partial days at its edges from the events themselves.
+// exact), whole hours at its edges from the hourly counts, and what is
+// left from the events themselves.
 func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time.Time, limit int) ([]TopEvent, error) {
 	from, to = from.UTC(), to.UTC()
-	d0 := from.Truncate(24 * time.Hour)
-	if d0.Before(from) {
-		d0 = d0.Add(24 * time.Hour)
+	ceil := func(t time.Time, d time.Duration) time.Time {
+		if c := t.Truncate(d); c.Before(t) {
+			return c.Add(d)
+		}
+		return t
 	}
-	d1 := to.Truncate(24 * time.Hour)
+	d0, d1 := ceil(from, 24*time.Hour), to.Truncate(24*time.Hour)
 	if !d0.Before(d1) {
 		var rows []TopEvent
 		err := q.events(projectID, from, to).ColumnExpr("type, COUNT(*) AS count, COUNT(DISTINCT "+distinctExpr+") AS users").
@@ -303,17 +306,21 @@ func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time
 		}
 		return rows, nil
 	}
-	// edges selects the counted events of [from, d0) and [d1, to).
-	edges := func() *bun.SelectQuery {
+	h0, h1 := ceil(from, time.Hour), to.Truncate(time.Hour)
+	// between selects the counted events of [a, b) and [c, d).
+	between := func(a, b, c, d time.Time) *bun.SelectQuery {
 		return q.idb.NewSelect().Table("events").Where("project_id = ?", projectID).Where("NOT rejected").
 			WhereGroup(" AND ", func(s *bun.SelectQuery) *bun.SelectQuery {
-				return s.Where("occurred_at >= ? AND occurred_at < ?", from, d0).
-					WhereOr("occurred_at >= ? AND occurred_at < ?", d1, to)
+				return s.Where("occurred_at >= ? AND occurred_at < ?", a, b).WhereOr("occurred_at >= ? AND occurred_at < ?", c, d)
 			})
 	}
-	days := q.idb.NewSelect().Table("event_counts_daily").ColumnExpr("event_type AS type, count AS n").
-		Where("project_id = ?", projectID).Where("day >= ?", d0).Where("day < ?", d1)
-	counted := days.UnionAll(edges().ColumnExpr("type, 1 AS n"))
+	counted := q.idb.NewSelect().Table("event_counts_daily").ColumnExpr("event_type AS type, count AS n").
+		Where("project_id = ?", projectID).Where("day >= ?", d0).Where("day < ?", d1).
+		UnionAll(q.idb.NewSelect().Table("event_counts_hourly").ColumnExpr("event_type AS type, count AS n").
+			Where("project_id = ?", projectID).WhereGroup(" AND ", func(s *bun.SelectQuery) *bun.SelectQuery {
+			return s.Where("bucket_start >= ? AND bucket_start < ?", h0, d0).WhereOr("bucket_start >= ? AND bucket_start < ?", d1, h1)
+		})).
+		UnionAll(between(from, h0, h1, to).ColumnExpr("type, 1 AS n"))
 	var rows []TopEvent
 	if err := q.idb.NewSelect().TableExpr("(?) AS c", counted).ColumnExpr("type, SUM(n) AS count").
 		GroupExpr("type").OrderExpr("count DESC, type ASC").Limit(int64(limit)).Scan(ctx, &rows); err != nil {
@@ -327,9 +334,9 @@ func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time
 		ranked[i] = r.Event
 	}
 	dayUsers := q.idb.NewSelect().Table("daily_event_users").ColumnExpr("event_type AS type, distinct_id").
-		Where("project_id = ?", projectID).Where("day >= ?", d0).Where("day < ?", d1).Where("event_type IN (?)", bun.In(ranked))
-	seen := dayUsers.Union(edges().ColumnExpr("type, "+distinctExpr+" AS distinct_id").Where("type IN (?)", bun.In(ranked)).
-		Where(distinctExpr + " IS NOT NULL"))
+		Where("project_id = ?", projectID).Where("event_type IN (?)", bun.In(ranked)).Where("day >= ?", d0).Where("day < ?", d1)
+	seen := dayUsers.Union(between(from, d0, d1, to).ColumnExpr("type, "+distinctExpr+" AS distinct_id").
+		Where("type IN (?)", bun.In(ranked)).Where(distinctExpr + " IS NOT NULL"))
 	var users []struct {
 		Type  string `bun:"type"`
 		Users int64  `bun:"users"`
@@ -523,20 +530,33 @@ func (q *Queries) Retention(ctx context.Context, projectID string, period Bucket
 			cohorts[i].Size++
 		}
 	}
-	// Only the cohorts' users' activity: per UTC week from the weekly
-	// roll-up (a day is active in the week holding it), else per day.
-	table, column := "daily_users", "day"
-	if period == Week {
-		table, column = "weekly_users", "week"
-	}
 	var active []struct {
 		Day        time.Time `bun:"day"`
 		DistinctID string    `bun:"distinct_id"`
 	}
-	if err := q.idb.NewSelect().TableExpr(table+" AS a").ColumnExpr("a."+column+" AS day, a.distinct_id").
-		Join("JOIN end_users AS u ON u.project_id = a.project_id AND u.external_id = a.distinct_id").
-		Where("a.project_id = ?", projectID).Where("a."+column+" >= ?", starts[0]).Where("a."+column+" < ?", horizon).
-		Where("u.first_seen_at >= ?", starts[0]).Where("u.first_seen_at < ?", end).
+	if period == Week {
+		// The cohorts' users' weeks, looked up by user in the weekly
+		// roll-up (a day is active in the week holding it): cohorts are
+		// small next to everyone's activity.
+		ids := make([]string, 0, len(cohortOf))
+		for id := range cohortOf {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for chunk := range slices.Chunk(ids, 500) {
+			var rows []struct {
+				Day        time.Time `bun:"day"`
+				DistinctID string    `bun:"distinct_id"`
+			}
+			if err := q.idb.NewSelect().Table("weekly_users").ColumnExpr("week AS day, distinct_id").
+				Where("project_id = ?", projectID).Where("distinct_id IN (?)", bun.In(chunk)).
+				Where("week >= ?", starts[0]).Where("week < ?", horizon).Scan(ctx, &rows); err != nil {
+				return nil, fmt.Errorf("reading activity: %w", err)
+			}
+			active = append(active, rows...)
+		}
+	} else if err := q.idb.NewSelect().Table("daily_users").Column("day", "distinct_id").
+		Where("project_id = ?", projectID).Where("day >= ?", starts[0]).Where("day < ?", horizon).
 		Scan(ctx, &active); err != nil {
 		return nil, fmt.Errorf("reading activity: %w", err)
 	}

@@ -111,8 +111,8 @@ type DailyEventUser struct {
 	bun.BaseModel `bun:"table:daily_event_users"`
 
 	ProjectID  string    `bun:"project_id,pk"`
-	Day        time.Time `bun:"day,pk"`
 	EventType  string    `bun:"event_type,pk"`
+	Day        time.Time `bun:"day,pk"`
 	DistinctID string    `bun:"distinct_id,pk"`
 }
 

@@ -22,7 +22,7 @@ CREATE TABLE daily_event_users (
     day         date NOT NULL,
     event_type  text NOT NULL,
     distinct_id text NOT NULL,
-    PRIMARY KEY (project_id, day, event_type, distinct_id)
+    PRIMARY KEY (project_id, event_type, day, distinct_id)
 );
 
 --bun:split

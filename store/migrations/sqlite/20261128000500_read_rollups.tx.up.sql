@@ -25,7 +25,7 @@ CREATE TABLE daily_event_users (
     day         text NOT NULL,
     event_type  text NOT NULL,
     distinct_id text NOT NULL,
-    PRIMARY KEY (project_id, day, event_type, distinct_id)
+    PRIMARY KEY (project_id, event_type, day, distinct_id)
 ) WITHOUT ROWID;
 
 --bun:split
