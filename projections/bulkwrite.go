@@ -29,6 +29,9 @@ type bulkWriter interface {
 	// indexes gives a shadow table the constraints and indexes the swap
 	// needs it to carry.
 	indexes(ctx context.Context, table string) error
+	// indexPlan splits indexes into statements that can run side by side
+	// and those that must follow them.
+	indexPlan(ctx context.Context, table string) (build, finish []string, err error)
 	// inTx runs fn in a transaction that sees the shadow tables under
 	// their plain names.
 	inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error
@@ -175,8 +178,10 @@ func (w *pgBulk) hourlyCounts(ctx context.Context, rows []readmodel.EventCountHo
 }
 
 func (w *pgBulk) exec(ctx context.Context, query string) error {
-	_, err := w.conn.ExecContext(ctx, query)
-	return err
+	if _, err := w.conn.ExecContext(ctx, query); err != nil {
+		return fmt.Errorf("replay: %s: %w", query, err)
+	}
+	return nil
 }
 
 func (w *pgBulk) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
@@ -191,37 +196,61 @@ func (w *pgBulk) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.T
 var indexTarget = regexp.MustCompile(` ON (ONLY )?\S+ USING `)
 
 func (w *pgBulk) indexes(ctx context.Context, table string) error {
+	build, finish, err := w.indexPlan(ctx, table)
+	if err != nil {
+		return err
+	}
+	for _, s := range append(build, finish...) {
+		if err := w.exec(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexPlan returns the statements that build a shadow table's indexes,
+// which may run side by side, and those that finish it once they are
+// built: primary keys and unique constraints made of their indexes, and
+// statistics.
+func (w *pgBulk) indexPlan(ctx context.Context, table string) (build, finish []string, err error) {
 	var constraints []struct {
 		Name string `bun:"conname"`
 		Def  string `bun:"def"`
 	}
 	if err := w.conn.NewRaw("SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint "+
 		"WHERE conrelid = to_regclass(?) AND contype IN ('p', 'u') ORDER BY contype, conname", table).Scan(ctx, &constraints); err != nil {
-		return fmt.Errorf("replay: reading constraints of %s: %w", table, err)
+		return nil, nil, fmt.Errorf("replay: reading constraints of %s: %w", table, err)
 	}
 	var indexes []string
 	if err := w.conn.NewRaw("SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = to_regclass(?) "+
 		"AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1", table).Scan(ctx, &indexes); err != nil {
-		return fmt.Errorf("replay: reading indexes of %s: %w", table, err)
+		return nil, nil, fmt.Errorf("replay: reading indexes of %s: %w", table, err)
 	}
 	target := fmt.Sprintf(" ON %s.%s USING ", w.schema, table)
-	stmts := make([]string, 0, len(constraints)+len(indexes)+1)
+	qualified := w.schema + "." + table
 	for _, c := range constraints {
-		stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s.%s ADD CONSTRAINT %q %s", w.schema, table, c.Name, c.Def))
+		kind, cols, ok := strings.Cut(c.Def, " (")
+		if ok && (kind == "PRIMARY KEY" || kind == "UNIQUE") && strings.HasSuffix(cols, ")") && !strings.Contains(cols, "(") {
+			build = append(build, fmt.Sprintf("CREATE UNIQUE INDEX %q ON %s (%s", c.Name, qualified, cols))
+			finish = append(finish, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %q %s USING INDEX %q", qualified, c.Name, kind, c.Name))
+		} else {
+			finish = append(finish, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %q %s", qualified, c.Name, c.Def))
+		}
 	}
 	for _, def := range indexes {
 		if !indexTarget.MatchString(def) {
-			return fmt.Errorf("replay: cannot copy index %q", def)
+			return nil, nil, fmt.Errorf("replay: cannot copy index %q", def)
 		}
-		stmts = append(stmts, indexTarget.ReplaceAllLiteralString(def, target))
+		build = append(build, indexTarget.ReplaceAllLiteralString(def, target))
 	}
-	stmts = append(stmts, fmt.Sprintf("ANALYZE %s.%s", w.schema, table))
-	for _, s := range stmts {
-		if _, err := w.conn.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("replay: indexing %s: %s: %w", table, s, err)
-		}
+	// Statistics for the planner; the roll-ups also get their visibility
+	// map, so the queries that read them scan their keys only.
+	analyze := "VACUUM (ANALYZE)"
+	if table == "events" {
+		analyze = "ANALYZE"
 	}
-	return nil
+	finish = append(finish, fmt.Sprintf("%s %s", analyze, qualified))
+	return build, finish, nil
 }
 
 // sqliteBulk inserts many rows a statement and a transaction into the
@@ -345,6 +374,10 @@ func (w *sqliteBulk) exec(ctx context.Context, query string) error {
 }
 
 func (w *sqliteBulk) indexes(context.Context, string) error { return nil }
+
+func (w *sqliteBulk) indexPlan(context.Context, string) ([]string, []string, error) {
+	return nil, nil, nil
+}
 
 func (w *sqliteBulk) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
 	return w.conn.RunInTx(ctx, nil, fn)
