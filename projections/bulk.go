@@ -97,7 +97,8 @@ type eventsBulk struct {
 	db     *store.DB
 	schema string
 	log    *slog.Logger
-	w      bulkWriter
+	w      bulkWriter   // the first of ws
+	ws     []bulkWriter // one a connection
 	// progress, if set, is told how long each step of finish takes.
 	progress io.Writer
 
@@ -119,26 +120,58 @@ type eventsBulk struct {
 }
 
 func (p *Events) newBulk(ctx context.Context, db *store.DB, schema string, log *slog.Logger, progress io.Writer) (bulkBuild, error) {
-	w, err := newBulkWriter(ctx, db, schema)
-	if err != nil {
-		return nil, err
+	// PostgreSQL takes rows on two connections (which then share the
+	// finishing work); SQLite has one writer.
+	n := 1
+	if db.Dialect == store.Postgres {
+		n = 2
 	}
-	b := &eventsBulk{p: p, db: db, schema: schema, log: log, w: w, progress: progress,
+	var ws []bulkWriter
+	for range n {
+		w, err := newBulkWriter(ctx, db, schema)
+		if err != nil {
+			for _, w := range ws {
+				w.close()
+			}
+			return nil, err
+		}
+		ws = append(ws, w)
+	}
+	b := &eventsBulk{p: p, db: db, schema: schema, log: log, w: ws[0], ws: ws, progress: progress,
 		seen: map[uuid.UUID]struct{}{}, seenStr: map[string]struct{}{}, bufIdx: map[string]*readmodel.Event{},
 		lateIdx: map[string]bool{}, hourly: map[hourKey]int64{}, users: map[bulkUserKey]*bulkUser{}, aliases: map[bulkUserKey]*readmodel.EndUserAlias{},
-		out: make(chan []*readmodel.Event, 2), done: make(chan error, 1)}
-	// Rows are written while the next records decode.
+		out: make(chan []*readmodel.Event, n), done: make(chan error, n)}
+	// Rows are written while the next records decode. A writer that fails
+	// keeps draining, so flush never blocks; finish reports the error.
 	out := b.out
-	go func() {
-		var err error
-		for rows := range out {
-			if err == nil {
-				err = w.events(ctx, rows)
+	for _, w := range ws {
+		go func() {
+			var err error
+			for rows := range out {
+				if err == nil {
+					err = w.events(ctx, rows)
+				}
 			}
-		}
-		b.done <- err
-	}()
+			b.done <- err
+		}()
+	}
 	return b, nil
+}
+
+// stopWriters closes the rows' channel and waits for the writers.
+func (b *eventsBulk) stopWriters() error {
+	if b.out == nil {
+		return nil
+	}
+	close(b.out)
+	b.out = nil
+	var first error
+	for range b.ws {
+		if err := <-b.done; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // firstSight records id, reporting false if it was seen before.
@@ -254,12 +287,6 @@ func (b *eventsBulk) flush(ctx context.Context, n int) error {
 	select {
 	case b.out <- rows:
 		return nil
-	case err := <-b.done:
-		b.done <- err
-		if err == nil {
-			err = fmt.Errorf("bulk writer stopped")
-		}
-		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -327,9 +354,7 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 	if err := b.flush(ctx, len(b.buf)); err != nil {
 		return err
 	}
-	close(b.out)
-	b.out = nil
-	if err := <-b.done; err != nil {
+	if err := b.stopWriters(); err != nil {
 		return err
 	}
 	b.seen, b.seenStr, b.bufIdx = nil, nil, nil
@@ -419,17 +444,9 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 			return w.indexes(ctx, r.table)
 		}})
 	}
-	writers := []bulkWriter{b.w}
-	if b.db.Dialect == store.Postgres {
-		// PostgreSQL builds a table's indexes while it computes another's
-		// roll-up; SQLite has one writer.
-		w2, err := newBulkWriter(ctx, b.db, b.schema)
-		if err != nil {
-			return err
-		}
-		defer w2.close()
-		writers = append(writers, w2)
-	}
+	// On PostgreSQL one connection builds a table's indexes while the
+	// other computes another roll-up.
+	writers := b.ws
 	// The longest chain (events → daily event users → daily users → weekly
 	// and monthly users) goes first.
 	sort.SliceStable(tasks, func(i, j int) bool {
@@ -575,8 +592,7 @@ type rollup struct{ table, from, query string }
 // users by user id else anonymous id, revenue from commerce events whose
 // processing did not fail. Sets are grouped in their key's order (SQLite
 // then appends to its B-tree; PostgreSQL hashes, three times cheaper than
-// sorting millions of keys that start with the same project, and the build
-// vacuums them so queries read them from their keys alone).
+// sorting millions of keys that start with the same project).
 func (b *eventsBulk) rollups() []rollup {
 	t := func(name string) string {
 		if b.schema != "" {
@@ -622,12 +638,10 @@ func (b *eventsBulk) rollups() []rollup {
 }
 
 func (b *eventsBulk) close() {
-	if b.out != nil {
-		close(b.out)
-		<-b.done
-		b.out = nil
+	_ = b.stopWriters()
+	for _, w := range b.ws {
+		w.close()
 	}
-	b.w.close()
 }
 
 const distinctID = "COALESCE(user_id, anonymous_id)"

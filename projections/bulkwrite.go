@@ -243,11 +243,11 @@ func (w *pgBulk) indexPlan(ctx context.Context, table string) (build, finish []s
 		}
 		build = append(build, indexTarget.ReplaceAllLiteralString(def, target))
 	}
-	// Statistics for the planner; the roll-ups also get their visibility
-	// map, so the queries that read them scan their keys only.
-	analyze := "VACUUM (ANALYZE)"
-	if table == "events" {
-		analyze = "ANALYZE"
+	// Statistics for the planner; the sets top events and retention read
+	// get their visibility map too, so those reads scan their keys only.
+	analyze := "ANALYZE"
+	if table == "daily_event_users" || table == "weekly_users" {
+		analyze = "VACUUM (ANALYZE)"
 	}
 	finish = append(finish, fmt.Sprintf("%s %s", analyze, qualified))
 	return build, finish, nil
