@@ -24,10 +24,11 @@ import (
 // traffic: event rows are bulk-loaded (COPY on PostgreSQL, large
 // transactions of multi-row inserts on SQLite) into tables without
 // secondary indexes, outcomes are folded into their rows in memory while
-// the rows wait to be written, end users are folded in memory, and every
-// roll-up is computed in SQL from the loaded events at the end, after
-// which the indexes are built and Apply takes over for the catch-up.
-// The result is the same rows Apply would have written.
+// the rows wait to be written, end users and hourly counts are folded in
+// memory, and every other roll-up is computed in SQL from the loaded
+// events at the end; then the indexes are built and Apply takes over for
+// the catch-up. The result is the same rows Apply would have written
+// (TestBulkReplayBuildsWhatApplyBuilds).
 
 // bulkLoader is implemented by projections that can build their tables
 // from the start of the log faster than Apply.
@@ -45,7 +46,7 @@ type bulkBuild interface {
 	// finish writes what is left, the derived tables, the indexes and the
 	// checkpoints, leaving tables Apply can carry on from.
 	finish(ctx context.Context, checkpoints []readmodel.Checkpoint) error
-	// close releases the build's connection; safe after finish.
+	// close releases the build's connections; safe after finish.
 	close()
 }
 
