@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -126,6 +127,17 @@ func RunReadSide(ctx context.Context, c ReadSideConfig) error {
 	if _, err := db.Migrate(ctx); err != nil {
 		return err
 	}
+	if path := os.Getenv("BOOST_BENCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	rp := &projections.Replay{DB: db, Brokers: k.Addrs(), Projection: projections.NewEvents(topic),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: c.Out, UntilEnd: true}
 	began = time.Now()
@@ -133,6 +145,7 @@ func RunReadSide(ctx context.Context, c ReadSideConfig) error {
 		return err
 	}
 	took := time.Since(began)
+	pprof.StopCPUProfile()
 	fmt.Fprintf(c.Out, "replay into %s: %d events in %s = %.0f events/s\n", db.Dialect, c.Events, took.Round(time.Millisecond),
 		float64(c.Events)/took.Seconds())
 

@@ -33,7 +33,8 @@ func (p *Events) Topics() []string { return []string{p.topic} }
 
 // Tables implements Projection.
 func (*Events) Tables() []string {
-	return []string{"events", "end_users", "end_user_aliases", "event_counts_hourly", "daily_users", "revenue_hourly"}
+	return []string{"events", "end_users", "end_user_aliases", "event_counts_hourly", "daily_users", "revenue_hourly",
+		"event_counts_daily", "daily_event_users", "weekly_users", "monthly_users", "active_user_counts"}
 }
 
 type outcome struct {
@@ -67,10 +68,11 @@ func (p *Events) Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []do
 			if _, dup := byID[e.ID]; dup {
 				continue
 			}
-			r, err := newTrackedRow(e)
+			d, err := domain.DecodeData[domain.TrackedData](e)
 			if err != nil {
 				return err
 			}
+			r := newTrackedRow(e, &d)
 			rows = append(rows, r)
 			byID[e.ID] = r
 		case domain.EventProcessed, domain.EventFailed:
@@ -200,11 +202,9 @@ func optional(s string) *string {
 	return &s
 }
 
-func newTrackedRow(e *domain.Event) (*trackedRow, error) {
-	d, err := domain.DecodeData[domain.TrackedData](e)
-	if err != nil {
-		return nil, err
-	}
+// newTrackedRow is the row of a tracked, identified or rejected event
+// (e's payload, already decoded, is d).
+func newTrackedRow(e *domain.Event, d *domain.TrackedData) *trackedRow {
 	props := d.Properties
 	if len(props) == 0 || string(props) == "null" {
 		props = json.RawMessage("{}")
@@ -249,7 +249,7 @@ func newTrackedRow(e *domain.Event) (*trackedRow, error) {
 			}
 		}
 	}
-	return r, nil
+	return r
 }
 
 // applyUsers folds fresh events into end users: counts, first/last seen,
@@ -391,45 +391,66 @@ func (p *Events) applyUsers(ctx context.Context, tx bun.Tx, fresh []*trackedRow)
 	return nil
 }
 
-// applyRollups adds fresh events to the hourly counts, the daily distinct
-// users and the hourly revenue.
+// applyRollups adds fresh events to the hourly and daily counts, the
+// distinct users per day, per day and event type, per week and per month
+// (counting the users each period gains), and the hourly revenue.
 func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, fresh []*trackedRow) error {
 	type countKey struct {
 		project, typ string
-		hour         time.Time
+		at           time.Time
 	}
-	type dauKey struct {
-		project, id string
-		day         time.Time
+	type userKey struct {
+		project, id, typ string
+		at               time.Time
 	}
-	counts := map[countKey]int64{}
-	dau := map[dauKey]bool{}
-	var countOrder []countKey
-	var dauOrder []dauKey
+	hourly, daily := map[countKey]int64{}, map[countKey]int64{}
+	var hourOrder, dayOrder []countKey
+	days, typeDays, weeks, months := map[userKey]bool{}, map[userKey]bool{}, map[userKey]bool{}, map[userKey]bool{}
+	var dayUsers []readmodel.DailyUser
+	var typeDayUsers []readmodel.DailyEventUser
+	var weekUsers []readmodel.WeeklyUser
+	var monthUsers []readmodel.MonthlyUser
 	for _, r := range fresh {
-		hour := r.row.OccurredAt.Truncate(time.Hour)
-		ck := countKey{r.row.ProjectID, r.row.Type, hour}
-		if _, ok := counts[ck]; !ok {
-			countOrder = append(countOrder, ck)
+		hk := countKey{r.row.ProjectID, r.row.Type, r.row.OccurredAt.Truncate(time.Hour)}
+		if _, ok := hourly[hk]; !ok {
+			hourOrder = append(hourOrder, hk)
 		}
-		counts[ck]++
+		hourly[hk]++
+		day := UTCDay(r.row.OccurredAt)
+		dk := countKey{r.row.ProjectID, r.row.Type, day}
+		if _, ok := daily[dk]; !ok {
+			dayOrder = append(dayOrder, dk)
+		}
+		daily[dk]++
 		distinct := r.row.UserID
 		if distinct == nil {
 			distinct = r.row.AnonymousID
 		}
-		if distinct != nil {
-			y, m, d := r.row.OccurredAt.Date()
-			dk := dauKey{r.row.ProjectID, *distinct, time.Date(y, m, d, 0, 0, 0, 0, time.UTC)}
-			if !dau[dk] {
-				dau[dk] = true
-				dauOrder = append(dauOrder, dk)
-			}
+		if distinct == nil {
+			continue
+		}
+		id := *distinct
+		if k := (userKey{r.row.ProjectID, id, "", day}); !days[k] {
+			days[k] = true
+			dayUsers = append(dayUsers, readmodel.DailyUser{ProjectID: k.project, Day: day, DistinctID: id})
+		}
+		if k := (userKey{r.row.ProjectID, id, r.row.Type, day}); !typeDays[k] {
+			typeDays[k] = true
+			typeDayUsers = append(typeDayUsers, readmodel.DailyEventUser{ProjectID: k.project, Day: day, EventType: k.typ, DistinctID: id})
+		}
+		if k := (userKey{r.row.ProjectID, id, "", UTCWeek(day)}); !weeks[k] {
+			weeks[k] = true
+			weekUsers = append(weekUsers, readmodel.WeeklyUser{ProjectID: k.project, DistinctID: id, Week: k.at})
+		}
+		if k := (userKey{r.row.ProjectID, id, "", UTCMonth(day)}); !months[k] {
+			months[k] = true
+			monthUsers = append(monthUsers, readmodel.MonthlyUser{ProjectID: k.project, DistinctID: id, Month: k.at})
 		}
 	}
-	if len(countOrder) > 0 {
-		rows := make([]readmodel.EventCountHourly, len(countOrder))
-		for i, k := range countOrder {
-			rows[i] = readmodel.EventCountHourly{ProjectID: k.project, EventType: k.typ, BucketStart: k.hour, Count: counts[k]}
+	if len(hourOrder) > 0 {
+		rows := make([]readmodel.EventCountHourly, len(hourOrder))
+		for i, k := range hourOrder {
+			rows[i] = readmodel.EventCountHourly{ProjectID: k.project, EventType: k.typ, BucketStart: k.at, Count: hourly[k]}
 		}
 		for chunk := range slices.Chunk(rows, insertChunk) {
 			if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, event_type, bucket_start) DO UPDATE").
@@ -437,19 +458,107 @@ func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, fresh []*trackedRo
 				return fmt.Errorf("upserting hourly counts: %w", err)
 			}
 		}
+		rowsD := make([]readmodel.EventCountDaily, len(dayOrder))
+		for i, k := range dayOrder {
+			rowsD[i] = readmodel.EventCountDaily{ProjectID: k.project, EventType: k.typ, Day: k.at, Count: daily[k]}
+		}
+		for chunk := range slices.Chunk(rowsD, insertChunk) {
+			if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, event_type, day) DO UPDATE").
+				Set("count = event_counts_daily.count + EXCLUDED.count").Exec(ctx); err != nil {
+				return fmt.Errorf("upserting daily counts: %w", err)
+			}
+		}
 	}
-	if len(dauOrder) > 0 {
-		rows := make([]readmodel.DailyUser, len(dauOrder))
-		for i, k := range dauOrder {
-			rows[i] = readmodel.DailyUser{ProjectID: k.project, Day: k.day, DistinctID: k.id}
+	// Each set of distinct users gains only the rows it did not hold; the
+	// counts of active users grow by exactly those.
+	gained := map[countKey]int64{}
+	var gainedOrder []countKey
+	gain := func(project, period string, at []time.Time) {
+		for _, t := range at {
+			k := countKey{project, period, t}
+			if _, ok := gained[k]; !ok {
+				gainedOrder = append(gainedOrder, k)
+			}
+			gained[k]++
+		}
+	}
+	type insertedRow struct {
+		ProjectID string    `bun:"project_id"`
+		At        time.Time `bun:"at"`
+	}
+	collect := func(rows []insertedRow, period string) {
+		for _, r := range rows {
+			gain(r.ProjectID, period, []time.Time{r.At})
+		}
+	}
+	for chunk := range slices.Chunk(dayUsers, insertChunk) {
+		var in []insertedRow
+		if err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, day, distinct_id) DO NOTHING").
+			Returning("project_id, day AS at").Scan(ctx, &in); err != nil {
+			return fmt.Errorf("inserting daily users: %w", err)
+		}
+		collect(in, PeriodDay)
+	}
+	for chunk := range slices.Chunk(weekUsers, insertChunk) {
+		var in []insertedRow
+		if err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, distinct_id, week) DO NOTHING").
+			Returning("project_id, week AS at").Scan(ctx, &in); err != nil {
+			return fmt.Errorf("inserting weekly users: %w", err)
+		}
+		collect(in, PeriodWeek)
+	}
+	for chunk := range slices.Chunk(monthUsers, insertChunk) {
+		var in []insertedRow
+		if err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, distinct_id, month) DO NOTHING").
+			Returning("project_id, month AS at").Scan(ctx, &in); err != nil {
+			return fmt.Errorf("inserting monthly users: %w", err)
+		}
+		collect(in, PeriodMonth)
+	}
+	for chunk := range slices.Chunk(typeDayUsers, insertChunk) {
+		if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, event_type, day, distinct_id) DO NOTHING").
+			Exec(ctx); err != nil {
+			return fmt.Errorf("inserting daily event users: %w", err)
+		}
+	}
+	if len(gainedOrder) > 0 {
+		rows := make([]readmodel.ActiveUserCount, len(gainedOrder))
+		for i, k := range gainedOrder {
+			rows[i] = readmodel.ActiveUserCount{ProjectID: k.project, Period: k.typ, PeriodStart: UTCDay(k.at), Users: gained[k]}
 		}
 		for chunk := range slices.Chunk(rows, insertChunk) {
-			if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, day, distinct_id) DO NOTHING").Exec(ctx); err != nil {
-				return fmt.Errorf("inserting daily users: %w", err)
+			if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, period, period_start) DO UPDATE").
+				Set("users = active_user_counts.users + EXCLUDED.users").Exec(ctx); err != nil {
+				return fmt.Errorf("upserting active user counts: %w", err)
 			}
 		}
 	}
 	return p.applyRevenue(ctx, tx, fresh, 1)
+}
+
+// Periods of active_user_counts.
+const (
+	PeriodDay   = "day"
+	PeriodWeek  = "week"
+	PeriodMonth = "month"
+)
+
+// UTCDay is the UTC day t falls in.
+func UTCDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// UTCWeek is the UTC week (from Monday) t falls in.
+func UTCWeek(t time.Time) time.Time {
+	day := UTCDay(t)
+	return day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
+}
+
+// UTCMonth is the UTC month t falls in.
+func UTCMonth(t time.Time) time.Time {
+	y, m, _ := t.UTC().Date()
+	return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
 }
 
 // applyRevenue adds the commerce amounts of rows to the hourly revenue;

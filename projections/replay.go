@@ -48,7 +48,8 @@ func (rp *Replay) Run(ctx context.Context) error {
 	if rp.MaxBatch == 0 {
 		rp.MaxBatch = 20_000
 	}
-	shadow, prelude, cleanup, err := rp.prepare(ctx)
+	bl, bulk := rp.Projection.(bulkLoader)
+	shadow, prelude, cleanup, err := rp.prepare(ctx, bulk)
 	if err != nil {
 		return err
 	}
@@ -73,11 +74,16 @@ func (rp *Replay) Run(ctx context.Context) error {
 		assign[o.Topic][o.Partition] = kgo.NewOffset().At(o.Offset)
 	})
 	cl.AddConsumePartitions(assign)
+	began, lastReport := time.Now(), time.Now()
+	var applied int64
+	if bulk {
+		if applied, err = rp.bulkLoad(ctx, cl, adm, shadow, bl, starts); err != nil {
+			return err
+		}
+	}
 
 	runner := &Runner{db: shadow, p: rp.Projection, log: rp.Log, metrics: nopMetrics{}, MaxBatch: rp.MaxBatch,
 		checkpoint: rp.Projection.Name(), prelude: prelude}
-	began, lastReport := time.Now(), time.Now()
-	var applied int64
 	for {
 		lag, err := rp.lag(ctx, adm, shadow, prelude)
 		if err != nil {
@@ -168,10 +174,93 @@ func (rp *Replay) checkpoints(ctx context.Context, db *store.DB, prelude func(co
 	return out, nil
 }
 
+// bulkLoad builds the shadow tables from the start of the log up to its
+// end as it is now (or as far as the build can hold in memory), and
+// stores the checkpoints it reached; Apply carries on from them.
+func (rp *Replay) bulkLoad(ctx context.Context, cl *kgo.Client, adm *kadm.Client, shadow *store.DB, bl bulkLoader,
+	starts kadm.ListedOffsets) (int64, error) {
+	ends, err := adm.ListEndOffsets(ctx, rp.Projection.Topics()...)
+	if err != nil {
+		return 0, fmt.Errorf("replay: listing end offsets: %w", err)
+	}
+	next, target := map[partitionKey]int64{}, map[partitionKey]int64{}
+	starts.Each(func(o kadm.ListedOffset) { next[partitionKey{o.Topic, o.Partition}] = o.Offset })
+	ends.Each(func(o kadm.ListedOffset) { target[partitionKey{o.Topic, o.Partition}] = o.Offset })
+	reached := func() bool {
+		for k, end := range target {
+			if next[k] < end {
+				return false
+			}
+		}
+		return true
+	}
+	schema := ""
+	if shadow.Dialect == store.Postgres {
+		schema = rp.shadowSchema()
+	}
+	b, err := bl.newBulk(ctx, shadow, schema, rp.Log, rp.Progress)
+	if err != nil {
+		return 0, err
+	}
+	defer b.close()
+	began, lastReport := time.Now(), time.Now()
+	var applied int64
+	var total int64
+	for k, end := range target {
+		total += end - next[k]
+	}
+	values := make([][]byte, 0, rp.MaxBatch)
+	for !reached() && !b.full() {
+		pollCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		fetches := cl.PollRecords(pollCtx, rp.MaxBatch)
+		cancel()
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		values = values[:0]
+		fetches.EachRecord(func(r *kgo.Record) {
+			k := partitionKey{r.Topic, r.Partition}
+			if r.Offset < next[k] {
+				return
+			}
+			next[k] = r.Offset + 1
+			values = append(values, r.Value)
+		})
+		if err := b.add(ctx, values); err != nil {
+			return 0, fmt.Errorf("replay: bulk loading: %w", err)
+		}
+		applied += int64(len(values))
+		if rp.Progress != nil && time.Since(lastReport) >= time.Second {
+			rate := float64(applied) / time.Since(began).Seconds()
+			fmt.Fprintf(rp.Progress, "replay %s: %d of %d records loaded, %.0f records/s\n", rp.Projection.Name(), applied, total, rate)
+			lastReport = time.Now()
+		}
+	}
+	now := time.Now().UTC()
+	var cps []readmodel.Checkpoint
+	for k, off := range next {
+		cps = append(cps, readmodel.Checkpoint{Projection: rp.Projection.Name(), Topic: k.topic, Partition: k.partition,
+			NextOffset: off, UpdatedAt: now})
+	}
+	loaded := time.Since(began)
+	if err := b.finish(ctx, cps); err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err() // killed: whatever failed on the way says less
+		}
+		return 0, err
+	}
+	if rp.Progress != nil {
+		fmt.Fprintf(rp.Progress, "replay %s: %d records loaded in %s, roll-ups and indexes built in %s\n", rp.Projection.Name(),
+			applied, loaded.Round(time.Millisecond), (time.Since(began) - loaded).Round(time.Millisecond))
+	}
+	return applied, nil
+}
+
 // prepare creates fresh shadow tables: a schema of their own on
 // PostgreSQL (reached by search_path), a database file beside the live one
-// on SQLite.
-func (rp *Replay) prepare(ctx context.Context) (*store.DB, func(context.Context, bun.Tx) error, func(), error) {
+// on SQLite. For a bulk build they have no secondary indexes (nor, on
+// PostgreSQL, primary keys) until the build adds them.
+func (rp *Replay) prepare(ctx context.Context, bulk bool) (*store.DB, func(context.Context, bun.Tx) error, func(), error) {
 	if rp.DB.Dialect == store.SQLite {
 		path := rp.shadowPath()
 		for _, suffix := range []string{"", "-wal", "-shm"} {
@@ -185,6 +274,12 @@ func (rp *Replay) prepare(ctx context.Context) (*store.DB, func(context.Context,
 			shadow.Close()
 			return nil, nil, nil, err
 		}
+		if bulk {
+			if err := dropSecondaryIndexes(ctx, shadow, rp.Projection.Tables()); err != nil {
+				shadow.Close()
+				return nil, nil, nil, err
+			}
+		}
 		return shadow, nil, func() {
 			shadow.Close()
 			for _, suffix := range []string{"", "-wal", "-shm"} {
@@ -194,9 +289,14 @@ func (rp *Replay) prepare(ctx context.Context) (*store.DB, func(context.Context,
 	}
 	schema := rp.shadowSchema()
 	stmts := []string{"DROP SCHEMA IF EXISTS " + schema + " CASCADE", "CREATE SCHEMA " + schema}
-	for _, t := range append(rp.Projection.Tables(), "projection_checkpoints") {
-		stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s.%s (LIKE %s INCLUDING ALL)", schema, t, t))
+	for _, t := range rp.Projection.Tables() {
+		like := "INCLUDING ALL"
+		if bulk {
+			like = "INCLUDING ALL EXCLUDING INDEXES"
+		}
+		stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s.%s (LIKE %s %s)", schema, t, t, like))
 	}
+	stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s.projection_checkpoints (LIKE projection_checkpoints INCLUDING ALL)", schema))
 	for _, s := range stmts {
 		if _, err := rp.DB.ExecContext(ctx, s); err != nil {
 			return nil, nil, nil, fmt.Errorf("replay: preparing shadow tables: %w", err)
@@ -209,6 +309,22 @@ func (rp *Replay) prepare(ctx context.Context) (*store.DB, func(context.Context,
 	return rp.DB, prelude, func() {
 		_, _ = rp.DB.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
 	}, nil
+}
+
+// dropSecondaryIndexes leaves tables of a SQLite shadow with their
+// primary keys only.
+func dropSecondaryIndexes(ctx context.Context, db *store.DB, tables []string) error {
+	var names []string
+	if err := db.NewRaw("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN (?)",
+		bun.In(tables)).Scan(ctx, &names); err != nil {
+		return fmt.Errorf("replay: listing shadow indexes: %w", err)
+	}
+	for _, n := range names {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("DROP INDEX %q", n)); err != nil {
+			return fmt.Errorf("replay: dropping shadow index %s: %w", n, err)
+		}
+	}
+	return nil
 }
 
 // errBehind means the live projection is ahead of the shadow somewhere.
@@ -352,6 +468,12 @@ func (rp *Replay) swapSQLite(ctx context.Context) error {
 		return fmt.Errorf("replay: attaching shadow: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DETACH DATABASE replay") //nolint:errcheck // best effort
+	// The swap rewrites whole tables in one transaction: a cache that
+	// holds them saves spilling pages to the WAL before the commit.
+	if _, err := conn.ExecContext(ctx, "PRAGMA cache_size = -1048576"); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA cache_size = -131072") //nolint:errcheck // the pool's default
 	name := rp.Projection.Name()
 	return conn.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var live, sh []readmodel.Checkpoint
@@ -366,9 +488,31 @@ func (rp *Replay) swapSQLite(ctx context.Context) error {
 			return errBehind
 		}
 		for _, t := range rp.Projection.Tables() {
-			for _, s := range []string{"DELETE FROM main." + t, "INSERT INTO main." + t + " SELECT * FROM replay." + t} {
+			// Rows go in without the secondary indexes, which are then
+			// built from them: far cheaper than a B-tree insert per row.
+			var indexes []struct {
+				Name string `bun:"name"`
+				SQL  string `bun:"sql"`
+			}
+			if err := tx.NewRaw("SELECT name, sql FROM main.sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+				t).Scan(ctx, &indexes); err != nil {
+				return fmt.Errorf("replay: reading indexes of %s: %w", t, err)
+			}
+			var stmts []string
+			for _, ix := range indexes {
+				stmts = append(stmts, fmt.Sprintf("DROP INDEX main.%q", ix.Name))
+			}
+			stmts = append(stmts, "DELETE FROM main."+t, "INSERT INTO main."+t+" SELECT * FROM replay."+t)
+			for _, ix := range indexes {
+				create, ok := qualifyIndex(ix.SQL, ix.Name)
+				if !ok {
+					return fmt.Errorf("replay: cannot re-create index %s: %s", ix.Name, ix.SQL)
+				}
+				stmts = append(stmts, create)
+			}
+			for _, s := range stmts {
 				if _, err := tx.ExecContext(ctx, s); err != nil {
-					return fmt.Errorf("replay: swapping %s: %w", t, err)
+					return fmt.Errorf("replay: swapping %s: %s: %w", t, s, err)
 				}
 			}
 		}
@@ -382,6 +526,19 @@ func (rp *Replay) swapSQLite(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// qualifyIndex makes a SQLite CREATE INDEX statement create the index in
+// main, whatever is attached.
+func qualifyIndex(create, name string) (string, bool) {
+	for _, n := range []string{name, `"` + name + `"`, "`" + name + "`", "[" + name + "]"} {
+		for _, head := range []string{"CREATE INDEX ", "CREATE UNIQUE INDEX "} {
+			if strings.HasPrefix(create, head+n+" ") {
+				return head + "main." + n + create[len(head+n):], true
+			}
+		}
+	}
+	return "", false
 }
 
 func toMap(cps []readmodel.Checkpoint) map[partitionKey]int64 {

@@ -127,8 +127,9 @@ func seriesFrom(m map[string][]int64) []Series {
 	return out
 }
 
-// EventCounts counts events per type and bucket. Whole-hour buckets come
-// from the hourly roll-up; minute buckets and time zones with fractional
+// EventCounts counts events per type and bucket. UTC day, week and month
+// buckets come from the daily roll-up, other whole-hour buckets from the
+// hourly one; minute buckets and time zones with fractional
 // offsets are counted from the events themselves. Both are exact.
 func (q *Queries) EventCounts(ctx context.Context, projectID string, types []string, r Range) ([]time.Time, []Series, error) {
 	starts, end, err := r.Starts()
@@ -148,6 +149,25 @@ func (q *Queries) EventCounts(ctx context.Context, projectID string, types []str
 	}
 	for _, t := range types {
 		byType[t] = make([]int64, len(starts))
+	}
+	if r.Bucket != Minute && r.Bucket != Hour && alignedTo(starts, end, 24*time.Hour) {
+		var rows []struct {
+			EventType string    `bun:"event_type"`
+			Day       time.Time `bun:"day"`
+			Count     int64     `bun:"count"`
+		}
+		s := q.idb.NewSelect().Table("event_counts_daily").Column("event_type", "day", "count").
+			Where("project_id = ?", projectID).Where("day >= ?", starts[0].UTC()).Where("day < ?", end.UTC())
+		if len(types) > 0 {
+			s = s.Where("event_type IN (?)", bun.In(types))
+		}
+		if err := s.Scan(ctx, &rows); err != nil {
+			return nil, nil, fmt.Errorf("reading daily counts: %w", err)
+		}
+		for _, row := range rows {
+			add(row.EventType, row.Day, row.Count)
+		}
+		return starts, seriesFrom(byType), nil
 	}
 	if r.Bucket != Minute && alignedTo(starts, end, time.Hour) {
 		var rows []struct {
@@ -195,8 +215,9 @@ func (q *Queries) events(projectID string, from, to time.Time) *bun.SelectQuery 
 const distinctExpr = "COALESCE(user_id, anonymous_id)"
 
 // UniqueUsers counts distinct users (user id, else anonymous id) per
-// bucket: DAU, WAU, MAU. UTC day, week and month buckets read the daily
-// active users roll-up; other buckets and time zones count from events.
+// bucket: DAU, WAU, MAU. UTC day, week and month buckets read the counts
+// kept with the daily, weekly and monthly active users roll-ups; other
+// buckets and time zones count from events.
 func (q *Queries) UniqueUsers(ctx context.Context, projectID string, r Range) ([]time.Time, []int64, error) {
 	starts, end, err := r.Starts()
 	if err != nil || len(starts) == 0 {
@@ -204,30 +225,24 @@ func (q *Queries) UniqueUsers(ctx context.Context, projectID string, r Range) ([
 	}
 	counts := make([]int64, len(starts))
 	if (r.Bucket == Day || r.Bucket == Week || r.Bucket == Month) && alignedTo(starts, end, 24*time.Hour) {
-		var rows []activity
-		if r.Bucket == Day {
-			var dayRows []struct {
-				Day   time.Time `bun:"day"`
-				Count int64     `bun:"n"`
-			}
-			if err := q.idb.NewSelect().Table("daily_users").ColumnExpr("day, COUNT(*) AS n").
-				Where("project_id = ?", projectID).Where("day >= ?", starts[0].UTC()).Where("day < ?", end.UTC()).
-				GroupExpr("day").Scan(ctx, &dayRows); err != nil {
-				return nil, nil, fmt.Errorf("reading daily users: %w", err)
-			}
-			for _, d := range dayRows {
-				if i := index(starts, end, d.Day); i >= 0 {
-					counts[i] += d.Count
-				}
-			}
-			return starts, counts, nil
+		// Aligned to UTC midnights, a local day, week (from Monday) or
+		// month is the UTC one: the roll-up's periods are the buckets.
+		var rows []struct {
+			Start time.Time `bun:"period_start"`
+			Users int64     `bun:"users"`
 		}
-		if err := q.idb.NewSelect().Table("daily_users").ColumnExpr("day AS at, distinct_id").
-			Where("project_id = ?", projectID).Where("day >= ?", starts[0].UTC()).Where("day < ?", end.UTC()).
+		if err := q.idb.NewSelect().Table("active_user_counts").Column("period_start", "users").
+			Where("project_id = ?", projectID).Where("period = ?", string(r.Bucket)).
+			Where("period_start >= ?", starts[0].UTC()).Where("period_start < ?", end.UTC()).
 			Scan(ctx, &rows); err != nil {
-			return nil, nil, fmt.Errorf("reading daily users: %w", err)
+			return nil, nil, fmt.Errorf("reading active users: %w", err)
 		}
-		return starts, distinctPerBucket(starts, end, rows), nil
+		for _, row := range rows {
+			if i := index(starts, end, row.Start); i >= 0 {
+				counts[i] += row.Users
+			}
+		}
+		return starts, counts, nil
 	}
 	var rows []activity
 	if err := q.events(projectID, starts[0], end).ColumnExpr("occurred_at AS at, "+distinctExpr+" AS distinct_id").
@@ -269,13 +284,73 @@ type TopEvent struct {
 }
 
 // TopEvents ranks event types by count over [from, to), with their
-// distinct users.
+// distinct users. Whole UTC days of the range come from the daily
+// roll-ups (counts, and distinct users per day and type, whose union is
+// exact), whole hours at its edges from the hourly counts, and what is
+// left from the events themselves.
 func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time.Time, limit int) ([]TopEvent, error) {
+	from, to = from.UTC(), to.UTC()
+	ceil := func(t time.Time, d time.Duration) time.Time {
+		if c := t.Truncate(d); c.Before(t) {
+			return c.Add(d)
+		}
+		return t
+	}
+	d0, d1 := ceil(from, 24*time.Hour), to.Truncate(24*time.Hour)
+	if !d0.Before(d1) {
+		var rows []TopEvent
+		err := q.events(projectID, from, to).ColumnExpr("type, COUNT(*) AS count, COUNT(DISTINCT "+distinctExpr+") AS users").
+			GroupExpr("type").OrderExpr("count DESC, type ASC").Limit(int64(limit)).Scan(ctx, &rows)
+		if err != nil {
+			return nil, fmt.Errorf("ranking events: %w", err)
+		}
+		return rows, nil
+	}
+	h0, h1 := ceil(from, time.Hour), to.Truncate(time.Hour)
+	// between selects the counted events of [a, b) and [c, d).
+	between := func(a, b, c, d time.Time) *bun.SelectQuery {
+		return q.idb.NewSelect().Table("events").Where("project_id = ?", projectID).Where("NOT rejected").
+			WhereGroup(" AND ", func(s *bun.SelectQuery) *bun.SelectQuery {
+				return s.Where("occurred_at >= ? AND occurred_at < ?", a, b).WhereOr("occurred_at >= ? AND occurred_at < ?", c, d)
+			})
+	}
+	counted := q.idb.NewSelect().Table("event_counts_daily").ColumnExpr("event_type AS type, count AS n").
+		Where("project_id = ?", projectID).Where("day >= ?", d0).Where("day < ?", d1).
+		UnionAll(q.idb.NewSelect().Table("event_counts_hourly").ColumnExpr("event_type AS type, count AS n").
+			Where("project_id = ?", projectID).WhereGroup(" AND ", func(s *bun.SelectQuery) *bun.SelectQuery {
+			return s.Where("bucket_start >= ? AND bucket_start < ?", h0, d0).WhereOr("bucket_start >= ? AND bucket_start < ?", d1, h1)
+		})).
+		UnionAll(between(from, h0, h1, to).ColumnExpr("type, 1 AS n"))
 	var rows []TopEvent
-	err := q.events(projectID, from, to).ColumnExpr("type, COUNT(*) AS count, COUNT(DISTINCT "+distinctExpr+") AS users").
-		GroupExpr("type").OrderExpr("count DESC, type ASC").Limit(int64(limit)).Scan(ctx, &rows)
-	if err != nil {
+	if err := q.idb.NewSelect().TableExpr("(?) AS c", counted).ColumnExpr("type, SUM(n) AS count").
+		GroupExpr("type").OrderExpr("count DESC, type ASC").Limit(int64(limit)).Scan(ctx, &rows); err != nil {
 		return nil, fmt.Errorf("ranking events: %w", err)
+	}
+	if len(rows) == 0 {
+		return rows, nil
+	}
+	ranked := make([]string, len(rows))
+	for i, r := range rows {
+		ranked[i] = r.Event
+	}
+	dayUsers := q.idb.NewSelect().Table("daily_event_users").ColumnExpr("event_type AS type, distinct_id").
+		Where("project_id = ?", projectID).Where("event_type IN (?)", bun.In(ranked)).Where("day >= ?", d0).Where("day < ?", d1)
+	seen := dayUsers.Union(between(from, d0, d1, to).ColumnExpr("type, "+distinctExpr+" AS distinct_id").
+		Where("type IN (?)", bun.In(ranked)).Where(distinctExpr + " IS NOT NULL"))
+	var users []struct {
+		Type  string `bun:"type"`
+		Users int64  `bun:"users"`
+	}
+	if err := q.idb.NewSelect().TableExpr("(?) AS u", seen).ColumnExpr("type, COUNT(*) AS users").GroupExpr("type").
+		Scan(ctx, &users); err != nil {
+		return nil, fmt.Errorf("counting users per event: %w", err)
+	}
+	byType := make(map[string]int64, len(users))
+	for _, u := range users {
+		byType[u.Type] = u.Users
+	}
+	for i := range rows {
+		rows[i].Users = byType[rows[i].Event]
 	}
 	return rows, nil
 }
@@ -459,7 +534,28 @@ func (q *Queries) Retention(ctx context.Context, projectID string, period Bucket
 		Day        time.Time `bun:"day"`
 		DistinctID string    `bun:"distinct_id"`
 	}
-	if err := q.idb.NewSelect().Table("daily_users").Column("day", "distinct_id").
+	if period == Week {
+		// The cohorts' users' weeks, looked up by user in the weekly
+		// roll-up (a day is active in the week holding it): cohorts are
+		// small next to everyone's activity.
+		ids := make([]string, 0, len(cohortOf))
+		for id := range cohortOf {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for chunk := range slices.Chunk(ids, 500) {
+			var rows []struct {
+				Day        time.Time `bun:"day"`
+				DistinctID string    `bun:"distinct_id"`
+			}
+			if err := q.idb.NewSelect().Table("weekly_users").ColumnExpr("week AS day, distinct_id").
+				Where("project_id = ?", projectID).Where("distinct_id IN (?)", bun.In(chunk)).
+				Where("week >= ?", starts[0]).Where("week < ?", horizon).Scan(ctx, &rows); err != nil {
+				return nil, fmt.Errorf("reading activity: %w", err)
+			}
+			active = append(active, rows...)
+		}
+	} else if err := q.idb.NewSelect().Table("daily_users").Column("day", "distinct_id").
 		Where("project_id = ?", projectID).Where("day >= ?", starts[0]).Where("day < ?", horizon).
 		Scan(ctx, &active); err != nil {
 		return nil, fmt.Errorf("reading activity: %w", err)

@@ -95,3 +95,53 @@ type RevenueHourly struct {
 	Amount      int64     `bun:"amount,notnull"`
 	Count       int64     `bun:"count,notnull"`
 }
+
+// EventCountDaily is the per-UTC-day count of one event type.
+type EventCountDaily struct {
+	bun.BaseModel `bun:"table:event_counts_daily,alias:event_counts_daily"`
+
+	ProjectID string    `bun:"project_id,pk"`
+	EventType string    `bun:"event_type,pk"`
+	Day       time.Time `bun:"day,pk"`
+	Count     int64     `bun:"count,notnull"`
+}
+
+// DailyEventUser records that a user did an event type on a UTC day.
+type DailyEventUser struct {
+	bun.BaseModel `bun:"table:daily_event_users"`
+
+	ProjectID  string    `bun:"project_id,pk"`
+	EventType  string    `bun:"event_type,pk"`
+	Day        time.Time `bun:"day,pk"`
+	DistinctID string    `bun:"distinct_id,pk"`
+}
+
+// WeeklyUser records that a user was active in a UTC week (from Monday).
+type WeeklyUser struct {
+	bun.BaseModel `bun:"table:weekly_users"`
+
+	ProjectID  string    `bun:"project_id,pk"`
+	DistinctID string    `bun:"distinct_id,pk"`
+	Week       time.Time `bun:"week,pk"`
+}
+
+// MonthlyUser records that a user was active in a UTC month.
+type MonthlyUser struct {
+	bun.BaseModel `bun:"table:monthly_users"`
+
+	ProjectID  string    `bun:"project_id,pk"`
+	DistinctID string    `bun:"distinct_id,pk"`
+	Month      time.Time `bun:"month,pk"`
+}
+
+// ActiveUserCount is how many distinct users were active in one UTC day,
+// week or month: the row counts of daily_users, weekly_users and
+// monthly_users, kept as they are inserted.
+type ActiveUserCount struct {
+	bun.BaseModel `bun:"table:active_user_counts,alias:active_user_counts"`
+
+	ProjectID   string    `bun:"project_id,pk"`
+	Period      string    `bun:"period,pk"` // day, week or month
+	PeriodStart time.Time `bun:"period_start,pk"`
+	Users       int64     `bun:"users,notnull"`
+}

@@ -132,6 +132,37 @@ func TestAnalyticsAnswersMatchTheEventsSent(t *testing.T) {
 			}
 		}
 
+		// Top events over a range cut mid-hour and mid-day: whole days, whole
+		// hours and minutes come from different places and must add up.
+		for _, r := range [][2]time.Time{
+			{base.Add(5*time.Hour + 17*time.Minute), base.Add(4*24*time.Hour + 3*time.Hour + 5*time.Minute)},
+			{base.Add(30 * time.Minute), base.Add(20 * time.Hour)},
+			{base.Add(-time.Hour), base.Add(2 * 24 * time.Hour)},
+		} {
+			counts, users := map[string]int64{}, map[string]map[string]bool{}
+			for _, e := range history {
+				if e.at.Before(r[0]) || !e.at.Before(r[1]) {
+					continue
+				}
+				counts[e.typ]++
+				if users[e.typ] == nil {
+					users[e.typ] = map[string]bool{}
+				}
+				users[e.typ][e.user] = true
+			}
+			rq := url.Values{"from": {r[0].Format(time.RFC3339)}, "to": {r[1].Format(time.RFC3339)}}
+			top := get("top-events", rq)["data"].([]any)
+			if len(top) != len(counts) {
+				t.Errorf("top events %v: %v, want %v", r, top, counts)
+			}
+			for _, x := range top {
+				row := x.(map[string]any)
+				if int64(row["count"].(float64)) != counts[str(row, "event")] || int(row["users"].(float64)) != len(users[str(row, "event")]) {
+					t.Errorf("top %v over %v, want count %d users %d", row, r, counts[str(row, "event")], len(users[str(row, "event")]))
+				}
+			}
+		}
+
 		// Revenue per currency; the XYZ purchases failed processing.
 		revenue := map[string]int64{}
 		for _, e := range history {
@@ -194,6 +225,46 @@ func TestAnalyticsAnswersMatchTheEventsSent(t *testing.T) {
 		}
 		if size != 7 {
 			t.Errorf("cohorts hold %v users, want 7", size)
+		}
+		// Weekly: users active in each week since their first (UTC, from
+		// Monday), from the weekly roll-up.
+		weeks := map[string]map[int]bool{}
+		firstWeek := map[string]time.Time{}
+		week := func(at time.Time) time.Time {
+			d := at.Truncate(24 * time.Hour)
+			return d.AddDate(0, 0, -((int(d.Weekday()) + 6) % 7))
+		}
+		for _, e := range history {
+			if w, ok := firstWeek[e.user]; !ok || week(e.at).Before(w) {
+				firstWeek[e.user] = week(e.at)
+			}
+		}
+		for _, e := range history {
+			if weeks[e.user] == nil {
+				weeks[e.user] = map[int]bool{}
+			}
+			weeks[e.user][int(week(e.at).Sub(firstWeek[e.user])/(7*24*time.Hour))] = true
+		}
+		cohorts = get("retention", url.Values{"from": q["from"], "to": q["to"], "period": {"week"}, "periods": {"2"}})["cohorts"].([]any)
+		var retained [3]float64
+		for _, c := range cohorts {
+			for p, n := range c.(map[string]any)["retained"].([]any) {
+				retained[p] += n.(float64)
+			}
+		}
+		for p := range retained {
+			var want float64
+			for _, w := range weeks {
+				if w[p] {
+					want++
+				}
+			}
+			if retained[p] != want {
+				t.Errorf("weekly retention, period %d: %v users, want %v", p, retained[p], want)
+			}
+		}
+		if retained[0] != 7 {
+			t.Errorf("weekly retention %v: all 7 users are active in their first week", retained)
 		}
 
 		for _, c := range []struct{ path, query, field string }{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -31,6 +32,7 @@ func readModels(t *testing.T, db *store.DB, cfgProjections []projections.Project
 			if err := db.NewSelect().Table(tbl).OrderExpr("1, 2, 3").Scan(context.Background(), &rows); err != nil {
 				t.Fatalf("dumping %s: %v", tbl, err)
 			}
+			sortRows(rows)
 			out[tbl] = rows
 		}
 	}
@@ -184,4 +186,21 @@ func TestKilledReplayLeavesTheOldModelServing(t *testing.T) {
 		}
 		sameModels(t, before, readModels(t, nd.n.DB, all))
 	})
+}
+
+// sortRows orders dumped rows by all their values: ORDER BY 1, 2, 3 is
+// not a total order on tables keyed by four columns.
+func sortRows(rows []map[string]any) {
+	type keyed struct {
+		key string
+		row map[string]any
+	}
+	ks := make([]keyed, len(rows))
+	for i, r := range rows {
+		ks[i] = keyed{fmt.Sprint(r), r}
+	}
+	sort.SliceStable(ks, func(i, j int) bool { return ks[i].key < ks[j].key })
+	for i := range ks {
+		rows[i] = ks[i].row
+	}
 }

@@ -36,7 +36,8 @@ func TestTenantIsolation(t *testing.T) {
 
 		if env.Mode == testenv.Distributed {
 			q := queries.New(nd.n.DB)
-			for _, tbl := range []string{"events", "end_users", "event_counts_hourly", "daily_users", "api_keys", "projects"} {
+			for _, tbl := range []string{"events", "end_users", "event_counts_hourly", "daily_users", "api_keys", "projects",
+				"event_counts_daily", "daily_event_users", "weekly_users", "monthly_users", "active_user_counts"} {
 				var projects []string
 				err := q.InProject(context.Background(), a.project, func(ctx context.Context, q *queries.Queries) error {
 					col := "project_id"

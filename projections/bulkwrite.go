@@ -1,0 +1,384 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/uptrace/bun"
+
+	"github.com/gamify/boost/readmodel"
+	"github.com/gamify/boost/store"
+)
+
+// bulkWriter writes a bulk build's rows into the shadow tables over one
+// connection.
+type bulkWriter interface {
+	events(ctx context.Context, rows []*readmodel.Event) error
+	users(ctx context.Context, rows []readmodel.EndUser) error
+	aliases(ctx context.Context, rows []readmodel.EndUserAlias) error
+	hourlyCounts(ctx context.Context, rows []readmodel.EventCountHourly) error
+	exec(ctx context.Context, query string) error
+	// indexes gives a shadow table the constraints and indexes the swap
+	// needs it to carry.
+	indexes(ctx context.Context, table string) error
+	// indexPlan splits indexes into statements that can run side by side
+	// and those that must follow them.
+	indexPlan(ctx context.Context, table string) (build, finish []string, err error)
+	// inTx runs fn in a transaction that sees the shadow tables under
+	// their plain names.
+	inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error
+	close()
+}
+
+var eventColumns = []string{"id", "project_id", "type", "user_id", "anonymous_id", "properties", "context", "message_id",
+	"key_id", "status", "error_details", "client_timestamp", "sent_at", "received_at", "occurred_at", "processed_at",
+	"amount", "currency", "rejected"}
+
+func newBulkWriter(ctx context.Context, db *store.DB, schema string) (bulkWriter, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("replay: bulk connection: %w", err)
+	}
+	if db.Dialect == store.Postgres {
+		// Sorts for DISTINCT, GROUP BY and index builds of millions of rows
+		// stay in memory instead of spilling to disk.
+		for _, s := range []string{"SET work_mem = '256MB'", "SET maintenance_work_mem = '512MB'"} {
+			if _, err := conn.ExecContext(ctx, s); err != nil {
+				conn.Close()
+				return nil, err
+			}
+		}
+		return &pgBulk{conn: conn, schema: schema}, nil
+	}
+	// The shadow file is thrown away if the replay dies: durability
+	// before the swap buys nothing.
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = OFF"); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &sqliteBulk{conn: conn}, nil
+}
+
+// pgBulk loads with COPY into tables created without indexes, then copies
+// the live tables' constraints and indexes, names included.
+type pgBulk struct {
+	conn   bun.Conn
+	schema string
+}
+
+func (w *pgBulk) close() {
+	// The connection goes back to the pool as it came.
+	_, _ = w.conn.ExecContext(context.Background(), "RESET work_mem; RESET maintenance_work_mem")
+	w.conn.Close()
+}
+
+func (w *pgBulk) copyFrom(ctx context.Context, table string, columns []string, n int, row func(i int, vals []any) error) error {
+	return w.conn.Raw(func(dc any) error {
+		c := dc.(*stdlib.Conn).Conn()
+		vals := make([]any, len(columns))
+		i := -1
+		var rowErr error
+		src := pgx.CopyFromFunc(func() ([]any, error) {
+			i++
+			if i >= n {
+				return nil, nil
+			}
+			if rowErr = row(i, vals); rowErr != nil {
+				return nil, rowErr
+			}
+			return vals, nil
+		})
+		if _, err := c.CopyFrom(ctx, pgx.Identifier{w.schema, table}, columns, src); err != nil {
+			return fmt.Errorf("replay: copying into %s: %w", table, err)
+		}
+		return nil
+	})
+}
+
+func pgUUID(s string) (pgtype.UUID, error) {
+	u, err := uuid.Parse(s)
+	if err != nil {
+		return pgtype.UUID{}, fmt.Errorf("replay: %q is not a uuid", s)
+	}
+	return pgtype.UUID{Bytes: u, Valid: true}, nil
+}
+
+func (w *pgBulk) events(ctx context.Context, rows []*readmodel.Event) error {
+	return w.copyFrom(ctx, "events", eventColumns, len(rows), func(i int, v []any) error {
+		r := rows[i]
+		id, err := pgUUID(r.ID)
+		if err != nil {
+			return err
+		}
+		project, err := pgUUID(r.ProjectID)
+		if err != nil {
+			return err
+		}
+		key, err := pgUUID(r.KeyID)
+		if err != nil {
+			return err
+		}
+		var ctxJSON any
+		if len(r.Context) > 0 {
+			ctxJSON = []byte(r.Context)
+		}
+		v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] = id, project, r.Type, r.UserID, r.AnonymousID, []byte(r.Properties), ctxJSON, r.MessageID
+		v[8], v[9], v[10], v[11], v[12], v[13] = key, r.Status, r.ErrorDetails, r.ClientTimestamp, r.SentAt, r.ReceivedAt
+		v[14], v[15], v[16], v[17], v[18] = r.OccurredAt, r.ProcessedAt, r.Amount, r.Currency, r.Rejected
+		return nil
+	})
+}
+
+func (w *pgBulk) users(ctx context.Context, rows []readmodel.EndUser) error {
+	cols := []string{"project_id", "external_id", "traits", "trait_versions", "first_seen_at", "last_seen_at", "event_count"}
+	return w.copyFrom(ctx, "end_users", cols, len(rows), func(i int, v []any) error {
+		r := &rows[i]
+		project, err := pgUUID(r.ProjectID)
+		if err != nil {
+			return err
+		}
+		v[0], v[1], v[2], v[3], v[4], v[5], v[6] = project, r.ExternalID, []byte(r.Traits), []byte(r.TraitVersions),
+			r.FirstSeenAt, r.LastSeenAt, r.EventCount
+		return nil
+	})
+}
+
+func (w *pgBulk) aliases(ctx context.Context, rows []readmodel.EndUserAlias) error {
+	cols := []string{"project_id", "anonymous_id", "external_id", "linked_at"}
+	return w.copyFrom(ctx, "end_user_aliases", cols, len(rows), func(i int, v []any) error {
+		r := &rows[i]
+		project, err := pgUUID(r.ProjectID)
+		if err != nil {
+			return err
+		}
+		v[0], v[1], v[2], v[3] = project, r.AnonymousID, r.ExternalID, r.LinkedAt
+		return nil
+	})
+}
+
+func (w *pgBulk) hourlyCounts(ctx context.Context, rows []readmodel.EventCountHourly) error {
+	cols := []string{"project_id", "event_type", "bucket_start", "count"}
+	return w.copyFrom(ctx, "event_counts_hourly", cols, len(rows), func(i int, v []any) error {
+		r := &rows[i]
+		project, err := pgUUID(r.ProjectID)
+		if err != nil {
+			return err
+		}
+		v[0], v[1], v[2], v[3] = project, r.EventType, r.BucketStart, r.Count
+		return nil
+	})
+}
+
+func (w *pgBulk) exec(ctx context.Context, query string) error {
+	if _, err := w.conn.ExecContext(ctx, query); err != nil {
+		return fmt.Errorf("replay: %s: %w", query, err)
+	}
+	return nil
+}
+
+func (w *pgBulk) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return w.conn.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+w.schema); err != nil {
+			return err
+		}
+		return fn(ctx, tx)
+	})
+}
+
+var indexTarget = regexp.MustCompile(` ON (ONLY )?\S+ USING `)
+
+func (w *pgBulk) indexes(ctx context.Context, table string) error {
+	build, finish, err := w.indexPlan(ctx, table)
+	if err != nil {
+		return err
+	}
+	for _, s := range append(build, finish...) {
+		if err := w.exec(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexPlan returns the statements that build a shadow table's indexes,
+// which may run side by side, and those that finish it once they are
+// built: primary keys and unique constraints made of their indexes, and
+// statistics.
+func (w *pgBulk) indexPlan(ctx context.Context, table string) (build, finish []string, err error) {
+	var constraints []struct {
+		Name string `bun:"conname"`
+		Def  string `bun:"def"`
+	}
+	if err := w.conn.NewRaw("SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint "+
+		"WHERE conrelid = to_regclass(?) AND contype IN ('p', 'u') ORDER BY contype, conname", table).Scan(ctx, &constraints); err != nil {
+		return nil, nil, fmt.Errorf("replay: reading constraints of %s: %w", table, err)
+	}
+	var indexes []string
+	if err := w.conn.NewRaw("SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = to_regclass(?) "+
+		"AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1", table).Scan(ctx, &indexes); err != nil {
+		return nil, nil, fmt.Errorf("replay: reading indexes of %s: %w", table, err)
+	}
+	target := fmt.Sprintf(" ON %s.%s USING ", w.schema, table)
+	qualified := w.schema + "." + table
+	for _, c := range constraints {
+		kind, cols, ok := strings.Cut(c.Def, " (")
+		if ok && (kind == "PRIMARY KEY" || kind == "UNIQUE") && strings.HasSuffix(cols, ")") && !strings.Contains(cols, "(") {
+			build = append(build, fmt.Sprintf("CREATE UNIQUE INDEX %q ON %s (%s", c.Name, qualified, cols))
+			finish = append(finish, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %q %s USING INDEX %q", qualified, c.Name, kind, c.Name))
+		} else {
+			finish = append(finish, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %q %s", qualified, c.Name, c.Def))
+		}
+	}
+	for _, def := range indexes {
+		if !indexTarget.MatchString(def) {
+			return nil, nil, fmt.Errorf("replay: cannot copy index %q", def)
+		}
+		build = append(build, indexTarget.ReplaceAllLiteralString(def, target))
+	}
+	// Statistics for the planner; the sets top events and retention read
+	// get their visibility map too, so those reads scan their keys only.
+	analyze := "ANALYZE"
+	if table == "daily_event_users" || table == "weekly_users" {
+		analyze = "VACUUM (ANALYZE)"
+	}
+	finish = append(finish, fmt.Sprintf("%s %s", analyze, qualified))
+	return build, finish, nil
+}
+
+// sqliteBulk inserts many rows a statement and a transaction into the
+// shadow file, which has no secondary indexes: the swap copies its rows
+// into the live tables, whose indexes stay.
+type sqliteBulk struct {
+	conn bun.Conn
+}
+
+func (w *sqliteBulk) close() { w.conn.Close() }
+
+// sqliteTime is how bun writes a time into SQLite.
+func sqliteTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.999999-07:00") }
+
+func sqliteTimePtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return sqliteTime(*t)
+}
+
+func strPtr(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return *s
+}
+
+const sqliteRowsPerInsert = 256
+
+func (w *sqliteBulk) insert(ctx context.Context, table string, columns []string, n int, row func(i int, vals []any)) error {
+	tx, err := w.conn.Conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit, a no-op
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
+	head := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES "
+	stmtFor := func(rows int) string {
+		return head + strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
+	}
+	var full *sql.Stmt
+	if n >= sqliteRowsPerInsert {
+		if full, err = tx.PrepareContext(ctx, stmtFor(sqliteRowsPerInsert)); err != nil {
+			return err
+		}
+		defer full.Close()
+	}
+	args := make([]any, 0, sqliteRowsPerInsert*len(columns))
+	vals := make([]any, len(columns))
+	for start := 0; start < n; start += sqliteRowsPerInsert {
+		end := min(start+sqliteRowsPerInsert, n)
+		args = args[:0]
+		for i := start; i < end; i++ {
+			row(i, vals)
+			args = append(args, vals...)
+		}
+		if end-start == sqliteRowsPerInsert {
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, stmtFor(end-start), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("replay: inserting into %s: %w", table, err)
+		}
+	}
+	return tx.Commit()
+}
+
+func (w *sqliteBulk) events(ctx context.Context, rows []*readmodel.Event) error {
+	return w.insert(ctx, "events", eventColumns, len(rows), func(i int, v []any) {
+		r := rows[i]
+		var ctxJSON any
+		if len(r.Context) > 0 {
+			ctxJSON = string(r.Context)
+		}
+		var amount any
+		if r.Amount != nil {
+			amount = *r.Amount
+		}
+		rejected := 0
+		if r.Rejected {
+			rejected = 1
+		}
+		v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] = r.ID, r.ProjectID, r.Type, strPtr(r.UserID), strPtr(r.AnonymousID),
+			string(r.Properties), ctxJSON, strPtr(r.MessageID)
+		v[8], v[9], v[10], v[11], v[12], v[13] = r.KeyID, r.Status, strPtr(r.ErrorDetails), sqliteTimePtr(r.ClientTimestamp),
+			sqliteTimePtr(r.SentAt), sqliteTime(r.ReceivedAt)
+		v[14], v[15], v[16], v[17], v[18] = sqliteTime(r.OccurredAt), sqliteTimePtr(r.ProcessedAt), amount, strPtr(r.Currency), rejected
+	})
+}
+
+func (w *sqliteBulk) users(ctx context.Context, rows []readmodel.EndUser) error {
+	cols := []string{"project_id", "external_id", "traits", "trait_versions", "first_seen_at", "last_seen_at", "event_count"}
+	return w.insert(ctx, "end_users", cols, len(rows), func(i int, v []any) {
+		r := &rows[i]
+		v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ProjectID, r.ExternalID, string(r.Traits), string(r.TraitVersions),
+			sqliteTime(r.FirstSeenAt), sqliteTime(r.LastSeenAt), r.EventCount
+	})
+}
+
+func (w *sqliteBulk) aliases(ctx context.Context, rows []readmodel.EndUserAlias) error {
+	cols := []string{"project_id", "anonymous_id", "external_id", "linked_at"}
+	return w.insert(ctx, "end_user_aliases", cols, len(rows), func(i int, v []any) {
+		r := &rows[i]
+		v[0], v[1], v[2], v[3] = r.ProjectID, r.AnonymousID, r.ExternalID, sqliteTime(r.LinkedAt)
+	})
+}
+
+func (w *sqliteBulk) hourlyCounts(ctx context.Context, rows []readmodel.EventCountHourly) error {
+	cols := []string{"project_id", "event_type", "bucket_start", "count"}
+	return w.insert(ctx, "event_counts_hourly", cols, len(rows), func(i int, v []any) {
+		r := &rows[i]
+		v[0], v[1], v[2], v[3] = r.ProjectID, r.EventType, sqliteTime(r.BucketStart), r.Count
+	})
+}
+
+func (w *sqliteBulk) exec(ctx context.Context, query string) error {
+	_, err := w.conn.ExecContext(ctx, query)
+	return err
+}
+
+func (w *sqliteBulk) indexes(context.Context, string) error { return nil }
+
+func (w *sqliteBulk) indexPlan(context.Context, string) ([]string, []string, error) {
+	return nil, nil, nil
+}
+
+func (w *sqliteBulk) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return w.conn.RunInTx(ctx, nil, fn)
+}

@@ -1,0 +1,60 @@
+package projections
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/gamify/boost/domain"
+)
+
+// TestBulkDecoderAgreesWithEncodingJSON: the hand-written decoder either
+// gives encoding/json's result or declines.
+func TestBulkDecoderAgreesWithEncodingJSON(t *testing.T) {
+	at := time.Date(2026, 11, 1, 10, 0, 0, 123456789, time.UTC)
+	ts := at.Add(-time.Second)
+	id := domain.NewID()
+	tracked, _ := domain.NewEventWithID(id, domain.EventTracked, domain.Meta{AggregateType: domain.AggregateEvent, AggregateID: id,
+		ProjectID: domain.NewID(), OccurredAt: at}, domain.TrackedData{Event: "purchase", UserID: "u\"1\\é", AnonymousID: "a<1>",
+		Properties: json.RawMessage(`{"amount": 12, "currency":"EUR","nested":{"a":[1,"]}",{"b":null}]}}`),
+		Context:    json.RawMessage(`{"ip":"1.2.3.4"}`), MessageID: "m1", Timestamp: &ts, ReceivedAt: at, KeyID: domain.NewID(), KeyType: domain.KeySecret})
+	outcome, _ := domain.NewEventWithID(domain.NewID(), domain.EventFailed, domain.Meta{AggregateType: domain.AggregateEvent,
+		ProjectID: domain.NewID(), OccurredAt: at}, domain.OutcomeData{EventID: id, Reason: "unsupported \u2028 currency", Attempts: 3})
+	var inputs [][]byte
+	for _, e := range []domain.Event{tracked, outcome} {
+		b, _ := json.Marshal(&e)
+		inputs = append(inputs, b)
+	}
+	inputs = append(inputs,
+		[]byte(` { "id" : "x" , "type":"EventTracked", "data" : { "event":"a", "context": null, "properties": null, "timestamp": null } } `),
+		[]byte(`{"id":"x","type":"EventTracked","data":{"event":"a","USERID":"u"}}`),
+		[]byte(`{"id":"x","Type":"EventTracked"}`),
+		[]byte(`{"id":"x","type":"EventTracked","data":{"event":"a\u00e9\n"}}`),
+		[]byte(`{"id":"x","type":"EventTracked","data":{"properties":{"a":}}}`),
+		[]byte(`{"id":"x","type":"EventTracked","data":{"occurredAt":"2026-11-01T10:00:00+01:00","receivedAt":"2026-11-01T10:00:00.5-02:00"}}`),
+		[]byte(`{"id":"x","version":1,"extra":[1,{"a":"}"}],"type":"T"} x`),
+		[]byte("{\"id\":\"\xff\"}"),
+		[]byte(`{}`),
+		[]byte(`[]`),
+	)
+	for _, in := range inputs {
+		var fast, ref bulkEnvelope
+		ok := decodeBulkEnvelope(in, &fast)
+		err := json.Unmarshal(in, &ref)
+		if !ok {
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: decoded, but encoding/json says %v", in, err)
+			continue
+		}
+		if !reflect.DeepEqual(fast, ref) {
+			t.Errorf("%s:\nfast %+v\nref  %+v", in, fast, ref)
+		}
+	}
+	var env bulkEnvelope
+	if !decodeBulkEnvelope(inputs[0], &env) || !decodeBulkEnvelope(inputs[1], &env) {
+		t.Fatal("the decoder declines what the log holds")
+	}
+}
