@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/internal/testenv"
 	"github.com/gamify/boost/services"
 )
@@ -116,14 +117,19 @@ func TestDashboardSignIn(t *testing.T) {
 	b.get("/dashboard/static/missing.js", http.StatusNotFound)
 
 	// Every page asks for a session; JSON and streams answer 401.
-	for _, path := range []string{"/dashboard/", "/dashboard/health", "/dashboard/projects/" + testenv.RandomSuffix() + "/events"} {
+	p := "/dashboard/projects/" + domain.NewID()
+	for _, path := range []string{"/dashboard/", "/dashboard/health", p, p + "/events", p + "/events/" + domain.NewID(),
+		p + "/analytics", p + "/users", p + "/users/profile?id=u1", p + "/keys", p + "/keys/" + domain.NewID() + "/revoke",
+		p + "/start"} {
 		r := b.do("GET", path, nil)
-		if r.Status != http.StatusFound || !strings.HasPrefix(r.Header.Get("Location"), "/dashboard/login?next=") {
+		if r.Status != http.StatusFound || r.Header.Get("Location") != "/dashboard/login?next="+url.QueryEscape(path) {
 			t.Errorf("GET %s signed out: %d %s", path, r.Status, r.Header.Get("Location"))
 		}
 	}
-	if r := b.do("GET", "/dashboard/health.json", nil); r.Status != http.StatusUnauthorized {
-		t.Errorf("health.json signed out: %d", r.Status)
+	for _, path := range []string{"/dashboard/health.json", p + "/events/stream"} {
+		if r := b.do("GET", path, nil); r.Status != http.StatusUnauthorized {
+			t.Errorf("GET %s signed out: %d", path, r.Status)
+		}
 	}
 
 	cases := []struct {
