@@ -224,6 +224,13 @@ await step('analytics show the counts sent', async () => {
   assert.equal(await page.textContent('#legend-revenue li[data-series="EUR"] .total'), '19.99');
   assert.equal(await page.locator('#legend-revenue li').count(), 1);
   await shot('11-analytics');
+  // Buckets are labelled in the chosen time zone: in Tokyo the last day bucket is today there.
+  await page.goto(BASE + projectBase + '/analytics?range=7d&bucket=day&tz=Asia/Tokyo');
+  await page.waitForSelector('#chart-events svg title', { state: 'attached' });
+  const titles = await page.locator('#chart-events svg title').allTextContents();
+  const tokyo = new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Tokyo', month: '2-digit', day: '2-digit' })
+    .formatToParts(new Date()).reduce((a, p) => ({ ...a, [p.type]: p.value }), {});
+  assert.equal(titles[titles.length - 1].split('\n')[0], `${tokyo.month}-${tokyo.day}`);
 });
 
 await step('funnel builder', async () => {

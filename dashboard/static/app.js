@@ -119,10 +119,18 @@
 
   // Charts: plain SVG, drawn from the query API (GET /v1/projects/{id}/analytics/…),
   // which accepts the dashboard's session for reads.
-  var label = function (iso, bucket) {
-    var d = new Date(iso);
-    var md = pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate());
-    return bucket === 'hour' || bucket === 'minute' ? md + ' ' + pad(d.getUTCHours()) + 'h' : md;
+  // Bucket labels in the page's time zone (buckets start at its midnights).
+  var label = function (iso, bucket, tz) {
+    var parts = {};
+    try {
+      new Intl.DateTimeFormat('en-GB', { timeZone: tz || 'UTC', month: '2-digit', day: '2-digit', hour: '2-digit', hourCycle: 'h23' })
+        .formatToParts(new Date(iso)).forEach(function (p) { parts[p.type] = p.value; });
+    } catch (e) {
+      var d = new Date(iso);
+      parts = { month: pad(d.getUTCMonth() + 1), day: pad(d.getUTCDate()), hour: pad(d.getUTCHours()) };
+    }
+    var md = parts.month + '-' + parts.day;
+    return bucket === 'hour' || bucket === 'minute' ? md + ' ' + parts.hour + 'h' : md;
   };
   var money = function (cents) {
     return (cents / 100).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
@@ -212,7 +220,7 @@
     for (var i = 0; i < n; i++) {
       var x0 = m.l + i * slot + (slot - (stacked ? bw : bw * series.length)) / 2, acc = 0;
       var group = svg('g');
-      var tip = [label(buckets[i], bucket)];
+      var tip = [label(buckets[i], bucket, host.dataset.tz)];
       series.forEach(function (s, si) {
         var v = s.values[i] || 0;
         if (v) tip.push(s.name + ': ' + num(v));
@@ -227,7 +235,7 @@
       hit.appendChild(svg('title', {}, tip.join('\n')));
       group.appendChild(hit);
       root.appendChild(group);
-      if (i % every === 0) root.appendChild(svg('text', { x: m.l + i * slot + slot / 2, y: H - 6, 'text-anchor': 'middle' }, label(buckets[i], bucket)));
+      if (i % every === 0) root.appendChild(svg('text', { x: m.l + i * slot + slot / 2, y: H - 6, 'text-anchor': 'middle' }, label(buckets[i], bucket, host.dataset.tz)));
     }
     host.appendChild(root);
   }
