@@ -506,3 +506,74 @@ func TestDashboardLiveTail(t *testing.T) {
 	}
 	t.Fatalf("failed-only tail ended: %v", sc.Err())
 }
+
+// TestDashboardAcrossNodes runs the roles apart: a session signed in on one
+// api node works on another, whose live tail shows events sent through the
+// first and processed by the worker and projector nodes, and whose health
+// page measures every stage from outside them.
+func TestDashboardAcrossNodes(t *testing.T) {
+	eachMode(t, func(t *testing.T, env *testenv.Env) {
+		for _, r := range []string{services.RoleWorker, services.RoleBridge, services.RoleProjector} {
+			startNode(t, env, r)
+		}
+		a := startNode(t, env, services.RoleAPI)
+		b := startNode(t, env, services.RoleAPI)
+		tn := newTenant(t, a)
+		ba := newBrowser(t, a)
+		ba.signIn()
+		// The same cookie on the other replica.
+		bb := newBrowser(t, b)
+		bb.c.Jar.SetCookies(mustURL(t, b.base+"/"), ba.c.Jar.Cookies(mustURL(t, a.base+"/dashboard/")))
+		bb.get("/dashboard/projects/"+tn.project+"/events", http.StatusOK)
+
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", b.base+"/dashboard/projects/"+tn.project+"/events/stream", nil)
+		resp, err := bb.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() && !strings.HasPrefix(sc.Text(), ": live") {
+		}
+		id := a.track(tn.pk, `{"event":"level_up","userId":"u1"}`)
+		var statuses []string
+		for sc.Scan() {
+			line, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil || str(m, "id") != id {
+				t.Fatalf("live event %s (want %s)", line, id)
+			}
+			if statuses = append(statuses, str(m, "status")); len(statuses) == 2 {
+				break
+			}
+		}
+		if strings.Join(statuses, ",") != "pending,processed" {
+			t.Fatalf("statuses on the other api node: %v (%v)", statuses, sc.Err())
+		}
+
+		var h struct {
+			Healthy bool
+			Lags    []struct {
+				Stage string
+				Known bool
+				Note  string
+			}
+		}
+		if err := json.Unmarshal([]byte(bb.get("/dashboard/health.json", http.StatusOK)), &h); err != nil {
+			t.Fatal(err)
+		}
+		if !h.Healthy || len(h.Lags) != 5 {
+			t.Fatalf("health from an api-only node: %+v", h)
+		}
+		for _, l := range h.Lags {
+			if !l.Known {
+				t.Errorf("lag of %s unknown on an api-only node: %s", l.Stage, l.Note)
+			}
+		}
+	})
+}
