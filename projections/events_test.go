@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
-	"sort"
 	"testing"
 	"time"
 
@@ -80,16 +79,7 @@ func apply(t *testing.T, db *store.DB, p projections.Projection, batches [][]dom
 
 func dump(t *testing.T, db *store.DB) map[string][]map[string]any {
 	t.Helper()
-	out := map[string][]map[string]any{}
-	for _, tbl := range readTables {
-		var rows []map[string]any
-		if err := db.NewSelect().Table(tbl).OrderExpr("1, 2, 3").Scan(context.Background(), &rows); err != nil {
-			t.Fatalf("dumping %s: %v", tbl, err)
-		}
-		sortRows(rows)
-		out[tbl] = rows
-	}
-	return out
+	return testenv.DumpTables(t, db, readTables...)
 }
 
 // TestEventsProjectionIsOrderAndDuplicateProof applies one log in one
@@ -181,22 +171,5 @@ func TestOutcomeWithReSentEventIsNotLost(t *testing.T) {
 	var status string
 	if err := db.NewRaw("SELECT status FROM events WHERE id = ?", id).Scan(t.Context(), &status); err != nil || status != "processed" {
 		t.Fatalf("status %q (%v), want processed", status, err)
-	}
-}
-
-// sortRows orders dumped rows by all their values: ORDER BY 1, 2, 3 is
-// not a total order on tables keyed by four columns.
-func sortRows(rows []map[string]any) {
-	type keyed struct {
-		key string
-		row map[string]any
-	}
-	ks := make([]keyed, len(rows))
-	for i, r := range rows {
-		ks[i] = keyed{fmt.Sprint(r), r}
-	}
-	sort.SliceStable(ks, func(i, j int) bool { return ks[i].key < ks[j].key })
-	for i := range ks {
-		rows[i] = ks[i].row
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"reflect"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -25,18 +24,11 @@ import (
 // readModels dumps every table of every projection, ordered.
 func readModels(t *testing.T, db *store.DB, cfgProjections []projections.Projection) map[string][]map[string]any {
 	t.Helper()
-	out := map[string][]map[string]any{}
+	var tables []string
 	for _, p := range cfgProjections {
-		for _, tbl := range p.Tables() {
-			var rows []map[string]any
-			if err := db.NewSelect().Table(tbl).OrderExpr("1, 2, 3").Scan(context.Background(), &rows); err != nil {
-				t.Fatalf("dumping %s: %v", tbl, err)
-			}
-			sortRows(rows)
-			out[tbl] = rows
-		}
+		tables = append(tables, p.Tables()...)
 	}
-	return out
+	return testenv.DumpTables(t, db, tables...)
 }
 
 func sameModels(t *testing.T, want, got map[string][]map[string]any) {
@@ -186,21 +178,4 @@ func TestKilledReplayLeavesTheOldModelServing(t *testing.T) {
 		}
 		sameModels(t, before, readModels(t, nd.n.DB, all))
 	})
-}
-
-// sortRows orders dumped rows by all their values: ORDER BY 1, 2, 3 is
-// not a total order on tables keyed by four columns.
-func sortRows(rows []map[string]any) {
-	type keyed struct {
-		key string
-		row map[string]any
-	}
-	ks := make([]keyed, len(rows))
-	for i, r := range rows {
-		ks[i] = keyed{fmt.Sprint(r), r}
-	}
-	sort.SliceStable(ks, func(i, j int) bool { return ks[i].key < ks[j].key })
-	for i := range ks {
-		rows[i] = ks[i].row
-	}
 }
