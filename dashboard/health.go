@@ -159,51 +159,79 @@ func (h *Health) counters() (accepted, rejected float64) {
 	return accepted, rejected
 }
 
+// Stages of the pipeline that JetStream consumers feed.
+const (
+	stageCommands  = "command handlers"
+	stageProcessor = "event processor"
+	stageBridge    = "bridge to Kafka"
+)
+
 // streamLags sums the pending and unacknowledged messages of the durable
-// consumers of each JetStream stage.
+// consumers of each JetStream stage, listing each stream's consumers once.
 func (h *Health) streamLags(ctx context.Context) []Lag {
-	stages := []struct {
-		stage, stream string
-		match         func(name string) bool
-	}{
-		{"command handlers", h.Names.CommandStream(), func(string) bool { return true }},
-		{"event processor", h.Names.TrackedStream(), func(n string) bool { return !strings.HasSuffix(n, "_BRIDGE") }},
-		{"bridge to Kafka", h.Names.TrackedStream(), func(n string) bool { return strings.HasSuffix(n, "_BRIDGE") }},
-		{"bridge to Kafka", h.Names.EventStream(), func(n string) bool { return strings.HasSuffix(n, "_BRIDGE") }},
+	out := []Lag{{Stage: stageCommands}, {Stage: stageProcessor}, {Stage: stageBridge}}
+	at := func(stage string) *Lag {
+		return &out[slices.IndexFunc(out, func(l Lag) bool { return l.Stage == stage })]
 	}
-	var out []Lag
-	for _, st := range stages {
-		lag := Lag{Stage: st.stage}
-		if h.JetStream == nil {
-			lag.Note = "JetStream is not reachable from this process"
-		} else if err := h.consumerLag(ctx, st.stream, st.match, &lag); err != nil {
-			lag.Note = err.Error()
+	// stageOf says which stage a consumer of a stream serves ("" for none).
+	streams := []struct {
+		name    string
+		stages  []string // what it feeds, unknown if it cannot be read
+		stageOf func(consumer string) string
+	}{
+		{h.Names.CommandStream(), []string{stageCommands}, func(string) string { return stageCommands }},
+		{h.Names.TrackedStream(), []string{stageProcessor, stageBridge}, func(c string) string {
+			if strings.HasSuffix(c, "_BRIDGE") {
+				return stageBridge
+			}
+			return stageProcessor
+		}},
+		{h.Names.EventStream(), []string{stageBridge}, func(c string) string {
+			if strings.HasSuffix(c, "_BRIDGE") {
+				return stageBridge
+			}
+			return ""
+		}},
+	}
+	if h.JetStream == nil {
+		for i := range out {
+			out[i].Note = "JetStream is not reachable from this process"
 		}
-		if i := slices.IndexFunc(out, func(l Lag) bool { return l.Stage == lag.Stage }); i >= 0 {
-			out[i].Pending += lag.Pending
-			out[i].Known = out[i].Known && lag.Known
-			continue
+		return out
+	}
+	failed := map[string]string{}
+	for _, st := range streams {
+		err := h.consumers(ctx, st.name, func(name string, pending int64) {
+			if stage := st.stageOf(name); stage != "" {
+				at(stage).Pending += pending
+			}
+		})
+		if err != nil {
+			for _, stage := range st.stages {
+				failed[stage] = err.Error()
+			}
 		}
-		out = append(out, lag)
+	}
+	for i := range out {
+		out[i].Note, out[i].Known = failed[out[i].Stage], failed[out[i].Stage] == ""
 	}
 	return out
 }
 
-func (h *Health) consumerLag(ctx context.Context, stream string, match func(string) bool, lag *Lag) error {
+// consumers calls fn with each durable consumer of stream and how many
+// messages it has yet to deliver or see acknowledged.
+func (h *Health) consumers(ctx context.Context, stream string, fn func(name string, pending int64)) error {
 	s, err := h.JetStream.Stream(ctx, stream)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", stream, err)
 	}
 	infos := s.ListConsumers(ctx)
 	for ci := range infos.Info() {
-		if match(ci.Name) {
-			lag.Pending += int64(ci.NumPending) + int64(ci.NumAckPending)
-		}
+		fn(ci.Name, int64(ci.NumPending)+int64(ci.NumAckPending))
 	}
 	if err := infos.Err(); err != nil {
 		return fmt.Errorf("consumers of %s: %w", stream, err)
 	}
-	lag.Known = true
 	return nil
 }
 
@@ -268,9 +296,11 @@ func (h *Health) failedLastHour(ctx context.Context, projectIDs []string) (int64
 	return total, true
 }
 
-func (d *Dashboard) healthSnapshot(r *http.Request) HealthSnapshot {
+// healthSnapshot measures the pipeline for the projects in sidebar (the
+// page's own project list, so it is read once per request).
+func (d *Dashboard) healthSnapshot(r *http.Request, sidebar []orgProjects) HealthSnapshot {
 	var ids []string
-	for _, o := range d.sidebar(r) {
+	for _, o := range sidebar {
 		for _, p := range o.Projects {
 			ids = append(ids, p.ID)
 		}
@@ -279,9 +309,9 @@ func (d *Dashboard) healthSnapshot(r *http.Request) HealthSnapshot {
 }
 
 func (d *Dashboard) healthPage(w http.ResponseWriter, r *http.Request) {
-	v := &view{Title: "Pipeline health", Nav: "health"}
+	v := &view{Title: "Pipeline health", Nav: "health", Sidebar: d.sidebar(r)}
 	if d.cfg.Health != nil {
-		v.Data = d.healthSnapshot(r)
+		v.Data = d.healthSnapshot(r, v.Sidebar)
 	}
 	d.render(w, r, http.StatusOK, "health", v)
 }
@@ -291,5 +321,5 @@ func (d *Dashboard) healthJSON(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{"message": "health is not collected by this process"}})
 		return
 	}
-	writeJSON(w, http.StatusOK, d.healthSnapshot(r))
+	writeJSON(w, http.StatusOK, d.healthSnapshot(r, d.sidebar(r)))
 }

@@ -37,8 +37,6 @@ type orgProjects struct {
 	Projects []readmodel.Project
 }
 
-var jsonHTMLUnescaper = strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&")
-
 var funcs = template.FuncMap{
 	"when": func(t any) string {
 		switch v := t.(type) {
@@ -71,15 +69,7 @@ var funcs = template.FuncMap{
 		}
 		return *s
 	},
-	"pretty": func(raw json.RawMessage) string {
-		var out bytes.Buffer
-		if len(raw) == 0 || json.Indent(&out, raw, "", "  ") != nil {
-			return string(raw)
-		}
-		// Stored JSON escapes <, > and & for HTML; shown here as the
-		// characters sent (the template escapes them for the page).
-		return jsonHTMLUnescaper.Replace(out.String())
-	},
+	"pretty": prettyJSON,
 	"json": func(v any) (string, error) {
 		b, err := json.Marshal(v)
 		return string(b), err
@@ -108,6 +98,27 @@ var funcs = template.FuncMap{
 		}
 		return *p
 	},
+}
+
+// prettyJSON indents stored JSON for display. It is re-encoded without
+// encoding/json's HTML escaping, so <, > and & show as sent (\u003c is how
+// they were stored); the template escapes them for the page. Numbers keep
+// their digits.
+func prettyJSON(raw json.RawMessage) string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if len(raw) == 0 || dec.Decode(&v) != nil {
+		return string(raw)
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if enc.Encode(v) != nil {
+		return string(raw)
+	}
+	return strings.TrimSuffix(out.String(), "\n")
 }
 
 func ago(d time.Duration) string {
