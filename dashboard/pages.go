@@ -306,15 +306,19 @@ func (d *Dashboard) createKey(w http.ResponseWriter, r *http.Request, pc *projec
 }
 
 func (d *Dashboard) keyOf(w http.ResponseWriter, r *http.Request, pc *projectCtx) *readmodel.APIKey {
+	const title, missing = "Key not found", "This project has no such API key."
 	id, err := domain.ParseID(mux.Vars(r)["keyId"])
-	if err == nil {
-		var k *readmodel.APIKey
-		if k, err = d.cfg.Queries.APIKey(r.Context(), pc.project.ID, id); err == nil {
-			return k
-		}
+	if err != nil {
+		d.queryFailed(w, r, queries.ErrNotFound, title, missing)
+		return nil
 	}
-	d.queryFailed(w, r, queries.ErrNotFound, "Key not found", "This project has no such API key.")
-	return nil
+	k, err := d.cfg.Queries.APIKey(r.Context(), pc.project.ID, id)
+	if err != nil {
+		// A missing key is a 404 page, a database outage a 503 one.
+		d.queryFailed(w, r, err, title, missing)
+		return nil
+	}
+	return k
 }
 
 func (d *Dashboard) revokePage(w http.ResponseWriter, r *http.Request, pc *projectCtx) {
@@ -352,7 +356,7 @@ func serverURL(r *http.Request) string {
 }
 
 func (d *Dashboard) startPage(w http.ResponseWriter, r *http.Request, pc *projectCtx) {
-	d.renderStart(w, r, pc, http.StatusOK, nil)
+	d.renderStart(w, r, pc, http.StatusOK, nil, "")
 }
 
 func (d *Dashboard) startWithKey(w http.ResponseWriter, r *http.Request, pc *projectCtx) {
@@ -362,10 +366,10 @@ func (d *Dashboard) startWithKey(w http.ResponseWriter, r *http.Request, pc *pro
 		d.renderStart(w, r, pc, status, nil, "Could not create the key: "+msg)
 		return
 	}
-	d.renderStart(w, r, pc, http.StatusCreated, &newKey{Key: k, Plaintext: plaintext})
+	d.renderStart(w, r, pc, http.StatusCreated, &newKey{Key: k, Plaintext: plaintext}, "")
 }
 
-func (d *Dashboard) renderStart(w http.ResponseWriter, r *http.Request, pc *projectCtx, status int, created *newKey, errMsg ...string) {
+func (d *Dashboard) renderStart(w http.ResponseWriter, r *http.Request, pc *projectCtx, status int, created *newKey, errMsg string) {
 	keys, err := d.listKeys(r, pc)
 	if err != nil {
 		d.queryFailed(w, r, err, "Keys not found", "")
@@ -385,9 +389,7 @@ func (d *Dashboard) renderStart(w http.ResponseWriter, r *http.Request, pc *proj
 	if r.URL.Query().Get("created") != "" {
 		v.Notice = "Project " + pc.project.Name + " created. Create a key and send your first event."
 	}
-	if len(errMsg) > 0 {
-		v.Error = errMsg[0]
-	}
+	v.Error = errMsg
 	v.Data = map[string]any{"New": created, "Key": key, "Server": serverURL(r), "Publishable": publishable}
 	d.render(w, r, status, "start", v)
 }
