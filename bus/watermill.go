@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
@@ -71,8 +70,8 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 // Close implements message.Publisher; the connection belongs to the caller.
 func (p *Publisher) Close() error { return nil }
 
-// Consumer settings shared by EnsureConsumer and NewSubscriber: nats.go
-// refuses to bind a subscription to a consumer configured otherwise.
+// Consumer settings of every durable consumer: how long a handler may hold
+// a message before JetStream redelivers it, and how many may be in flight.
 const (
 	consumerMaxAckPending = 4096
 	consumerAckWait       = 30 * time.Second
@@ -81,15 +80,13 @@ const (
 // DurableName is the durable consumer a deliver group uses for a topic.
 func DurableName(queue, topic string) string { return queue + "_" + sanitizeName(topic) }
 
-// EnsureConsumer creates (or updates) the durable push consumer that
-// NewSubscriber's subscriptions for topic bind to. Created here rather than
-// by the subscription, it outlives every process: nats.go deletes a
-// consumer its own subscription created when that subscription ends, which
-// would pull the consumer from under the other workers and make the next
-// start re-read the stream from the beginning.
-func EnsureConsumer(ctx context.Context, js jetstream.JetStream, stream, queue, topic string) error {
+// ensureConsumer creates (or updates) the durable push consumer that a
+// Subscriber's subscriptions for topic join. It is never deleted when a
+// subscription ends: it is shared by every process of the deliver group, and
+// deleting it would make the next start re-read the stream from the beginning.
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream, queue, topic string) (jetstream.PushConsumer, error) {
 	durable := DurableName(queue, topic)
-	_, err := js.CreateOrUpdatePushConsumer(ctx, stream, jetstream.ConsumerConfig{
+	c, err := js.CreateOrUpdatePushConsumer(ctx, stream, jetstream.ConsumerConfig{
 		Durable:        durable,
 		DeliverSubject: "_boost.deliver." + durable,
 		DeliverGroup:   queue,
@@ -100,49 +97,9 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, stream, queue, 
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return fmt.Errorf("creating consumer %s on %s: %w", durable, stream, err)
+		return nil, fmt.Errorf("creating consumer %s on %s: %w", durable, stream, err)
 	}
-	return nil
-}
-
-// NewSubscriber returns a Watermill subscriber over one JetStream stream:
-// one durable consumer per topic (subject), shared by every process through
-// the deliver group queue, acked only after the handler succeeded. parallel
-// is how many messages one process handles at once.
-func NewSubscriber(nc *nats.Conn, stream, queue string, parallel int, logger watermill.LoggerAdapter) (*wmnats.Subscriber, error) {
-	if parallel < 1 {
-		parallel = 1
-	}
-	sub, err := wmnats.NewSubscriberWithNatsConn(nc, wmnats.SubscriberSubscriptionConfig{
-		Unmarshaler:      &wmnats.NATSMarshaler{},
-		QueueGroupPrefix: queue,
-		SubscribersCount: parallel,
-		AckWaitTimeout:   30 * time.Second,
-		CloseTimeout:     15 * time.Second,
-		SubscribeTimeout: 15 * time.Second,
-		SubjectCalculator: func(_, topic string) *wmnats.SubjectDetail {
-			return &wmnats.SubjectDetail{Primary: topic, QueueGroup: queue}
-		},
-		JetStream: wmnats.JetStreamConfig{
-			SubscribeOptions: []nats.SubOpt{
-				nats.BindStream(stream),
-				nats.ManualAck(),
-				nats.AckExplicit(),
-				nats.DeliverAll(),
-				nats.MaxAckPending(consumerMaxAckPending),
-				nats.AckWait(consumerAckWait),
-			},
-			// Acks are asynchronous: a lost ack only means a redelivery,
-			// and every handler is idempotent.
-			AckAsync:          true,
-			DurablePrefix:     queue,
-			DurableCalculator: DurableName,
-		},
-	}, logger)
-	if err != nil {
-		return nil, fmt.Errorf("creating subscriber on %s: %w", stream, err)
-	}
-	return sub, nil
+	return c, nil
 }
 
 func sanitizeName(s string) string {

@@ -261,14 +261,6 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, c := range commands.Names() {
-			if err := bus.EnsureConsumer(ctx, js, names.CommandStream(), names.WorkerQueue(), names.CommandSubject(c)); err != nil {
-				return err
-			}
-		}
-		if err := bus.EnsureConsumer(ctx, js, names.TrackedStream(), names.ProcessorQueue(), names.TrackedSubjects()); err != nil {
-			return err
-		}
 		sub, err := bus.NewSubscriber(workerConn, names.CommandStream(), names.WorkerQueue(), n.Config.WorkerParallelism, wlog)
 		if err != nil {
 			return err
