@@ -161,7 +161,25 @@ func (b *Bridge) produce(ctx context.Context, records []*kgo.Record) error {
 	// full timeout: unacked, it is re-sent by the next bridge anyway.
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(5*time.Second, cancel) })
 	defer stop()
-	return b.kafka.ProduceSync(pctx, records...).FirstErr()
+	// An idempotent producer cannot fail records once their request is on
+	// the wire, whatever the context says, so ProduceSync alone can outlive
+	// both deadlines against a broker that came back without its producer
+	// state. The wait is bounded here; the records are failed for good when
+	// the node closes the client. franz-go owns a record until its promise
+	// runs, so every attempt produces copies.
+	attempt := make([]*kgo.Record, len(records))
+	for i, r := range records {
+		c := *r
+		attempt[i] = &c
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.kafka.ProduceSync(pctx, attempt...).FirstErr() }()
+	select {
+	case err := <-done:
+		return err
+	case <-pctx.Done():
+		return fmt.Errorf("producing %d records: %w", len(records), pctx.Err())
+	}
 }
 
 func (b *Bridge) record(m jetstream.Msg) (*kgo.Record, error) {
