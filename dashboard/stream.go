@@ -71,7 +71,7 @@ func (d *Dashboard) eventStream(w http.ResponseWriter, r *http.Request, pc *proj
 			}
 			n := 0
 			for {
-				if out, show := tail.admit(ev); show {
+				for _, out := range tail.admit(ev) {
 					data, _ := json.Marshal(out)
 					if _, err := w.Write([]byte("data: " + string(data) + "\n\n")); err != nil {
 						return
@@ -102,11 +102,16 @@ func (d *Dashboard) eventStream(w http.ResponseWriter, r *http.Request, pc *proj
 // passed the type and user filters, because outcomes carry only the id: an
 // outcome is sent as a status change of an event shown, or as the whole
 // event when the new status is what a status filter asks for.
+//
+// Tracked events and outcomes arrive on different subjects, so an outcome
+// can overtake its event (the processor may publish it within a millisecond,
+// and across a NATS cluster nothing orders the two). Such an outcome is held
+// until its event arrives, then applied right after it.
 type tailFilter struct {
 	f      eventFilters
 	types  map[string]bool
-	events map[string]*trackedEvent
-	order  []string
+	events recent[*trackedEvent]
+	early  recent[LiveEvent]
 }
 
 type trackedEvent struct {
@@ -115,39 +120,82 @@ type trackedEvent struct {
 }
 
 func newTailFilter(f eventFilters, types map[string]bool) *tailFilter {
-	return &tailFilter{f: f, types: types, events: map[string]*trackedEvent{}}
+	return &tailFilter{f: f, types: types, events: newRecent[*trackedEvent](), early: newRecent[LiveEvent]()}
 }
 
-func (t *tailFilter) admit(ev LiveEvent) (LiveEvent, bool) {
+// admit returns what the tail sends for ev: nothing, ev, or (when ev is a
+// tracked event whose outcome came first) the event and its status change.
+func (t *tailFilter) admit(ev LiveEvent) []LiveEvent {
 	if ev.Outcome {
-		te := t.events[ev.ID]
-		if te == nil {
-			return ev, false
+		te, ok := t.events.get(ev.ID)
+		if !ok {
+			t.early.put(ev.ID, ev)
+			return nil
 		}
-		te.ev.Status, te.ev.Reason = ev.Status, ev.Reason
-		if te.shown {
-			return ev, true
-		}
-		if t.f.Status == ev.Status {
-			te.shown = true
-			return te.ev, true
-		}
-		return ev, false
+		return t.apply(te, ev)
 	}
+	outcome, early := t.early.take(ev.ID)
 	if len(t.types) > 0 && !t.types[domain.NormalizeEventName(ev.Event)] {
-		return ev, false
+		return nil
 	}
 	if t.f.User != "" && ev.UserID != t.f.User {
-		return ev, false
+		return nil
 	}
 	te := &trackedEvent{ev: ev, shown: t.f.Status == "" || t.f.Status == ev.Status}
-	t.events[ev.ID] = te
-	t.order = append(t.order, ev.ID)
-	if len(t.order) > seenLimit {
-		delete(t.events, t.order[0])
-		t.order = t.order[1:]
+	t.events.put(ev.ID, te)
+	var out []LiveEvent
+	if te.shown {
+		out = append(out, ev)
 	}
-	return ev, te.shown
+	if early {
+		out = append(out, t.apply(te, outcome)...)
+	}
+	return out
+}
+
+// apply records an outcome of an event that passed the filters.
+func (t *tailFilter) apply(te *trackedEvent, outcome LiveEvent) []LiveEvent {
+	te.ev.Status, te.ev.Reason = outcome.Status, outcome.Reason
+	if te.shown {
+		return []LiveEvent{outcome}
+	}
+	if t.f.Status == outcome.Status {
+		te.shown = true
+		return []LiveEvent{te.ev}
+	}
+	return nil
+}
+
+// recent is a map of at most seenLimit entries that forgets the oldest.
+type recent[V any] struct {
+	m     map[string]V
+	order []string
+}
+
+func newRecent[V any]() recent[V] { return recent[V]{m: map[string]V{}} }
+
+func (r *recent[V]) get(id string) (V, bool) {
+	v, ok := r.m[id]
+	return v, ok
+}
+
+func (r *recent[V]) put(id string, v V) {
+	if _, ok := r.m[id]; !ok {
+		r.order = append(r.order, id)
+	}
+	r.m[id] = v
+	for len(r.order) > seenLimit {
+		delete(r.m, r.order[0])
+		r.order = r.order[1:]
+	}
+}
+
+// take removes and returns id's entry; its place in the order is left to
+// age out.
+func (r *recent[V]) take(id string) (V, bool) {
+	v, ok := r.m[id]
+	delete(r.m, id)
+	return v, ok
 }
 
 // writeJSON answers the few JSON endpoints of the dashboard.

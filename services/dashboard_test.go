@@ -459,7 +459,7 @@ func TestDashboardLiveTail(t *testing.T) {
 	nd.track(tn.pk, `{"event":"click","userId":"u1"}`)
 	nd.track(tn.pk, `{"event":"page_view","userId":"u2"}`)
 	id := nd.track(tn.pk, `{"event":"page_view","userId":"u1","properties":{"path":"/"}}`)
-	next := func() map[string]any {
+	next := func(what string) map[string]any {
 		select {
 		case m, ok := <-events:
 			if !ok {
@@ -467,15 +467,15 @@ func TestDashboardLiveTail(t *testing.T) {
 			}
 			return m
 		case <-ctx.Done():
-			t.Fatal("no live event within 30 s")
+			t.Fatalf("no %s within 30 s", what)
 		}
 		return nil
 	}
-	first := next()
+	first := next("live event")
 	if str(first, "id") != id || str(first, "event") != "page_view" || str(first, "status") != "pending" || str(first, "userId") != "u1" {
 		t.Fatalf("first live event: %v (want %s pending)", first, id)
 	}
-	outcome := next()
+	outcome := next("outcome")
 	if str(outcome, "id") != id || str(outcome, "status") != "processed" || outcome["outcome"] != true {
 		t.Fatalf("outcome: %v", outcome)
 	}
