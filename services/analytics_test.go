@@ -138,6 +138,8 @@ func TestAnalyticsAnswersMatchTheEventsSent(t *testing.T) {
 			{base.Add(5*time.Hour + 17*time.Minute), base.Add(4*24*time.Hour + 3*time.Hour + 5*time.Minute)},
 			{base.Add(30 * time.Minute), base.Add(20 * time.Hour)},
 			{base.Add(-time.Hour), base.Add(2 * 24 * time.Hour)},
+			{base.Add(3 * time.Hour), base.Add(3*24*time.Hour + 2*time.Hour)}, // whole hours at both edges
+			{base, base.Add(3 * 24 * time.Hour)},                              // whole days only
 		} {
 			counts, users := map[string]int64{}, map[string]map[string]bool{}
 			for _, e := range history {

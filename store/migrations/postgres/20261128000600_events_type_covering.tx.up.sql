@@ -1,0 +1,10 @@
+-- Top events and funnels read an event type's events over a time range for
+-- their users: carrying the user columns in the type index lets those reads
+-- scan the index only (once the visibility map is set), instead of fetching
+-- a heap page per event.
+DROP INDEX events_project_type_time_idx;
+
+--bun:split
+
+CREATE INDEX events_project_type_time_idx ON events (project_id, type, occurred_at DESC, id DESC)
+    INCLUDE (user_id, anonymous_id, rejected);
