@@ -475,7 +475,7 @@ func (rp *Replay) swapSQLite(ctx context.Context) error {
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA cache_size = -131072") //nolint:errcheck // the pool's default
 	name := rp.Projection.Name()
-	return conn.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = conn.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var live, sh []readmodel.Checkpoint
 		if err := tx.NewSelect().Model(&live).Where("projection = ?", name).Scan(ctx); err != nil {
 			return err
@@ -526,6 +526,14 @@ func (rp *Replay) swapSQLite(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// The tables are new to the planner: give it their statistics now.
+	if err := rp.DB.Optimize(ctx, rp.Projection.Tables()...); err != nil {
+		rp.Log.Warn("replay: refreshing planner statistics", "err", err)
+	}
+	return nil
 }
 
 // qualifyIndex makes a SQLite CREATE INDEX statement create the index in

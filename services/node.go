@@ -327,6 +327,12 @@ func (n *Node) Run(ctx context.Context) error {
 			r := projections.NewRunner(n.DB, n.Config.KafkaBrokers, group, p, n.Log.With("role", RoleProjector), n.Metrics)
 			start(RoleProjector+"/"+p.Name(), r.Run)
 		}
+		if n.DB.Dialect == store.SQLite {
+			start(RoleProjector+"/statistics", func(ctx context.Context) error {
+				keepStatistics(ctx, n.DB, n.Log.With("role", RoleProjector))
+				return nil
+			})
+		}
 	}
 
 	ln := n.Listener
@@ -481,6 +487,24 @@ func waitFor(ctx context.Context, log *slog.Logger, what string, fn func() error
 		case <-ctx.Done():
 			return fmt.Errorf("%s: %w", what, errors.Join(ctx.Err(), err))
 		case <-time.After(min(200*time.Millisecond<<min(attempt, 4), 3*time.Second)):
+		}
+	}
+}
+
+// keepStatistics refreshes SQLite's planner statistics as the read models
+// grow (the projector is their only writer): at start, then every few
+// minutes. Each run analyzes only the tables whose statistics went stale.
+func keepStatistics(ctx context.Context, db *store.DB, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		if err := db.Optimize(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("refreshing sqlite planner statistics", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -93,6 +93,34 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
+// Optimize refreshes SQLite's planner statistics where they are missing or
+// stale; PostgreSQL's autovacuum keeps its own. Without them SQLite may read
+// a covering index whole (every event of a project) instead of a time range
+// of it. Sampling (analysis_limit) keeps it to milliseconds on a large file.
+func (db *DB) Optimize(ctx context.Context, tables ...string) error {
+	if db.Dialect != SQLite {
+		return nil
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("optimizing sqlite: %w", err)
+	}
+	defer conn.Close()
+	stmts := []string{"PRAGMA analysis_limit = 1000"}
+	if len(tables) == 0 {
+		stmts = append(stmts, "PRAGMA optimize = 0x10002")
+	}
+	for _, t := range tables {
+		stmts = append(stmts, fmt.Sprintf("ANALYZE main.%q", t))
+	}
+	for _, s := range stmts {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("optimizing sqlite: %s: %w", s, err)
+		}
+	}
+	return nil
+}
+
 func pingWithin(ctx context.Context, db *DB, d time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
