@@ -1,11 +1,8 @@
 package bus_test
 
 import (
-	"context"
 	"errors"
 	"testing"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/domain"
@@ -15,15 +12,9 @@ import (
 func TestAppendIsOptimisticallyConcurrent(t *testing.T) {
 	for _, mode := range testenv.Modes() {
 		t.Run(string(mode), func(t *testing.T) {
-			ctx := context.Background()
-			env := testenv.Start(t, mode)
-			names := bus.Names{Prefix: env.Config.NATSPrefix}
-			nc := env.ConnectNATS()
-			js, _ := jetstream.New(nc)
-			if err := bus.EnsureStreams(ctx, js, names, bus.StreamOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			store, err := bus.NewEventStore(ctx, nc, names)
+			e := newBusEnv(t, mode)
+			ctx := e.ctx
+			store, err := bus.NewEventStore(ctx, e.nc, e.names)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,33 +15,7 @@ import (
 	"github.com/gamify/boost/internal/testenv"
 )
 
-type subscriberEnv struct {
-	ctx   context.Context
-	env   *testenv.Env
-	names bus.Names
-	js    jetstream.JetStream
-	pub   *bus.Publisher
-	topic string
-}
-
-func newSubscriberEnv(t *testing.T, mode testenv.Mode) *subscriberEnv {
-	t.Helper()
-	ctx := context.Background()
-	env := testenv.Start(t, mode)
-	names := bus.Names{Prefix: env.Config.NATSPrefix}
-	nc := env.ConnectNATS()
-	js, _ := jetstream.New(nc)
-	if err := bus.EnsureStreams(ctx, js, names, bus.StreamOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := bus.NewPublisher(nc, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &subscriberEnv{ctx: ctx, env: env, names: names, js: js, pub: pub, topic: names.TrackedSubjects()}
-}
-
-func (e *subscriberEnv) subscriber(t *testing.T, parallel int) *bus.Subscriber {
+func (e *busEnv) subscriber(t *testing.T, parallel int) *bus.Subscriber {
 	t.Helper()
 	sub, err := bus.NewSubscriber(e.env.ConnectNATS(), e.names.TrackedStream(), e.names.ProcessorQueue(), parallel, watermill.NopLogger{})
 	if err != nil {
@@ -51,15 +25,15 @@ func (e *subscriberEnv) subscriber(t *testing.T, parallel int) *bus.Subscriber {
 	return sub
 }
 
-func (e *subscriberEnv) publish(t *testing.T, uuid string) {
+func (e *busEnv) publish(t *testing.T, uuid string) {
 	t.Helper()
 	if err := e.pub.Publish(e.names.TrackedSubject("p1"), message.NewMessage(uuid, []byte(uuid))); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// settled waits until the consumer has nothing pending or unacked.
-func (e *subscriberEnv) settled(t *testing.T) {
+// waitConsumer polls the consumer's state until done accepts it.
+func (e *busEnv) waitConsumer(t *testing.T, done func(*jetstream.ConsumerInfo) bool, failf func(*jetstream.ConsumerInfo) string) {
 	t.Helper()
 	durable := bus.DurableName(e.names.ProcessorQueue(), e.topic)
 	deadline := time.Now().Add(20 * time.Second)
@@ -72,14 +46,24 @@ func (e *subscriberEnv) settled(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.NumPending == 0 && info.NumAckPending == 0 {
+		if done(info) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("consumer never settled: %d pending, %d unacked", info.NumPending, info.NumAckPending)
+			t.Fatal(failf(info))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// settled waits until the consumer has nothing pending or unacked.
+func (e *busEnv) settled(t *testing.T) {
+	t.Helper()
+	e.waitConsumer(t, func(info *jetstream.ConsumerInfo) bool {
+		return info.NumPending == 0 && info.NumAckPending == 0
+	}, func(info *jetstream.ConsumerInfo) string {
+		return fmt.Sprintf("consumer never settled: %d pending, %d unacked", info.NumPending, info.NumAckPending)
+	})
 }
 
 func receive(t *testing.T, out <-chan *message.Message) *message.Message {
@@ -102,7 +86,7 @@ func receive(t *testing.T, out <-chan *message.Message) *message.Message {
 func TestSubscriberAcksNacksAndRunsInParallel(t *testing.T) {
 	for _, mode := range testenv.Modes() {
 		t.Run(string(mode), func(t *testing.T) {
-			e := newSubscriberEnv(t, mode)
+			e := newBusEnv(t, mode)
 			const parallel = 4
 			out, err := e.subscriber(t, parallel).Subscribe(e.ctx, e.topic)
 			if err != nil {
@@ -144,7 +128,7 @@ func TestSubscriberAcksNacksAndRunsInParallel(t *testing.T) {
 func TestSubscriberStopsUnderTraffic(t *testing.T) {
 	for _, mode := range testenv.Modes() {
 		t.Run(string(mode), func(t *testing.T) {
-			e := newSubscriberEnv(t, mode)
+			e := newBusEnv(t, mode)
 			sub := e.subscriber(t, 4)
 
 			const total = 600
@@ -215,36 +199,24 @@ func TestSubscriberStopsUnderTraffic(t *testing.T) {
 				t.Fatal(err)
 			}
 			go handle(out, -1)
-			durable := bus.DurableName(e.names.ProcessorQueue(), e.topic)
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				c, err := e.js.PushConsumer(e.ctx, e.names.TrackedStream(), durable)
-				if err != nil {
-					t.Fatal(err)
-				}
-				info, err := c.Info(e.ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
+			handled := func() int {
 				mu.Lock()
-				handled := len(acked)
-				mu.Unlock()
-				if info.NumPending == 0 && handled+info.NumAckPending == total {
-					t.Logf("%d handled, %d left to JetStream's redelivery", handled, info.NumAckPending)
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%d handled + %d unacked in the consumer (%d never delivered), want %d", handled, info.NumAckPending, info.NumPending, total)
-				}
-				time.Sleep(50 * time.Millisecond)
+				defer mu.Unlock()
+				return len(acked)
 			}
+			e.waitConsumer(t, func(info *jetstream.ConsumerInfo) bool {
+				return info.NumPending == 0 && handled()+info.NumAckPending == total
+			}, func(info *jetstream.ConsumerInfo) string {
+				return fmt.Sprintf("%d handled + %d unacked in the consumer (%d never delivered), want %d",
+					handled(), info.NumAckPending, info.NumPending, total)
+			})
 		})
 	}
 }
 
 // TestSubscriberClose closes every output and refuses new subscriptions.
 func TestSubscriberClose(t *testing.T) {
-	e := newSubscriberEnv(t, testenv.Embedded)
+	e := newBusEnv(t, testenv.Embedded)
 	sub := e.subscriber(t, 2)
 	outs := []<-chan *message.Message{}
 	for _, topic := range []string{e.topic, e.names.TrackedSubject("p2")} {
