@@ -149,9 +149,22 @@ func TestSubscriberStopsUnderTraffic(t *testing.T) {
 
 			var mu sync.Mutex
 			acked := map[string]bool{}
-			handle := func(out <-chan *message.Message, stopAfter int) {
+			// handle acks stopAfter messages (all, if negative); it also
+			// returns after idle with nothing to take, so a round does not
+			// wait out AckWait for messages JetStream holds back.
+			handle := func(out <-chan *message.Message, stopAfter int, idle time.Duration) {
 				n := 0
-				for m := range out {
+				for {
+					var m *message.Message
+					select {
+					case msg, ok := <-out:
+						if !ok {
+							return
+						}
+						m = msg
+					case <-time.After(idle):
+						return
+					}
 					mu.Lock()
 					acked[m.UUID] = true
 					mu.Unlock()
@@ -167,7 +180,7 @@ func TestSubscriberStopsUnderTraffic(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				handle(out, 1+round%7)
+				handle(out, 1+round%7, 200*time.Millisecond)
 				cancel()
 				closed := time.After(20 * time.Second)
 				for open := true; open; {
@@ -198,7 +211,7 @@ func TestSubscriberStopsUnderTraffic(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			go handle(out, -1)
+			go handle(out, -1, time.Hour)
 			handled := func() int {
 				mu.Lock()
 				defer mu.Unlock()
