@@ -150,41 +150,33 @@ func (q *Queries) EventCounts(ctx context.Context, projectID string, types []str
 	for _, t := range types {
 		byType[t] = make([]int64, len(starts))
 	}
-	if r.Bucket != Minute && r.Bucket != Hour && alignedTo(starts, end, 24*time.Hour) {
+	// A roll-up serves when its periods are the buckets' building blocks:
+	// UTC days for day, week and month buckets aligned to UTC midnights,
+	// hours for any bucket aligned to whole hours.
+	var table, column string
+	switch {
+	case r.Bucket != Minute && r.Bucket != Hour && alignedTo(starts, end, 24*time.Hour):
+		table, column = "event_counts_daily", "day"
+	case r.Bucket != Minute && alignedTo(starts, end, time.Hour):
+		table, column = "event_counts_hourly", "bucket_start"
+	}
+	if table != "" {
 		var rows []struct {
 			EventType string    `bun:"event_type"`
-			Day       time.Time `bun:"day"`
+			At        time.Time `bun:"at"`
 			Count     int64     `bun:"count"`
 		}
-		s := q.idb.NewSelect().Table("event_counts_daily").Column("event_type", "day", "count").
-			Where("project_id = ?", projectID).Where("day >= ?", starts[0].UTC()).Where("day < ?", end.UTC())
+		s := q.idb.NewSelect().Table(table).ColumnExpr("event_type, ? AS at, count", bun.Ident(column)).
+			Where("project_id = ?", projectID).Where("? >= ?", bun.Ident(column), starts[0].UTC()).
+			Where("? < ?", bun.Ident(column), end.UTC())
 		if len(types) > 0 {
 			s = s.Where("event_type IN (?)", bun.In(types))
 		}
 		if err := s.Scan(ctx, &rows); err != nil {
-			return nil, nil, fmt.Errorf("reading daily counts: %w", err)
+			return nil, nil, fmt.Errorf("reading %s: %w", table, err)
 		}
 		for _, row := range rows {
-			add(row.EventType, row.Day, row.Count)
-		}
-		return starts, seriesFrom(byType), nil
-	}
-	if r.Bucket != Minute && alignedTo(starts, end, time.Hour) {
-		var rows []struct {
-			EventType   string    `bun:"event_type"`
-			BucketStart time.Time `bun:"bucket_start"`
-			Count       int64     `bun:"count"`
-		}
-		s := q.idb.NewSelect().Table("event_counts_hourly").Column("event_type", "bucket_start", "count").
-			Where("project_id = ?", projectID).Where("bucket_start >= ?", starts[0].UTC()).Where("bucket_start < ?", end.UTC())
-		if len(types) > 0 {
-			s = s.Where("event_type IN (?)", bun.In(types))
-		}
-		if err := s.Scan(ctx, &rows); err != nil {
-			return nil, nil, fmt.Errorf("reading hourly counts: %w", err)
-		}
-		for _, row := range rows {
-			add(row.EventType, row.BucketStart, row.Count)
+			add(row.EventType, row.At, row.Count)
 		}
 		return starts, seriesFrom(byType), nil
 	}
@@ -546,10 +538,11 @@ func (q *Queries) Retention(ctx context.Context, projectID string, period Bucket
 			cohorts[i].Size++
 		}
 	}
-	var active []struct {
+	type dayActive struct {
 		Day        time.Time `bun:"day"`
 		DistinctID string    `bun:"distinct_id"`
 	}
+	var active []dayActive
 	if period == Week {
 		// The cohorts' users' weeks, looked up by user in the weekly
 		// roll-up (a day is active in the week holding it): cohorts are
@@ -560,10 +553,7 @@ func (q *Queries) Retention(ctx context.Context, projectID string, period Bucket
 		}
 		slices.Sort(ids)
 		for chunk := range slices.Chunk(ids, 500) {
-			var rows []struct {
-				Day        time.Time `bun:"day"`
-				DistinctID string    `bun:"distinct_id"`
-			}
+			var rows []dayActive
 			if err := q.idb.NewSelect().Table("weekly_users").ColumnExpr("week AS day, distinct_id").
 				Where("project_id = ?", projectID).Where("distinct_id IN (?)", bun.In(chunk)).
 				Where("week >= ?", starts[0]).Where("week < ?", horizon).Scan(ctx, &rows); err != nil {
