@@ -284,16 +284,11 @@ func (h *Health) failedLastHour(ctx context.Context, projectIDs []string) (int64
 	if h.Queries == nil {
 		return 0, false
 	}
-	since := time.Now().Add(-time.Hour)
-	var total int64
-	for _, id := range projectIDs[:min(len(projectIDs), maxHealthProjects)] {
-		n, err := h.Queries.FailedSince(ctx, id, since)
-		if err != nil {
-			return 0, false
-		}
-		total += n
+	n, err := h.Queries.FailedSince(ctx, projectIDs[:min(len(projectIDs), maxHealthProjects)], time.Now().Add(-time.Hour))
+	if err != nil {
+		return 0, false
 	}
-	return total, true
+	return n, true
 }
 
 // healthSnapshot measures the pipeline for the projects in sidebar (the

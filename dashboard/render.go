@@ -178,7 +178,13 @@ func parsePages() (map[string]*template.Template, error) {
 // render writes a page. Pages are rendered to a buffer first, so a
 // template error answers a clean 500 instead of half a page.
 func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, page string, v *view) {
-	if sess, ok := d.sessions.current(r); ok {
+	// Behind authed the session was checked already; only the pages
+	// outside it (sign-in, not found) look at the cookie here.
+	sess, ok := r.Context().Value(sessionKey{}).(session)
+	if !ok {
+		sess, ok = d.sessions.current(r)
+	}
+	if ok {
 		v.Signed = true
 		v.CSRF = d.sessions.csrfToken(sess)
 		if v.Sidebar == nil {
@@ -207,16 +213,17 @@ func (d *Dashboard) renderError(w http.ResponseWriter, r *http.Request, status i
 }
 
 // sidebar lists organizations and their projects for the project switcher.
+// On a database error it is empty, not nil, so render does not ask again.
 func (d *Dashboard) sidebar(r *http.Request) []orgProjects {
 	orgs, _, err := d.cfg.Queries.Organizations(r.Context(), pageOf(100))
 	if err != nil {
-		return nil
+		return []orgProjects{}
 	}
 	out := make([]orgProjects, 0, len(orgs))
 	for _, o := range orgs {
 		ps, _, err := d.cfg.Queries.Projects(r.Context(), o.ID, pageOf(100))
 		if err != nil {
-			return nil
+			return []orgProjects{}
 		}
 		out = append(out, orgProjects{Org: o, Projects: ps})
 	}

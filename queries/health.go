@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/gamify/boost/readmodel"
 )
 
@@ -18,11 +20,14 @@ func (q *Queries) Checkpoints(ctx context.Context) ([]readmodel.Checkpoint, erro
 	return cps, nil
 }
 
-// FailedSince counts a project's failed events that happened at or after
-// since, through the project's time index.
-func (q *Queries) FailedSince(ctx context.Context, projectID string, since time.Time) (int64, error) {
+// FailedSince counts the failed events of the given projects that happened
+// at or after since, through their time index, in one query.
+func (q *Queries) FailedSince(ctx context.Context, projectIDs []string, since time.Time) (int64, error) {
+	if len(projectIDs) == 0 {
+		return 0, nil
+	}
 	n, err := q.idb.NewSelect().Model((*readmodel.Event)(nil)).
-		Where("project_id = ?", projectID).Where("occurred_at >= ?", since.UTC()).
+		Where("project_id IN (?)", bun.In(projectIDs)).Where("occurred_at >= ?", since.UTC()).
 		Where("status = ?", readmodel.StatusFailed).Count(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("counting failed events: %w", err)
