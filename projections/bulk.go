@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -175,9 +174,25 @@ func (b *eventsBulk) stopWriters() error {
 	return first
 }
 
+// canonicalUUID parses id when it is a UUID in its canonical form (36
+// characters, lower-case hex), the only form it may be keyed by as 16
+// bytes and still compare equal as a string; it allocates nothing.
+func canonicalUUID(id string) (uuid.UUID, bool) {
+	if len(id) != 36 {
+		return uuid.UUID{}, false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c >= 'A' && c <= 'F' {
+			return uuid.UUID{}, false
+		}
+	}
+	u, err := uuid.Parse(id)
+	return u, err == nil
+}
+
 // firstSight records id, reporting false if it was seen before.
 func (b *eventsBulk) firstSight(id string) bool {
-	if u, err := uuid.Parse(id); err == nil && len(id) == 36 && u.String() == id {
+	if u, ok := canonicalUUID(id); ok {
 		if _, ok := b.seen[u]; ok {
 			return false
 		}
@@ -192,7 +207,7 @@ func (b *eventsBulk) firstSight(id string) bool {
 }
 
 func (b *eventsBulk) wasSeen(id string) bool {
-	if u, err := uuid.Parse(id); err == nil && len(id) == 36 && u.String() == id {
+	if u, ok := canonicalUUID(id); ok {
 		_, ok := b.seen[u]
 		return ok
 	}
@@ -251,10 +266,7 @@ func (b *eventsBulk) add(ctx context.Context, values [][]byte) error {
 				}
 			}
 		case domain.EventProcessed, domain.EventFailed:
-			o := outcome{status: readmodel.StatusProcessed, at: env.OccurredAt}
-			if env.Type == domain.EventFailed {
-				o = outcome{status: readmodel.StatusFailed, reason: env.Data.Reason, at: env.OccurredAt}
-			}
+			o := newOutcome(env.Type, env.Data.Reason, env.OccurredAt)
 			id := env.Data.EventID
 			if row, ok := b.bufIdx[id]; ok {
 				if row.Status == readmodel.StatusPending {
@@ -305,13 +317,7 @@ func (b *eventsBulk) foldUser(r *trackedRow) {
 		b.users[k] = u
 		b.userOrder = append(b.userOrder, k)
 	}
-	u.u.EventCount++
-	if r.row.OccurredAt.Before(u.u.FirstSeenAt) {
-		u.u.FirstSeenAt = r.row.OccurredAt
-	}
-	if r.row.OccurredAt.After(u.u.LastSeenAt) {
-		u.u.LastSeenAt = r.row.OccurredAt
-	}
+	countSeen(&u.u, r.row.OccurredAt)
 	if !r.identify {
 		return
 	}
@@ -347,7 +353,9 @@ func traitVersion(r *readmodel.Event) string {
 type bulkTask struct {
 	name string
 	deps []string
-	run  func(ctx context.Context, w bulkWriter) error
+	// first puts the task ahead of the others: it is on the longest chain.
+	first bool
+	run   func(ctx context.Context, w bulkWriter) error
 }
 
 func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpoint) error {
@@ -425,18 +433,7 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		return w.indexes(ctx, "event_counts_hourly")
 	}})
 	for _, r := range b.rollups() {
-		r := r
-		deps := []string{r.from + " loaded"}
-		if r.from == "events" {
-			deps = nil
-		}
-		switch r.table {
-		case "revenue_hourly":
-			deps = []string{"late outcomes"}
-		case "active_user_counts":
-			deps = []string{"daily_users loaded", "weekly_users loaded", "monthly_users loaded"}
-		}
-		tasks = append(tasks, bulkTask{name: r.table + " loaded", deps: deps, run: func(ctx context.Context, w bulkWriter) error {
+		tasks = append(tasks, bulkTask{name: r.table + " loaded", deps: r.deps, first: r.first, run: func(ctx context.Context, w bulkWriter) error {
 			if err := w.exec(ctx, r.query); err != nil {
 				return fmt.Errorf("replay: computing %s: %w", r.table, err)
 			}
@@ -448,11 +445,7 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 	// On PostgreSQL one connection builds a table's indexes while the
 	// other computes another roll-up.
 	writers := b.ws
-	// The longest chain (events → daily event users → daily users → weekly
-	// and monthly users) goes first.
-	sort.SliceStable(tasks, func(i, j int) bool {
-		return strings.HasSuffix(tasks[i].name, "users loaded") && !strings.HasSuffix(tasks[j].name, "users loaded")
-	})
+	sort.SliceStable(tasks, func(i, j int) bool { return tasks[i].first && !tasks[j].first })
 	if err := b.runTasks(ctx, tasks, writers); err != nil {
 		return err
 	}
@@ -585,7 +578,17 @@ func (b *eventsBulk) endUsers() ([]readmodel.EndUser, []readmodel.EndUserAlias, 
 	return users, aliases, nil
 }
 
-type rollup struct{ table, from, query string }
+// rollup is one roll-up table computed by query once the tasks deps name
+// are done ("<table> loaded" for a table's rows, "late outcomes" for the
+// events' final statuses; the events' rows are there before any task).
+// The longest chain (daily event users → daily users → weekly and monthly
+// users) is marked first.
+type rollup struct {
+	table string
+	deps  []string
+	first bool
+	query string
+}
 
 // rollups computes the roll-ups (but the hourly counts, added up while
 // loading) from the loaded events, as Apply adds
@@ -617,21 +620,21 @@ func (b *eventsBulk) rollups() []rollup {
 		month = "date(substr(day, 1, 10), 'start of month') || ' 00:00:00+00:00'"
 	}
 	return []rollup{
-		{"daily_event_users", "events", "INSERT INTO " + t("daily_event_users") + " (project_id, day, event_type, distinct_id)" +
+		{"daily_event_users", nil, true, "INSERT INTO " + t("daily_event_users") + " (project_id, day, event_type, distinct_id)" +
 			" SELECT project_id, " + day + ", type, " + distinctID + " FROM " + t("events") +
 			" WHERE NOT rejected AND " + distinctID + " IS NOT NULL GROUP BY 1, 3, 2, 4"},
-		{"daily_users", "daily_event_users", "INSERT INTO " + t("daily_users") + " (project_id, day, distinct_id)" +
+		{"daily_users", []string{"daily_event_users loaded"}, true, "INSERT INTO " + t("daily_users") + " (project_id, day, distinct_id)" +
 			" SELECT project_id, day, distinct_id FROM " + t("daily_event_users") + " GROUP BY 1, 2, 3"},
-		{"event_counts_daily", "event_counts_hourly", "INSERT INTO " + t("event_counts_daily") + " (project_id, event_type, day, count)" +
+		{"event_counts_daily", []string{"event_counts_hourly loaded"}, false, "INSERT INTO " + t("event_counts_daily") + " (project_id, event_type, day, count)" +
 			" SELECT project_id, event_type, " + dayOfHour + ", SUM(count) FROM " + t("event_counts_hourly") + " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"},
-		{"weekly_users", "daily_users", "INSERT INTO " + t("weekly_users") + " (project_id, distinct_id, week)" +
+		{"weekly_users", []string{"daily_users loaded"}, true, "INSERT INTO " + t("weekly_users") + " (project_id, distinct_id, week)" +
 			" SELECT project_id, distinct_id, " + week + " FROM " + t("daily_users") + " GROUP BY 1, 2, 3"},
-		{"monthly_users", "daily_users", "INSERT INTO " + t("monthly_users") + " (project_id, distinct_id, month)" +
+		{"monthly_users", []string{"daily_users loaded"}, true, "INSERT INTO " + t("monthly_users") + " (project_id, distinct_id, month)" +
 			" SELECT project_id, distinct_id, " + month + " FROM " + t("daily_users") + " GROUP BY 1, 2, 3"},
-		{"revenue_hourly", "events", "INSERT INTO " + t("revenue_hourly") + " (project_id, currency, bucket_start, amount, count)" +
+		{"revenue_hourly", []string{"late outcomes"}, false, "INSERT INTO " + t("revenue_hourly") + " (project_id, currency, bucket_start, amount, count)" +
 			" SELECT project_id, currency, " + hour + ", SUM(amount), COUNT(*) FROM " + t("events") +
 			" WHERE NOT rejected AND amount IS NOT NULL AND currency IS NOT NULL AND status <> 'failed' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"},
-		{"active_user_counts", "monthly_users", "INSERT INTO " + t("active_user_counts") + " (project_id, period, period_start, users)" +
+		{"active_user_counts", []string{"daily_users loaded", "weekly_users loaded", "monthly_users loaded"}, false, "INSERT INTO " + t("active_user_counts") + " (project_id, period, period_start, users)" +
 			" SELECT project_id, 'day', day, COUNT(*) FROM " + t("daily_users") + " GROUP BY 1, 3" +
 			" UNION ALL SELECT project_id, 'week', week, COUNT(*) FROM " + t("weekly_users") + " GROUP BY 1, 3" +
 			" UNION ALL SELECT project_id, 'month', month, COUNT(*) FROM " + t("monthly_users") + " GROUP BY 1, 3"},

@@ -42,6 +42,14 @@ var eventColumns = []string{"id", "project_id", "type", "user_id", "anonymous_id
 	"key_id", "status", "error_details", "client_timestamp", "sent_at", "received_at", "occurred_at", "processed_at",
 	"amount", "currency", "rejected"}
 
+// The columns of the other tables a bulk build writes, in the order both
+// writers give their values.
+var (
+	endUserColumns = []string{"project_id", "external_id", "traits", "trait_versions", "first_seen_at", "last_seen_at", "event_count"}
+	aliasColumns   = []string{"project_id", "anonymous_id", "external_id", "linked_at"}
+	hourlyColumns  = []string{"project_id", "event_type", "bucket_start", "count"}
+)
+
 func newBulkWriter(ctx context.Context, db *store.DB, schema string) (bulkWriter, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -138,8 +146,7 @@ func (w *pgBulk) events(ctx context.Context, rows []*readmodel.Event) error {
 }
 
 func (w *pgBulk) users(ctx context.Context, rows []readmodel.EndUser) error {
-	cols := []string{"project_id", "external_id", "traits", "trait_versions", "first_seen_at", "last_seen_at", "event_count"}
-	return w.copyFrom(ctx, "end_users", cols, len(rows), func(i int, v []any) error {
+	return w.copyFrom(ctx, "end_users", endUserColumns, len(rows), func(i int, v []any) error {
 		r := &rows[i]
 		project, err := pgUUID(r.ProjectID)
 		if err != nil {
@@ -152,8 +159,7 @@ func (w *pgBulk) users(ctx context.Context, rows []readmodel.EndUser) error {
 }
 
 func (w *pgBulk) aliases(ctx context.Context, rows []readmodel.EndUserAlias) error {
-	cols := []string{"project_id", "anonymous_id", "external_id", "linked_at"}
-	return w.copyFrom(ctx, "end_user_aliases", cols, len(rows), func(i int, v []any) error {
+	return w.copyFrom(ctx, "end_user_aliases", aliasColumns, len(rows), func(i int, v []any) error {
 		r := &rows[i]
 		project, err := pgUUID(r.ProjectID)
 		if err != nil {
@@ -165,8 +171,7 @@ func (w *pgBulk) aliases(ctx context.Context, rows []readmodel.EndUserAlias) err
 }
 
 func (w *pgBulk) hourlyCounts(ctx context.Context, rows []readmodel.EventCountHourly) error {
-	cols := []string{"project_id", "event_type", "bucket_start", "count"}
-	return w.copyFrom(ctx, "event_counts_hourly", cols, len(rows), func(i int, v []any) error {
+	return w.copyFrom(ctx, "event_counts_hourly", hourlyColumns, len(rows), func(i int, v []any) error {
 		r := &rows[i]
 		project, err := pgUUID(r.ProjectID)
 		if err != nil {
@@ -344,8 +349,7 @@ func (w *sqliteBulk) events(ctx context.Context, rows []*readmodel.Event) error 
 }
 
 func (w *sqliteBulk) users(ctx context.Context, rows []readmodel.EndUser) error {
-	cols := []string{"project_id", "external_id", "traits", "trait_versions", "first_seen_at", "last_seen_at", "event_count"}
-	return w.insert(ctx, "end_users", cols, len(rows), func(i int, v []any) {
+	return w.insert(ctx, "end_users", endUserColumns, len(rows), func(i int, v []any) {
 		r := &rows[i]
 		v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ProjectID, r.ExternalID, string(r.Traits), string(r.TraitVersions),
 			sqliteTime(r.FirstSeenAt), sqliteTime(r.LastSeenAt), r.EventCount
@@ -353,16 +357,14 @@ func (w *sqliteBulk) users(ctx context.Context, rows []readmodel.EndUser) error 
 }
 
 func (w *sqliteBulk) aliases(ctx context.Context, rows []readmodel.EndUserAlias) error {
-	cols := []string{"project_id", "anonymous_id", "external_id", "linked_at"}
-	return w.insert(ctx, "end_user_aliases", cols, len(rows), func(i int, v []any) {
+	return w.insert(ctx, "end_user_aliases", aliasColumns, len(rows), func(i int, v []any) {
 		r := &rows[i]
 		v[0], v[1], v[2], v[3] = r.ProjectID, r.AnonymousID, r.ExternalID, sqliteTime(r.LinkedAt)
 	})
 }
 
 func (w *sqliteBulk) hourlyCounts(ctx context.Context, rows []readmodel.EventCountHourly) error {
-	cols := []string{"project_id", "event_type", "bucket_start", "count"}
-	return w.insert(ctx, "event_counts_hourly", cols, len(rows), func(i int, v []any) {
+	return w.insert(ctx, "event_counts_hourly", hourlyColumns, len(rows), func(i int, v []any) {
 		r := &rows[i]
 		v[0], v[1], v[2], v[3] = r.ProjectID, r.EventType, sqliteTime(r.BucketStart), r.Count
 	})

@@ -42,6 +42,25 @@ type outcome struct {
 	at             time.Time
 }
 
+// countSeen counts one more event of u, which happened at.
+func countSeen(u *readmodel.EndUser, at time.Time) {
+	u.EventCount++
+	if at.Before(u.FirstSeenAt) {
+		u.FirstSeenAt = at
+	}
+	if at.After(u.LastSeenAt) {
+		u.LastSeenAt = at
+	}
+}
+
+// newOutcome is what an EventProcessed or EventFailed sets on its event.
+func newOutcome(typ, reason string, at time.Time) outcome {
+	if typ == domain.EventFailed {
+		return outcome{status: readmodel.StatusFailed, reason: reason, at: at}
+	}
+	return outcome{status: readmodel.StatusProcessed, at: at}
+}
+
 type trackedRow struct {
 	row      readmodel.Event
 	identify bool
@@ -80,10 +99,7 @@ func (p *Events) Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []do
 			if err != nil {
 				return err
 			}
-			o := outcome{status: readmodel.StatusProcessed, at: e.OccurredAt}
-			if e.Type == domain.EventFailed {
-				o = outcome{status: readmodel.StatusFailed, reason: d.Reason, at: e.OccurredAt}
-			}
+			o := newOutcome(e.Type, d.Reason, e.OccurredAt)
 			// Coalesce: an outcome for an event of this batch is written
 			// with its row instead of as a second update.
 			if r, ok := byID[d.EventID]; ok && r.row.Status == readmodel.StatusPending {
@@ -272,13 +288,7 @@ func (p *Events) applyUsers(ctx context.Context, tx bun.Tx, fresh []*trackedRow)
 			users[k] = u
 			order = append(order, k)
 		}
-		u.EventCount++
-		if r.row.OccurredAt.Before(u.FirstSeenAt) {
-			u.FirstSeenAt = r.row.OccurredAt
-		}
-		if r.row.OccurredAt.After(u.LastSeenAt) {
-			u.LastSeenAt = r.row.OccurredAt
-		}
+		countSeen(u, r.row.OccurredAt)
 		if r.identify && r.row.AnonymousID != nil {
 			a := readmodel.EndUserAlias{ProjectID: k.project, AnonymousID: *r.row.AnonymousID,
 				ExternalID: k.user, LinkedAt: r.row.OccurredAt}
@@ -340,9 +350,7 @@ func (p *Events) applyUsers(ctx context.Context, tx bun.Tx, fresh []*trackedRow)
 		if err := json.Unmarshal(r.traits, &add); err != nil {
 			continue
 		}
-		// Last writer wins by event time, then id: the result is the same
-		// whatever order (or how many times) identify events arrive.
-		version := r.row.OccurredAt.UTC().Format("2006-01-02T15:04:05.000000000Z") + "|" + r.row.ID
+		version := traitVersion(&r.row)
 		for name, value := range add {
 			if version > versions[k][name] {
 				traits[k][name], versions[k][name] = value, version
@@ -473,22 +481,17 @@ func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, fresh []*trackedRo
 	// counts of active users grow by exactly those.
 	gained := map[countKey]int64{}
 	var gainedOrder []countKey
-	gain := func(project, period string, at []time.Time) {
-		for _, t := range at {
-			k := countKey{project, period, t}
-			if _, ok := gained[k]; !ok {
-				gainedOrder = append(gainedOrder, k)
-			}
-			gained[k]++
-		}
-	}
 	type insertedRow struct {
 		ProjectID string    `bun:"project_id"`
 		At        time.Time `bun:"at"`
 	}
 	collect := func(rows []insertedRow, period string) {
 		for _, r := range rows {
-			gain(r.ProjectID, period, []time.Time{r.At})
+			k := countKey{r.ProjectID, period, r.At}
+			if _, ok := gained[k]; !ok {
+				gainedOrder = append(gainedOrder, k)
+			}
+			gained[k]++
 		}
 	}
 	for chunk := range slices.Chunk(dayUsers, insertChunk) {
