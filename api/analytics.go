@@ -71,15 +71,7 @@ func projectRange(w http.ResponseWriter, r *http.Request, def queries.Bucket, al
 }
 
 func eventTypes(r *http.Request) []string {
-	var types []string
-	for _, v := range append(r.URL.Query()["event"], r.URL.Query()["type"]...) {
-		for _, t := range strings.Split(v, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				types = append(types, t)
-			}
-		}
-	}
-	return types
+	return queries.SplitNames(append(r.URL.Query()["event"], r.URL.Query()["type"]...)...)
 }
 
 func (s *Server) analyticsError(w http.ResponseWriter, r *http.Request, err error) {
@@ -163,12 +155,7 @@ func (s *Server) analyticsFunnel(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var steps []string
-	for _, v := range strings.Split(r.URL.Query().Get("steps"), ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			steps = append(steps, v)
-		}
-	}
+	steps := queries.SplitNames(r.URL.Query().Get("steps"))
 	if len(steps) < 2 || len(steps) > 10 {
 		writeError(w, errBadRequest("steps", "steps must list 2 to 10 comma-separated event names"))
 		return

@@ -118,12 +118,7 @@ func (d *Dashboard) analyticsPage(w http.ResponseWriter, r *http.Request, pc *pr
 	if len(problems) > 0 {
 		v.Error = strings.Join(problems, "; ") + "."
 	}
-	var types []string
-	for _, t := range strings.Split(f.Types, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			types = append(types, t)
-		}
-	}
+	types := queries.SplitNames(f.Types)
 	api := func(kind string, extra url.Values) string {
 		q := url.Values{"from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}, "tz": {f.TZ}}
 		for k, vs := range extra {

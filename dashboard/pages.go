@@ -124,14 +124,7 @@ func filtersOf(r *http.Request) eventFilters {
 }
 
 func (f eventFilters) query() queries.EventFilter {
-	var ef queries.EventFilter
-	for _, t := range strings.Split(f.Type, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			ef.Types = append(ef.Types, t)
-		}
-	}
-	ef.UserID, ef.Status = f.User, f.Status
-	return ef
+	return queries.EventFilter{Types: queries.SplitNames(f.Type), UserID: f.User, Status: f.Status}
 }
 
 func (d *Dashboard) eventsPage(w http.ResponseWriter, r *http.Request, pc *projectCtx) {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -12,6 +13,20 @@ import (
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/readmodel"
 )
+
+// SplitNames reads event names as query strings carry them: comma-separated
+// lists, possibly repeated, blanks trimmed and empty names dropped.
+func SplitNames(values ...string) []string {
+	var names []string
+	for _, v := range values {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				names = append(names, n)
+			}
+		}
+	}
+	return names
+}
 
 // EventFilter narrows an event list. Zero values do not filter.
 type EventFilter struct {
