@@ -30,29 +30,34 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	results := make(map[string]string, len(s.cfg.Checks))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
 	ready := true
-	for _, c := range s.cfg.Checks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := c.Probe(ctx)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				ready = false
-				results[c.Name] = "failing: " + err.Error()
-				return
-			}
-			results[c.Name] = "ok"
-		}()
+	for i, err := range ProbeAll(ctx, s.cfg.Checks) {
+		results[s.cfg.Checks[i].Name] = "ok"
+		if err != nil {
+			ready = false
+			results[s.cfg.Checks[i].Name] = "failing: " + err.Error()
+		}
 	}
-	wg.Wait()
 	status, code := "ready", http.StatusOK
 	if !ready {
 		status, code = "unavailable", http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "5")
 	}
 	writeJSON(w, code, map[string]any{"status": status, "checks": results})
+}
+
+// ProbeAll runs every check's probe concurrently and returns their errors
+// in the checks' order; ctx bounds them all.
+func ProbeAll(ctx context.Context, checks []Check) []error {
+	errs := make([]error, len(checks))
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.Probe(ctx)
+		}()
+	}
+	wg.Wait()
+	return errs
 }

@@ -86,16 +86,16 @@ func (h *Health) Snapshot(ctx context.Context, projectIDs []string) HealthSnapsh
 
 	var wg sync.WaitGroup
 	deps := make([]DependencyState, len(h.Checks))
-	for i, c := range h.Checks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			deps[i] = DependencyState{Name: c.Name, OK: true}
-			if err := c.Probe(ctx); err != nil {
-				deps[i] = DependencyState{Name: c.Name, Error: err.Error()}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i, err := range api.ProbeAll(ctx, h.Checks) {
+			deps[i] = DependencyState{Name: h.Checks[i].Name, OK: true}
+			if err != nil {
+				deps[i] = DependencyState{Name: h.Checks[i].Name, Error: err.Error()}
 			}
-		}()
-	}
+		}
+	}()
 	var lags []Lag
 	wg.Add(1)
 	go func() {
@@ -260,14 +260,18 @@ func (h *Health) projectionLags(ctx context.Context) []Lag {
 				lag.Note = fmt.Sprintf("Kafka end offsets: %v", err)
 				break
 			}
-			next := map[string]int64{}
+			type partition struct {
+				topic string
+				n     int32
+			}
+			next := map[partition]int64{}
 			for _, c := range cps {
 				if c.Projection == p.Name {
-					next[fmt.Sprintf("%s/%d", c.Topic, c.Partition)] = c.NextOffset
+					next[partition{c.Topic, c.Partition}] = c.NextOffset
 				}
 			}
 			ends.Each(func(o kadm.ListedOffset) {
-				lag.Pending += max(0, o.Offset-next[fmt.Sprintf("%s/%d", o.Topic, o.Partition)])
+				lag.Pending += max(0, o.Offset-next[partition{o.Topic, o.Partition}])
 			})
 			lag.Known = true
 		}
