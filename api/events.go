@@ -65,7 +65,7 @@ func parseTimeParam(r *http.Request, name string) (time.Time, *Error) {
 	if err != nil {
 		return time.Time{}, errBadRequest(name, "%s must be an RFC 3339 time such as 2026-11-28T00:00:00Z", name)
 	}
-	return t, nil
+	return queries.CeilMicro(t), nil
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {

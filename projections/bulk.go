@@ -23,9 +23,9 @@ import (
 // traffic: event rows are bulk-loaded (COPY on PostgreSQL, large
 // transactions of multi-row inserts on SQLite) into tables without
 // secondary indexes, outcomes are folded into their rows in memory while
-// the rows wait to be written, end users and hourly counts are folded in
-// memory, and every other roll-up is computed in SQL from the loaded
-// events at the end; then the indexes are built and Apply takes over for
+// the rows wait to be written, end users, hourly counts and each user's
+// days per event type (daily_event_users, chained) are folded in memory,
+// and every other roll-up is computed in SQL at the end; then the indexes are built and Apply takes over for
 // the catch-up. The result is the same rows Apply would have written
 // (TestBulkReplayBuildsWhatApplyBuilds).
 
@@ -109,7 +109,8 @@ type eventsBulk struct {
 	late    []lateOutcome
 	lateIdx map[string]bool
 
-	hourly map[hourKey]int64
+	hourly   map[hourKey]int64
+	typeDays typeDaysFold
 
 	users     map[bulkUserKey]*bulkUser
 	userOrder []bulkUserKey
@@ -139,7 +140,7 @@ func (p *Events) newBulk(ctx context.Context, db *store.DB, schema string, log *
 	}
 	b := &eventsBulk{p: p, db: db, schema: schema, log: log, w: ws[0], ws: ws, progress: progress,
 		seen: map[uuid.UUID]struct{}{}, seenStr: map[string]struct{}{}, bufIdx: map[string]*readmodel.Event{},
-		lateIdx: map[string]bool{}, hourly: map[hourKey]int64{}, users: map[bulkUserKey]*bulkUser{}, aliases: map[bulkUserKey]*readmodel.EndUserAlias{},
+		lateIdx: map[string]bool{}, hourly: map[hourKey]int64{}, typeDays: typeDaysFold{}, users: map[bulkUserKey]*bulkUser{}, aliases: map[bulkUserKey]*readmodel.EndUserAlias{},
 		out: make(chan []*readmodel.Event, n), done: make(chan error, n)}
 	// Rows are written while the next records decode. A writer that fails
 	// keeps draining, so flush never blocks; finish reports the error.
@@ -215,7 +216,9 @@ func (b *eventsBulk) wasSeen(id string) bool {
 	return ok
 }
 
-func (b *eventsBulk) full() bool { return len(b.seen)+len(b.seenStr)+len(b.users) >= bulkMaxEvents }
+func (b *eventsBulk) full() bool {
+	return len(b.seen)+len(b.seenStr)+len(b.users)+len(b.typeDays) >= bulkMaxEvents
+}
 
 func (b *eventsBulk) add(ctx context.Context, values [][]byte) error {
 	for _, v := range values {
@@ -259,6 +262,7 @@ func (b *eventsBulk) add(ctx context.Context, values [][]byte) error {
 			if r.counted {
 				b.foldUser(r)
 				b.hourly[hourKey{r.row.ProjectID, r.row.Type, r.row.OccurredAt.Truncate(time.Hour).Unix()}]++
+				b.typeDays.add(&r.row)
 			}
 			if len(b.buf) >= bulkWindow {
 				if err := b.flush(ctx, bulkFlush); err != nil {
@@ -432,6 +436,13 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 	}}, bulkTask{name: "event_counts_hourly", deps: []string{"event_counts_hourly loaded"}, run: func(ctx context.Context, w bulkWriter) error {
 		return w.indexes(ctx, "event_counts_hourly")
 	}})
+	typeDays := b.typeDays
+	b.typeDays = nil
+	tasks = append(tasks, bulkTask{name: "daily_event_users loaded", first: true, run: func(ctx context.Context, w bulkWriter) error {
+		return w.typeDays(ctx, typeDays.rows(b.db.Dialect == store.SQLite))
+	}}, bulkTask{name: "daily_event_users", deps: []string{"daily_event_users loaded"}, run: func(ctx context.Context, w bulkWriter) error {
+		return w.indexes(ctx, "daily_event_users")
+	}})
 	for _, r := range b.rollups() {
 		tasks = append(tasks, bulkTask{name: r.table + " loaded", deps: r.deps, first: r.first, run: func(ctx context.Context, w bulkWriter) error {
 			if err := w.exec(ctx, r.query); err != nil {
@@ -590,8 +601,8 @@ type rollup struct {
 	query string
 }
 
-// rollups computes the roll-ups (but the hourly counts, added up while
-// loading) from the loaded events, as Apply adds
+// rollups computes the roll-ups (but the hourly counts and the daily
+// event users, folded while loading) from the loaded rows, as Apply adds
 // them up event by event: counted (not rejected) events only, distinct
 // users by user id else anonymous id, revenue from commerce events whose
 // processing did not fail. Sets are grouped in their key's order (SQLite
@@ -604,25 +615,20 @@ func (b *eventsBulk) rollups() []rollup {
 		}
 		return name
 	}
-	var hour, day, dayOfHour, week, month string
+	var hour, dayOfHour, week, month string
 	if b.db.Dialect == store.Postgres {
 		hour = "date_bin('1 hour', occurred_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
-		day = "(occurred_at AT TIME ZONE 'UTC')::date"
 		dayOfHour = "(bucket_start AT TIME ZONE 'UTC')::date"
 		week = "day - (EXTRACT(ISODOW FROM day)::int - 1)"
 		month = "day - (EXTRACT(DAY FROM day)::int - 1)"
 	} else {
 		// Times are stored as bun writes them: 'YYYY-MM-DD HH:MM:SS[.ffffff]+00:00'.
 		hour = "substr(occurred_at, 1, 13) || ':00:00+00:00'"
-		day = "substr(occurred_at, 1, 10) || ' 00:00:00+00:00'"
 		dayOfHour = "substr(bucket_start, 1, 10) || ' 00:00:00+00:00'"
 		week = "date(substr(day, 1, 10), '-6 days', 'weekday 1') || ' 00:00:00+00:00'"
 		month = "date(substr(day, 1, 10), 'start of month') || ' 00:00:00+00:00'"
 	}
 	return []rollup{
-		{"daily_event_users", nil, true, "INSERT INTO " + t("daily_event_users") + " (project_id, day, event_type, distinct_id)" +
-			" SELECT project_id, " + day + ", type, " + distinctID + " FROM " + t("events") +
-			" WHERE NOT rejected AND " + distinctID + " IS NOT NULL GROUP BY 1, 3, 2, 4"},
 		{"daily_users", []string{"daily_event_users loaded"}, true, "INSERT INTO " + t("daily_users") + " (project_id, day, distinct_id)" +
 			" SELECT project_id, day, distinct_id FROM " + t("daily_event_users") + " GROUP BY 1, 2, 3"},
 		{"event_counts_daily", []string{"event_counts_hourly loaded"}, false, "INSERT INTO " + t("event_counts_daily") + " (project_id, event_type, day, count)" +

@@ -25,6 +25,7 @@ type bulkWriter interface {
 	users(ctx context.Context, rows []readmodel.EndUser) error
 	aliases(ctx context.Context, rows []readmodel.EndUserAlias) error
 	hourlyCounts(ctx context.Context, rows []readmodel.EventCountHourly) error
+	typeDays(ctx context.Context, rows []readmodel.DailyEventUser) error
 	exec(ctx context.Context, query string) error
 	// indexes gives a shadow table the constraints and indexes the swap
 	// needs it to carry.
@@ -48,6 +49,7 @@ var (
 	endUserColumns = []string{"project_id", "external_id", "traits", "trait_versions", "first_seen_at", "last_seen_at", "event_count"}
 	aliasColumns   = []string{"project_id", "anonymous_id", "external_id", "linked_at"}
 	hourlyColumns  = []string{"project_id", "event_type", "bucket_start", "count"}
+	typeDayColumns = []string{"project_id", "event_type", "distinct_id", "day", "first_at", "last_at", "prev_last_at"}
 )
 
 func newBulkWriter(ctx context.Context, db *store.DB, schema string) (bulkWriter, error) {
@@ -178,6 +180,18 @@ func (w *pgBulk) hourlyCounts(ctx context.Context, rows []readmodel.EventCountHo
 			return err
 		}
 		v[0], v[1], v[2], v[3] = project, r.EventType, r.BucketStart, r.Count
+		return nil
+	})
+}
+
+func (w *pgBulk) typeDays(ctx context.Context, rows []readmodel.DailyEventUser) error {
+	return w.copyFrom(ctx, "daily_event_users", typeDayColumns, len(rows), func(i int, v []any) error {
+		r := &rows[i]
+		project, err := pgUUID(r.ProjectID)
+		if err != nil {
+			return err
+		}
+		v[0], v[1], v[2], v[3], v[4], v[5], v[6] = project, r.EventType, r.DistinctID, r.Day, r.FirstAt, r.LastAt, r.PrevLastAt
 		return nil
 	})
 }
@@ -367,6 +381,17 @@ func (w *sqliteBulk) hourlyCounts(ctx context.Context, rows []readmodel.EventCou
 	return w.insert(ctx, "event_counts_hourly", hourlyColumns, len(rows), func(i int, v []any) {
 		r := &rows[i]
 		v[0], v[1], v[2], v[3] = r.ProjectID, r.EventType, sqliteTime(r.BucketStart), r.Count
+	})
+}
+
+func (w *sqliteBulk) typeDays(ctx context.Context, rows []readmodel.DailyEventUser) error {
+	return w.insert(ctx, "daily_event_users", typeDayColumns, len(rows), func(i int, v []any) {
+		r := &rows[i]
+		var prev any
+		if r.PrevLastAt != nil {
+			prev = *r.PrevLastAt
+		}
+		v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ProjectID, r.EventType, r.DistinctID, sqliteTime(r.Day), r.FirstAt, r.LastAt, prev
 	})
 }
 

@@ -230,7 +230,9 @@ func newTrackedRow(e *domain.Event, d *domain.TrackedData) *trackedRow {
 			ID: e.ID, ProjectID: e.ProjectID, Type: d.Event, UserID: optional(d.UserID), AnonymousID: optional(d.AnonymousID),
 			Properties: props, Context: d.Context, MessageID: optional(d.MessageID), KeyID: d.KeyID,
 			Status: readmodel.StatusPending, ClientTimestamp: d.Timestamp, SentAt: d.SentAt,
-			ReceivedAt: d.ReceivedAt.UTC(), OccurredAt: e.OccurredAt.UTC(),
+			// Both databases keep µs; PostgreSQL would round a finer time
+			// where SQLite truncates it, and daily_event_users compares µs.
+			ReceivedAt: d.ReceivedAt.UTC(), OccurredAt: e.OccurredAt.UTC().Truncate(time.Microsecond),
 		},
 		identify: e.Type == domain.UserIdentified,
 		counted:  e.Type != domain.EventRejected,
@@ -408,14 +410,13 @@ func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, fresh []*trackedRo
 		at           time.Time
 	}
 	type userKey struct {
-		project, id, typ string
-		at               time.Time
+		project, id string
+		at          time.Time
 	}
 	hourly, daily := map[countKey]int64{}, map[countKey]int64{}
 	var hourOrder, dayOrder []countKey
-	days, typeDays, weeks, months := map[userKey]bool{}, map[userKey]bool{}, map[userKey]bool{}, map[userKey]bool{}
+	days, weeks, months := map[userKey]bool{}, map[userKey]bool{}, map[userKey]bool{}
 	var dayUsers []readmodel.DailyUser
-	var typeDayUsers []readmodel.DailyEventUser
 	var weekUsers []readmodel.WeeklyUser
 	var monthUsers []readmodel.MonthlyUser
 	for _, r := range fresh {
@@ -430,27 +431,20 @@ func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, fresh []*trackedRo
 			dayOrder = append(dayOrder, dk)
 		}
 		daily[dk]++
-		distinct := r.row.UserID
-		if distinct == nil {
-			distinct = r.row.AnonymousID
-		}
+		distinct := distinctIDOf(&r.row)
 		if distinct == nil {
 			continue
 		}
 		id := *distinct
-		if k := (userKey{r.row.ProjectID, id, "", day}); !days[k] {
+		if k := (userKey{r.row.ProjectID, id, day}); !days[k] {
 			days[k] = true
 			dayUsers = append(dayUsers, readmodel.DailyUser{ProjectID: k.project, Day: day, DistinctID: id})
 		}
-		if k := (userKey{r.row.ProjectID, id, r.row.Type, day}); !typeDays[k] {
-			typeDays[k] = true
-			typeDayUsers = append(typeDayUsers, readmodel.DailyEventUser{ProjectID: k.project, Day: day, EventType: k.typ, DistinctID: id})
-		}
-		if k := (userKey{r.row.ProjectID, id, "", UTCWeek(day)}); !weeks[k] {
+		if k := (userKey{r.row.ProjectID, id, UTCWeek(day)}); !weeks[k] {
 			weeks[k] = true
 			weekUsers = append(weekUsers, readmodel.WeeklyUser{ProjectID: k.project, DistinctID: id, Week: k.at})
 		}
-		if k := (userKey{r.row.ProjectID, id, "", UTCMonth(day)}); !months[k] {
+		if k := (userKey{r.row.ProjectID, id, UTCMonth(day)}); !months[k] {
 			months[k] = true
 			monthUsers = append(monthUsers, readmodel.MonthlyUser{ProjectID: k.project, DistinctID: id, Month: k.at})
 		}
@@ -518,11 +512,8 @@ func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, fresh []*trackedRo
 		}
 		collect(in, PeriodMonth)
 	}
-	for chunk := range slices.Chunk(typeDayUsers, insertChunk) {
-		if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, event_type, day, distinct_id) DO NOTHING").
-			Exec(ctx); err != nil {
-			return fmt.Errorf("inserting daily event users: %w", err)
-		}
+	if err := p.applyTypeDays(ctx, tx, fresh); err != nil {
+		return err
 	}
 	if len(gainedOrder) > 0 {
 		rows := make([]readmodel.ActiveUserCount, len(gainedOrder))

@@ -37,7 +37,7 @@ func history(t *testing.T, project string) []domain.Event {
 	key := domain.NewID()
 	for i := range 60 {
 		id := domain.EventIDFor(project, fmt.Sprint("m", i))
-		at := base.Add(time.Duration(i) * 37 * time.Minute)
+		at := base.Add(time.Duration(i) * 97 * time.Minute) // 4 days: users come back to a type
 		d := domain.TrackedData{Event: "page_view", UserID: fmt.Sprint("u", i%5), Properties: json.RawMessage(`{"i":1}`),
 			ReceivedAt: at, KeyID: key, KeyType: domain.KeySecret}
 		typ := domain.EventTracked

@@ -475,6 +475,7 @@ func (rp *Replay) swapSQLite(ctx context.Context) error {
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA cache_size = -131072") //nolint:errcheck // the pool's default
 	name := rp.Projection.Name()
+	began := time.Now()
 	err = conn.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var live, sh []readmodel.Checkpoint
 		if err := tx.NewSelect().Model(&live).Where("projection = ?", name).Scan(ctx); err != nil {
@@ -511,8 +512,12 @@ func (rp *Replay) swapSQLite(ctx context.Context) error {
 				stmts = append(stmts, create)
 			}
 			for _, s := range stmts {
+				t0 := time.Now()
 				if _, err := tx.ExecContext(ctx, s); err != nil {
 					return fmt.Errorf("replay: swapping %s: %s: %w", t, s, err)
+				}
+				if rp.Progress != nil && time.Since(t0) >= 100*time.Millisecond {
+					fmt.Fprintf(rp.Progress, "replay %s: swap: %s took %s\n", name, s, time.Since(t0).Round(time.Millisecond))
 				}
 			}
 		}
@@ -529,9 +534,16 @@ func (rp *Replay) swapSQLite(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if rp.Progress != nil {
+		fmt.Fprintf(rp.Progress, "replay %s: swap committed in %s\n", name, time.Since(began).Round(time.Millisecond))
+	}
 	// The tables are new to the planner: give it their statistics now.
+	began = time.Now()
 	if err := rp.DB.Optimize(ctx, rp.Projection.Tables()...); err != nil {
 		rp.Log.Warn("replay: refreshing planner statistics", "err", err)
+	}
+	if rp.Progress != nil {
+		fmt.Fprintf(rp.Progress, "replay %s: planner statistics in %s\n", name, time.Since(began).Round(time.Millisecond))
 	}
 	return nil
 }

@@ -276,12 +276,12 @@ type TopEvent struct {
 }
 
 // TopEvents ranks event types by count over [from, to), with their
-// distinct users. Whole UTC days of the range come from the daily
-// roll-ups (counts, and distinct users per day and type, whose union is
-// exact), whole hours at its edges from the hourly counts, and what is
-// left from the events themselves.
+// distinct users. Counts of whole UTC days of the range come from the
+// daily counts, of whole hours at its edges from the hourly counts, and
+// what is left from the events themselves; distinct users are counted in
+// daily_event_users. A range without a whole UTC day scans its events.
 func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time.Time, limit int) ([]TopEvent, error) {
-	from, to = from.UTC(), to.UTC()
+	from, to = CeilMicro(from.UTC()), CeilMicro(to.UTC())
 	ceil := func(t time.Time, d time.Duration) time.Time {
 		if c := t.Truncate(d); c.Before(t) {
 			return c.Add(d)
@@ -338,19 +338,22 @@ func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time
 	for i, r := range rows {
 		ranked[i] = r.Event
 	}
-	dayUsers := q.idb.NewSelect().Table("daily_event_users").ColumnExpr("event_type AS type, distinct_id").
-		Where("project_id = ?", projectID).Where("event_type IN (?)", bun.In(ranked)).Where("day >= ?", d0).Where("day < ?", d1)
-	seen := dayUsers.Distinct()
-	if edges := between(from, d0, d1, to); edges != nil {
-		seen = dayUsers.Union(edges.ColumnExpr("type, "+distinctExpr+" AS distinct_id").
-			Where("type IN (?)", bun.In(ranked)).Where(distinctExpr + " IS NOT NULL"))
-	}
+	// Distinct users from daily_event_users alone: a user is counted on
+	// their first day with the type in the range, the one row that has an
+	// event time in it (on the range's first day its last time is not
+	// before from; on its last, its first time is before to; the range
+	// spans two days at least) while the previous day's last time does
+	// not.
+	f, t := from.UnixMicro(), to.UnixMicro()
 	var users []struct {
 		Type  string `bun:"type"`
 		Users int64  `bun:"users"`
 	}
-	if err := q.idb.NewSelect().TableExpr("(?) AS u", seen).ColumnExpr("type, COUNT(*) AS users").GroupExpr("type").
-		Scan(ctx, &users); err != nil {
+	if err := q.idb.NewSelect().Table("daily_event_users").ColumnExpr("event_type AS type, COUNT(*) AS users").
+		Where("project_id = ?", projectID).Where("event_type IN (?)", bun.In(ranked)).
+		Where("day >= ?", from.Truncate(24*time.Hour)).Where("day <= ?", to.Truncate(24*time.Hour)).
+		Where("last_at >= ?", f).Where("first_at < ?", t).Where("(prev_last_at IS NULL OR prev_last_at < ?)", f).
+		GroupExpr("event_type").Scan(ctx, &users); err != nil {
 		return nil, fmt.Errorf("counting users per event: %w", err)
 	}
 	byType := make(map[string]int64, len(users))
@@ -361,6 +364,18 @@ func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time
 		rows[i].Users = byType[rows[i].Event]
 	}
 	return rows, nil
+}
+
+// CeilMicro rounds t up to a whole microsecond. Stored times are whole
+// µs, and for them t <= x, x < t and their negations hold exactly when
+// they hold for CeilMicro(t): the bounds of a range given finer than µs
+// select what they say once rounded, whereas a database would truncate
+// (SQLite) or round (PostgreSQL) them.
+func CeilMicro(t time.Time) time.Time {
+	if c := t.Truncate(time.Microsecond); c.Before(t) {
+		return c.Add(time.Microsecond)
+	}
+	return t
 }
 
 // RevenueSeries is one currency's revenue per bucket, in cents.

@@ -106,14 +106,21 @@ type EventCountDaily struct {
 	Count     int64     `bun:"count,notnull"`
 }
 
-// DailyEventUser records that a user did an event type on a UTC day.
+// DailyEventUser records that a user did an event type on a UTC day, and
+// when: the first and last times that day, and the last time of the
+// user's previous day with the type, all in µs since the epoch. The
+// previous day's time lets a range count each user once, on the first row
+// in it, without a DISTINCT over ids (see queries.TopEvents).
 type DailyEventUser struct {
-	bun.BaseModel `bun:"table:daily_event_users"`
+	bun.BaseModel `bun:"table:daily_event_users,alias:daily_event_users"`
 
 	ProjectID  string    `bun:"project_id,pk"`
 	EventType  string    `bun:"event_type,pk"`
-	Day        time.Time `bun:"day,pk"`
 	DistinctID string    `bun:"distinct_id,pk"`
+	Day        time.Time `bun:"day,pk"`
+	FirstAt    int64     `bun:"first_at,notnull"`
+	LastAt     int64     `bun:"last_at,notnull"`
+	PrevLastAt *int64    `bun:"prev_last_at"`
 }
 
 // WeeklyUser records that a user was active in a UTC week (from Monday).

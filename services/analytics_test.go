@@ -140,6 +140,12 @@ func TestAnalyticsAnswersMatchTheEventsSent(t *testing.T) {
 			{base.Add(-time.Hour), base.Add(2 * 24 * time.Hour)},
 			{base.Add(3 * time.Hour), base.Add(3*24*time.Hour + 2*time.Hour)}, // whole hours at both edges
 			{base, base.Add(3 * 24 * time.Hour)},                              // whole days only
+			{history[10].at, history[100].at},                                 // from an event (in), to one (out)
+			{history[10].at.Add(time.Nanosecond), history[100].at.Add(time.Nanosecond)},
+			// Event 29 (22:43) is its user's only purchase in these: in, then
+			// out by a nanosecond.
+			{history[29].at, base.Add(49 * time.Hour)},
+			{history[29].at.Add(time.Nanosecond), base.Add(49 * time.Hour)},
 		} {
 			counts, users := map[string]int64{}, map[string]map[string]bool{}
 			for _, e := range history {
@@ -152,7 +158,7 @@ func TestAnalyticsAnswersMatchTheEventsSent(t *testing.T) {
 				}
 				users[e.typ][e.user] = true
 			}
-			rq := url.Values{"from": {r[0].Format(time.RFC3339)}, "to": {r[1].Format(time.RFC3339)}}
+			rq := url.Values{"from": {r[0].Format(time.RFC3339Nano)}, "to": {r[1].Format(time.RFC3339Nano)}}
 			top := get("top-events", rq)["data"].([]any)
 			if len(top) != len(counts) {
 				t.Errorf("top events %v: %v, want %v", r, top, counts)
