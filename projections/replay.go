@@ -604,7 +604,8 @@ func (rp *Replay) RunFrom(ctx context.Context, from func(topic string, partition
 	})
 	cl.AddConsumePartitions(assign)
 	name := rp.Projection.Name() + "@partial"
-	runner := &Runner{db: rp.DB, p: rp.Projection, log: rp.Log, metrics: nopMetrics{}, MaxBatch: rp.MaxBatch, checkpoint: name}
+	runner := &Runner{db: rp.DB, p: rp.Projection, log: rp.Log, metrics: nopMetrics{}, MaxBatch: rp.MaxBatch, checkpoint: name,
+		serializeWith: rp.Projection.Name()}
 	defer rp.DB.NewDelete().Model((*readmodel.Checkpoint)(nil)).Where("projection = ?", name).Exec(context.WithoutCancel(ctx)) //nolint:errcheck
 	done := map[partitionKey]bool{}
 	for k, end := range target {

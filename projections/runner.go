@@ -67,6 +67,12 @@ type Runner struct {
 	// prelude runs first in every transaction (a replay points it at its
 	// shadow tables).
 	prelude func(ctx context.Context, tx bun.Tx) error
+	// serializeWith names another runner's checkpoints whose rows this one
+	// locks as well: a partial replay applies to the live tables beside the
+	// live runner, and the projection reads rows and writes back what it
+	// derived from them (end users, daily event users), which two writers
+	// of the same partition must not do at once.
+	serializeWith string
 }
 
 // NewRunner wires a runner; group is the Kafka consumer group name.
@@ -198,6 +204,9 @@ func (r *Runner) apply(ctx context.Context, records []*kgo.Record) (int, error) 
 			return keys[i].partition < keys[j].partition
 		})
 		for _, k := range keys {
+			if err := r.lockPartition(ctx, tx, k); err != nil {
+				return err
+			}
 			off, err := r.loadCheckpoint(ctx, tx, k)
 			if err != nil {
 				return err
@@ -249,6 +258,22 @@ func (r *Runner) apply(ctx context.Context, records []*kgo.Record) (int, error) 
 		ac.AfterCommit(ctx, applied)
 	}
 	return len(applied), nil
+}
+
+// lockPartition takes serializeWith's checkpoint row for k, if any: the
+// live runner takes it first in each transaction too. SQLite has one
+// writer at a time anyway.
+func (r *Runner) lockPartition(ctx context.Context, tx bun.Tx, k partitionKey) error {
+	if r.serializeWith == "" || r.db.Dialect != store.Postgres {
+		return nil
+	}
+	var n []int
+	if err := tx.NewSelect().Model((*readmodel.Checkpoint)(nil)).ColumnExpr("1").
+		Where("projection = ?", r.serializeWith).Where("topic = ?", k.topic).Where("partition = ?", k.partition).
+		For("UPDATE").Scan(ctx, &n); err != nil {
+		return fmt.Errorf("locking %s's checkpoint %s/%d: %w", r.serializeWith, k.topic, k.partition, err)
+	}
+	return nil
 }
 
 // loadCheckpoint returns the next offset to apply for k, or 0.

@@ -1,0 +1,96 @@
+package projections_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/gamify/boost/bus"
+	"github.com/gamify/boost/domain"
+	"github.com/gamify/boost/internal/testenv"
+	"github.com/gamify/boost/projections"
+	"github.com/gamify/boost/readmodel"
+)
+
+// TestPartialReplayWaitsForTheLiveRunner holds the live runner's
+// checkpoint row the way a live batch does and checks that a partial
+// replay of the same partition applies nothing until it is released: the
+// two read and rewrite the same derived rows, so they must take turns.
+func TestPartialReplayWaitsForTheLiveRunner(t *testing.T) {
+	if !hasMode(testenv.Distributed) {
+		t.Skip("row locks matter on PostgreSQL only; set BOOST_TEST_DATABASE_URL and BOOST_TEST_NATS_URL")
+	}
+	env := testenv.Start(t, testenv.Distributed)
+	env.Migrate(t.Context())
+	db := env.OpenDB(t.Context())
+	cl, err := bus.NewKafkaClient(env.Kafka.Addrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := bus.EnsureTopics(t.Context(), cl, bus.Topics{Tenancy: "partial.tenancy", Events: "partial.events", Partitions: 1, Replication: 1}); err != nil {
+		t.Fatal(err)
+	}
+	project := domain.NewID()
+	for _, e := range history(t, project) {
+		v, _ := json.Marshal(&e)
+		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: "partial.events", Key: []byte(project), Value: v}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := projections.NewEvents("partial.events")
+	live := readmodel.Checkpoint{Projection: p.Name(), Topic: "partial.events", Partition: 0, NextOffset: 0, UpdatedAt: time.Now()}
+	if _, err := db.NewInsert().Model(&live).Exec(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	tx, err := db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // committed below
+	if err := tx.NewSelect().Model(&live).WherePK().For("UPDATE").Scan(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		rp := &projections.Replay{DB: db, Brokers: env.Kafka.Addrs(), Projection: p, Log: testenv.Logger(t)}
+		done <- rp.RunFrom(context.WithoutCancel(t.Context()), func(string, int32) kgo.Offset { return kgo.NewOffset().At(0) })
+	}()
+	events := func() int64 {
+		n, err := db.NewSelect().Model((*readmodel.Event)(nil)).Where("project_id = ?", project).Count(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("partial replay finished (%v) while the live runner held its partition", err)
+	case <-time.After(time.Second):
+	}
+	if n := events(); n != 0 {
+		t.Fatalf("%d events applied while the live runner held its partition", n)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := events(); n == 0 {
+		t.Fatal("nothing applied once the partition was released")
+	}
+}
+
+func hasMode(m testenv.Mode) bool {
+	for _, x := range testenv.Modes() {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
