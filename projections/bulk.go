@@ -25,9 +25,9 @@ import (
 // secondary indexes, outcomes are folded into their rows in memory while
 // the rows wait to be written, end users, hourly counts and each user's
 // days per event type (daily_event_users, chained) are folded in memory,
-// and every other roll-up is computed in SQL at the end; then the indexes are built and Apply takes over for
-// the catch-up. The result is the same rows Apply would have written
-// (TestBulkReplayBuildsWhatApplyBuilds).
+// and every other roll-up is computed in SQL at the end; then the indexes
+// are built and Apply takes over for the catch-up. The result is the same
+// rows Apply would have written (TestBulkReplayBuildsWhatApplyBuilds).
 
 // bulkLoader is implemented by projections that can build their tables
 // from the start of the log faster than Apply.
@@ -653,5 +653,3 @@ func (b *eventsBulk) close() {
 		w.close()
 	}
 }
-
-const distinctID = "COALESCE(user_id, anonymous_id)"
