@@ -296,7 +296,7 @@ func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time
 		if err != nil {
 			return nil, fmt.Errorf("ranking events: %w", err)
 		}
-		return rows, nil
+		return nonNil(rows), nil
 	}
 	h0, h1 := ceil(from, time.Hour), to.Truncate(time.Hour)
 	// between selects the counted events of [a, b) and [c, d), leaving out
@@ -332,7 +332,7 @@ func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time
 		return nil, fmt.Errorf("ranking events: %w", err)
 	}
 	if len(rows) == 0 {
-		return rows, nil
+		return nonNil(rows), nil
 	}
 	ranked := make([]string, len(rows))
 	for i, r := range rows {
@@ -364,6 +364,14 @@ func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time
 		rows[i].Users = byType[rows[i].Event]
 	}
 	return rows, nil
+}
+
+// nonNil makes an empty answer a JSON [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // CeilMicro rounds t up to a whole microsecond. Stored times are whole

@@ -132,6 +132,14 @@ func TestAnalyticsAnswersMatchTheEventsSent(t *testing.T) {
 			}
 		}
 
+		// Nothing in range: an empty list, not null, over whole days or not.
+		for _, r := range [][2]time.Time{{base.AddDate(-1, 0, 0), base.AddDate(-1, 0, 3)}, {base.AddDate(-1, 0, 0), base.AddDate(-1, 0, 0).Add(time.Hour)}} {
+			rq := url.Values{"from": {r[0].Format(time.RFC3339)}, "to": {r[1].Format(time.RFC3339)}}
+			if top, ok := get("top-events", rq)["data"].([]any); !ok || len(top) != 0 {
+				t.Errorf("top events over %v with no events: %#v", r, get("top-events", rq)["data"])
+			}
+		}
+
 		// Top events over a range cut mid-hour and mid-day: whole days, whole
 		// hours and minutes come from different places and must add up.
 		for _, r := range [][2]time.Time{
