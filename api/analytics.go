@@ -42,7 +42,7 @@ func analyticsRange(r *http.Request, defaultBucket queries.Bucket, allowed ...qu
 		return rg, e
 	}
 	if rg.To.IsZero() {
-		rg.To = time.Now().UTC()
+		rg.To = queries.CeilMicro(time.Now().UTC())
 	}
 	if rg.From.IsZero() {
 		rg.From = rg.To.AddDate(0, 0, -7)

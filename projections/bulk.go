@@ -55,8 +55,9 @@ type bulkBuild interface {
 var bulkWindow, bulkFlush = 100_000, 25_000
 
 const (
-	// bulkMaxEvents bounds the ids (and end users) held in memory; past it
-	// the replay finishes the bulk build and goes on with Apply.
+	// bulkMaxEvents bounds the ids, end users and (user, event type) day
+	// lists held in memory; past it the replay finishes the bulk build and
+	// goes on with Apply.
 	bulkMaxEvents = 20_000_000
 )
 

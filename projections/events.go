@@ -147,7 +147,7 @@ func (p *Events) Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []do
 	if err := p.applyUsers(ctx, tx, fresh); err != nil {
 		return err
 	}
-	if err := p.applyRollups(ctx, tx, fresh); err != nil {
+	if err := p.applyRollups(ctx, tx, db.Dialect, fresh); err != nil {
 		return err
 	}
 	refunds, err := p.applyOutcomes(ctx, tx, db, outcomeOrder, outcomes)
@@ -230,8 +230,8 @@ func newTrackedRow(e *domain.Event, d *domain.TrackedData) *trackedRow {
 			ID: e.ID, ProjectID: e.ProjectID, Type: d.Event, UserID: optional(d.UserID), AnonymousID: optional(d.AnonymousID),
 			Properties: props, Context: d.Context, MessageID: optional(d.MessageID), KeyID: d.KeyID,
 			Status: readmodel.StatusPending, ClientTimestamp: d.Timestamp, SentAt: d.SentAt,
-			// Both databases keep µs; PostgreSQL would round a finer time
-			// where SQLite truncates it, and daily_event_users compares µs.
+			// Stored times are whole µs (bun and COPY drop finer digits);
+			// daily_event_users' times must be the same µs as the row's.
 			ReceivedAt: d.ReceivedAt.UTC(), OccurredAt: e.OccurredAt.UTC().Truncate(time.Microsecond),
 		},
 		identify: e.Type == domain.UserIdentified,
@@ -404,7 +404,7 @@ func (p *Events) applyUsers(ctx context.Context, tx bun.Tx, fresh []*trackedRow)
 // applyRollups adds fresh events to the hourly and daily counts, the
 // distinct users per day, per day and event type, per week and per month
 // (counting the users each period gains), and the hourly revenue.
-func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, fresh []*trackedRow) error {
+func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, dialect store.Dialect, fresh []*trackedRow) error {
 	type countKey struct {
 		project, typ string
 		at           time.Time
@@ -512,7 +512,7 @@ func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, fresh []*trackedRo
 		}
 		collect(in, PeriodMonth)
 	}
-	if err := p.applyTypeDays(ctx, tx, fresh); err != nil {
+	if err := p.applyTypeDays(ctx, tx, dialect, fresh); err != nil {
 		return err
 	}
 	if len(gainedOrder) > 0 {

@@ -37,7 +37,11 @@ func history(t *testing.T, project string) []domain.Event {
 	key := domain.NewID()
 	for i := range 60 {
 		id := domain.EventIDFor(project, fmt.Sprint("m", i))
-		at := base.Add(time.Duration(i) * 97 * time.Minute) // 4 days: users come back to a type
+		// 4 days, so users come back to a type; whole seconds and fractions
+		// of one (to 1, 2 and 6 digits, and finer than µs, which storage
+		// drops).
+		frac := []time.Duration{0, 500 * time.Millisecond, 120 * time.Millisecond, 1_234_567, 999_999_999}[i%5]
+		at := base.Add(time.Duration(i)*97*time.Minute + frac)
 		d := domain.TrackedData{Event: "page_view", UserID: fmt.Sprint("u", i%5), Properties: json.RawMessage(`{"i":1}`),
 			ReceivedAt: at, KeyID: key, KeyType: domain.KeySecret}
 		typ := domain.EventTracked

@@ -15,10 +15,10 @@ import (
 	"github.com/gamify/boost/readmodel"
 )
 
-// TestPartialReplayWaitsForTheLiveRunner holds the live runner's
-// checkpoint row the way a live batch does and checks that a partial
-// replay of the same partition applies nothing until it is released: the
-// two read and rewrite the same derived rows, so they must take turns.
+// TestPartialReplayWaitsForTheLiveRunner holds a partition's lock as a
+// live batch does and checks that a partial replay of that partition
+// waits for it and applies nothing until it is released: the two read and
+// rewrite the same derived rows, so they must take turns.
 func TestPartialReplayWaitsForTheLiveRunner(t *testing.T) {
 	if !hasMode(testenv.Distributed) {
 		t.Skip("row locks matter on PostgreSQL only; set BOOST_TEST_DATABASE_URL and BOOST_TEST_NATS_URL")
@@ -42,17 +42,14 @@ func TestPartialReplayWaitsForTheLiveRunner(t *testing.T) {
 		}
 	}
 	p := projections.NewEvents("partial.events")
-	live := readmodel.Checkpoint{Projection: p.Name(), Topic: "partial.events", Partition: 0, NextOffset: 0, UpdatedAt: time.Now()}
-	if _, err := db.NewInsert().Model(&live).Exec(t.Context()); err != nil {
-		t.Fatal(err)
-	}
 
+	// A live batch in flight on the partition.
 	tx, err := db.BeginTx(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback() //nolint:errcheck // committed below
-	if err := tx.NewSelect().Model(&live).WherePK().For("UPDATE").Scan(t.Context()); err != nil {
+	if err := projections.LockPartition(t.Context(), tx, db, p.Name(), "partial.events", 0); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -67,13 +64,20 @@ func TestPartialReplayWaitsForTheLiveRunner(t *testing.T) {
 		}
 		return n
 	}
-	select {
-	case err := <-done:
-		t.Fatalf("partial replay finished (%v) while the live runner held its partition", err)
-	case <-time.After(time.Second):
+	// Wait until the replay is blocked on the lock, not merely slow to start.
+	for waiting := 0; waiting == 0; {
+		select {
+		case err := <-done:
+			t.Fatalf("partial replay finished (%v) while a live batch held its partition", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if err := db.NewRaw("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "+
+			"AND wait_event_type = 'Lock' AND wait_event = 'advisory'").Scan(t.Context(), &waiting); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if n := events(); n != 0 {
-		t.Fatalf("%d events applied while the live runner held its partition", n)
+		t.Fatalf("%d events applied while a live batch held the partition", n)
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)

@@ -458,6 +458,10 @@ func swapPostgresTable(ctx context.Context, tx bun.Tx, schema, t string) error {
 	return nil
 }
 
+// swapStepShown is how long a step of the SQLite swap must take to be
+// shown in the progress: the copies and index builds of big tables.
+const swapStepShown = 100 * time.Millisecond
+
 func (rp *Replay) swapSQLite(ctx context.Context) error {
 	conn, err := rp.DB.Conn(ctx)
 	if err != nil {
@@ -516,8 +520,8 @@ func (rp *Replay) swapSQLite(ctx context.Context) error {
 				if _, err := tx.ExecContext(ctx, s); err != nil {
 					return fmt.Errorf("replay: swapping %s: %s: %w", t, s, err)
 				}
-				if rp.Progress != nil && time.Since(t0) >= 100*time.Millisecond {
-					fmt.Fprintf(rp.Progress, "replay %s: swap: %s took %s\n", name, s, time.Since(t0).Round(time.Millisecond))
+				if took := time.Since(t0); rp.Progress != nil && took >= swapStepShown {
+					fmt.Fprintf(rp.Progress, "replay %s: swap: %s took %s\n", name, s, took.Round(time.Millisecond))
 				}
 			}
 		}
@@ -605,7 +609,7 @@ func (rp *Replay) RunFrom(ctx context.Context, from func(topic string, partition
 	cl.AddConsumePartitions(assign)
 	name := rp.Projection.Name() + "@partial"
 	runner := &Runner{db: rp.DB, p: rp.Projection, log: rp.Log, metrics: nopMetrics{}, MaxBatch: rp.MaxBatch, checkpoint: name,
-		serializeWith: rp.Projection.Name()}
+		partitionLock: rp.Projection.Name()}
 	defer rp.DB.NewDelete().Model((*readmodel.Checkpoint)(nil)).Where("projection = ?", name).Exec(context.WithoutCancel(ctx)) //nolint:errcheck
 	done := map[partitionKey]bool{}
 	for k, end := range target {

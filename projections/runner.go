@@ -67,18 +67,19 @@ type Runner struct {
 	// prelude runs first in every transaction (a replay points it at its
 	// shadow tables).
 	prelude func(ctx context.Context, tx bun.Tx) error
-	// serializeWith names another runner's checkpoints whose rows this one
-	// locks as well: a partial replay applies to the live tables beside the
-	// live runner, and the projection reads rows and writes back what it
-	// derived from them (end users, daily event users), which two writers
-	// of the same partition must not do at once.
-	serializeWith string
+	// partitionLock names the lock, one per partition, that runners
+	// writing the same tables take in each transaction: a partial replay
+	// applies to the live tables beside the live runner, and the projection
+	// reads rows and writes back what it derived from them (end users,
+	// daily event users), which two writers of a partition must not do at
+	// once. Empty for a runner with tables of its own (a replay's shadow).
+	partitionLock string
 }
 
 // NewRunner wires a runner; group is the Kafka consumer group name.
 func NewRunner(db *store.DB, brokers []string, group string, p Projection, log *slog.Logger, m Metrics) *Runner {
 	return &Runner{db: db, brokers: brokers, group: group, p: p, log: log.With("projection", p.Name()),
-		metrics: m, MaxBatch: 5000, Linger: 50 * time.Millisecond, checkpoint: p.Name()}
+		metrics: m, MaxBatch: 5000, Linger: 50 * time.Millisecond, checkpoint: p.Name(), partitionLock: p.Name()}
 }
 
 // Run consumes until ctx is cancelled, finishing the batch in hand first.
@@ -260,18 +261,15 @@ func (r *Runner) apply(ctx context.Context, records []*kgo.Record) (int, error) 
 	return len(applied), nil
 }
 
-// lockPartition takes serializeWith's checkpoint row for k, if any: the
-// live runner takes it first in each transaction too. SQLite has one
+// lockPartition takes the partition's lock until the transaction ends:
+// a PostgreSQL advisory lock, which needs no row to exist. SQLite has one
 // writer at a time anyway.
 func (r *Runner) lockPartition(ctx context.Context, tx bun.Tx, k partitionKey) error {
-	if r.serializeWith == "" || r.db.Dialect != store.Postgres {
+	if r.partitionLock == "" || r.db.Dialect != store.Postgres {
 		return nil
 	}
-	var n []int
-	if err := tx.NewSelect().Model((*readmodel.Checkpoint)(nil)).ColumnExpr("1").
-		Where("projection = ?", r.serializeWith).Where("topic = ?", k.topic).Where("partition = ?", k.partition).
-		For("UPDATE").Scan(ctx, &n); err != nil {
-		return fmt.Errorf("locking %s's checkpoint %s/%d: %w", r.serializeWith, k.topic, k.partition, err)
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext(?), ?)", r.partitionLock+"|"+k.topic, k.partition); err != nil {
+		return fmt.Errorf("locking partition %s/%d: %w", k.topic, k.partition, err)
 	}
 	return nil
 }

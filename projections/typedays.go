@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/gamify/boost/readmodel"
+	"github.com/gamify/boost/store"
 )
 
 // daily_event_users keeps, per user, event type and UTC day, the first and
@@ -59,9 +60,10 @@ func addTime(days []daySpan, us int64) []daySpan {
 	return days
 }
 
-// chain sets each day's neighbour from the day before it.
-func chain(days []daySpan) {
-	for i := range days {
+// chainFrom sets the neighbour of each day from the i-th on from the day
+// before it (the first day has none).
+func chainFrom(days []daySpan, i int) {
+	for ; i < len(days); i++ {
 		days[i].hasPrev = i > 0
 		days[i].prev = 0
 		if i > 0 {
@@ -90,9 +92,11 @@ func distinctIDOf(r *readmodel.Event) *string {
 }
 
 // applyTypeDays folds fresh events into daily_event_users: their days'
-// times, and the neighbours of the days they add or widen, read with the
-// user's other days of the type.
-func (p *Events) applyTypeDays(ctx context.Context, tx bun.Tx, fresh []*trackedRow) error {
+// times, and the neighbours of the days they add or widen. It reads, for
+// each (type, user) of the batch, the days from the one before the
+// batch's earliest onwards: in-order traffic reads a row or two, however
+// long the user's history.
+func (p *Events) applyTypeDays(ctx context.Context, tx bun.Tx, dialect store.Dialect, fresh []*trackedRow) error {
 	added := map[typeDaysKey][]daySpan{}
 	byProject := map[string][]typeDaysKey{}
 	for _, r := range fresh {
@@ -109,23 +113,31 @@ func (p *Events) applyTypeDays(ctx context.Context, tx bun.Tx, fresh []*trackedR
 	if len(added) == 0 {
 		return nil
 	}
+	// A VALUES list types its columns by their values; PostgreSQL must be
+	// told the day is a date, SQLite compares it as the text it stores.
+	row := "(?, ?, ?)"
+	if dialect == store.Postgres {
+		row = "(?, ?, CAST(? AS date))"
+	}
 	stored := map[typeDaysKey][]daySpan{}
 	for project, keys := range byProject {
 		for chunk := range slices.Chunk(keys, insertChunk) {
 			var rows []readmodel.DailyEventUser
-			pairs := make([]string, len(chunk))
-			args := make([]any, 0, 2*len(chunk)+1)
+			values := make([]string, len(chunk))
+			args := make([]any, 0, 3*len(chunk)+2)
 			for i, k := range chunk {
-				pairs[i] = "(?, ?)"
-				args = append(args, k.typ, k.id)
+				values[i] = row
+				args = append(args, k.typ, k.id, dayTime(added[k][0].day))
 			}
-			// The keys drive a lookup each: a row-value IN, or a join
-			// SQLite may reorder, reads all of the project's rows instead
-			// (SQLite keeps the order of a CROSS JOIN).
-			args = append(args, project)
+			// The keys drive a lookup each (SQLite keeps the order of a
+			// CROSS JOIN; as a plain join or a row-value IN it may read all
+			// of the project's rows instead).
+			args = append(args, project, project)
 			if err := tx.NewRaw("SELECT d.project_id, d.event_type, d.distinct_id, d.day, d.first_at, d.last_at, d.prev_last_at "+
-				"FROM (VALUES "+strings.Join(pairs, ", ")+") AS v CROSS JOIN daily_event_users AS d "+
+				"FROM (VALUES "+strings.Join(values, ", ")+") AS v CROSS JOIN daily_event_users AS d "+
 				"WHERE d.project_id = ? AND d.event_type = v.column1 AND d.distinct_id = v.column2 "+
+				"AND d.day >= COALESCE((SELECT max(b.day) FROM daily_event_users AS b WHERE b.project_id = ? "+
+				"AND b.event_type = v.column1 AND b.distinct_id = v.column2 AND b.day < v.column3), v.column3) "+
 				"ORDER BY d.event_type, d.distinct_id, d.day", args...).Scan(ctx, &rows); err != nil {
 				return fmt.Errorf("reading daily event users: %w", err)
 			}
@@ -148,7 +160,14 @@ func (p *Events) applyTypeDays(ctx context.Context, tx bun.Tx, fresh []*trackedR
 				days = addTime(days, s.first)
 				days = addTime(days, s.last)
 			}
-			chain(days)
+			// A day read from before the batch's earliest keeps its own
+			// neighbour, which was not read; otherwise the first day is the
+			// user's first.
+			if len(before) > 0 && before[0].day < added[k][0].day {
+				chainFrom(days, 1)
+			} else {
+				chainFrom(days, 0)
+			}
 			j := 0
 			for _, s := range days {
 				for j < len(before) && before[j].day < s.day {
@@ -184,15 +203,6 @@ func (f typeDaysFold) add(r *readmodel.Event) {
 	f[k] = addTime(f[k], r.OccurredAt.UnixMicro())
 }
 
-// size is how many rows the fold holds.
-func (f typeDaysFold) size() int {
-	n := 0
-	for _, days := range f {
-		n += len(days)
-	}
-	return n
-}
-
 // rows returns the folded rows, chained; in key order if sorted (the
 // order SQLite appends to its B-tree in; PostgreSQL sorts as it builds the
 // key's index anyway).
@@ -211,7 +221,7 @@ func (f typeDaysFold) rows(sorted bool) []readmodel.DailyEventUser {
 	rows := make([]readmodel.DailyEventUser, 0, n)
 	for _, k := range keys {
 		days := f[k]
-		chain(days)
+		chainFrom(days, 0)
 		for _, s := range days {
 			rows = append(rows, s.row(k))
 		}

@@ -39,7 +39,7 @@ func TestDaySpansChainInAnyOrder(t *testing.T) {
 			for _, us := range tc.times {
 				days = addTime(days, us)
 			}
-			chain(days)
+			chainFrom(days, 0)
 			if !reflect.DeepEqual(days, tc.want) {
 				t.Errorf("got  %+v\nwant %+v", days, tc.want)
 			}

@@ -344,7 +344,7 @@ func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time
 	// before from; on its last, its first time is before to; the range
 	// spans two days at least) while the previous day's last time does
 	// not.
-	f, t := from.UnixMicro(), to.UnixMicro()
+	fromUS, toUS := from.UnixMicro(), to.UnixMicro()
 	var users []struct {
 		Type  string `bun:"type"`
 		Users int64  `bun:"users"`
@@ -352,7 +352,7 @@ func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time
 	if err := q.idb.NewSelect().Table("daily_event_users").ColumnExpr("event_type AS type, COUNT(*) AS users").
 		Where("project_id = ?", projectID).Where("event_type IN (?)", bun.In(ranked)).
 		Where("day >= ?", from.Truncate(24*time.Hour)).Where("day <= ?", to.Truncate(24*time.Hour)).
-		Where("last_at >= ?", f).Where("first_at < ?", t).Where("(prev_last_at IS NULL OR prev_last_at < ?)", f).
+		Where("last_at >= ?", fromUS).Where("first_at < ?", toUS).Where("(prev_last_at IS NULL OR prev_last_at < ?)", fromUS).
 		GroupExpr("event_type").Scan(ctx, &users); err != nil {
 		return nil, fmt.Errorf("counting users per event: %w", err)
 	}
@@ -375,10 +375,10 @@ func nonNil[T any](s []T) []T {
 }
 
 // CeilMicro rounds t up to a whole microsecond. Stored times are whole
-// µs, and for them t <= x, x < t and their negations hold exactly when
-// they hold for CeilMicro(t): the bounds of a range given finer than µs
-// select what they say once rounded, whereas a database would truncate
-// (SQLite) or round (PostgreSQL) them.
+// µs, and for such a time x, x >= t and x < t hold exactly when they hold
+// for CeilMicro(t): the bounds of a half-open range [from, to) given finer
+// than µs select what they say once rounded, whereas a query truncates
+// them to µs. (An inclusive x <= t would need rounding down.)
 func CeilMicro(t time.Time) time.Time {
 	if c := t.Truncate(time.Microsecond); c.Before(t) {
 		return c.Add(time.Microsecond)

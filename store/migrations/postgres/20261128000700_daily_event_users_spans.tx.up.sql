@@ -4,8 +4,8 @@
 -- that UTC day, and the last time of the user's previous day with the type.
 -- A user is counted once, on the first row in the range, which is the row
 -- that falls in the range while its prev_last_at does not.
--- The key leads with the user so the projection finds a user's days (its
--- neighbours) for a type; the range index serves the count.
+-- The key puts the user before the day so the projection finds a user's
+-- days (the neighbours) for a type; the range index serves the count.
 DROP TABLE daily_event_users;
 
 --bun:split

@@ -1,0 +1,58 @@
+package projections_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/uptrace/bun"
+
+	"github.com/gamify/boost/domain"
+	"github.com/gamify/boost/internal/testenv"
+	"github.com/gamify/boost/projections"
+	"github.com/gamify/boost/store"
+)
+
+// TestDailyEventUsersBackfillMatchesApply runs migration 000700's
+// statements again over events Apply stored (times with fractions of a
+// second, which SQLite keeps as text) and checks the table it rebuilds
+// from them is the one Apply built.
+func TestDailyEventUsersBackfillMatchesApply(t *testing.T) {
+	for _, mode := range testenv.Modes() {
+		t.Run(string(mode), func(t *testing.T) {
+			env := testenv.Start(t, mode)
+			env.Migrate(t.Context())
+			db := env.OpenDB(t.Context())
+			apply(t, db, projections.NewEvents("events"), [][]domain.Event{history(t, domain.NewID())})
+			want := dump(t, db)["daily_event_users"]
+			if len(want) == 0 {
+				t.Fatal("no daily event users: the comparison proves nothing")
+			}
+
+			dialect := "sqlite"
+			if db.Dialect == store.Postgres {
+				dialect = "postgres"
+			}
+			up, err := os.ReadFile(filepath.Join("..", "store", "migrations", dialect, "20261128000700_daily_event_users_spans.tx.up.sql"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.RunInTx(t.Context(), nil, func(ctx context.Context, tx bun.Tx) error {
+				for _, stmt := range strings.Split(string(up), "--bun:split") {
+					if _, err := tx.ExecContext(ctx, stmt); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if got := dump(t, db)["daily_event_users"]; !reflect.DeepEqual(got, want) {
+				t.Errorf("backfill differs:\napply:    %v\nbackfill: %v", want, got)
+			}
+		})
+	}
+}
