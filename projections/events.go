@@ -147,7 +147,7 @@ func (p *Events) Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []do
 	if err := p.applyUsers(ctx, tx, fresh); err != nil {
 		return err
 	}
-	if err := p.applyRollups(ctx, tx, db.Dialect, fresh); err != nil {
+	if err := p.applyRollups(ctx, tx, fresh); err != nil {
 		return err
 	}
 	refunds, err := p.applyOutcomes(ctx, tx, db, outcomeOrder, outcomes)
@@ -404,7 +404,7 @@ func (p *Events) applyUsers(ctx context.Context, tx bun.Tx, fresh []*trackedRow)
 // applyRollups adds fresh events to the hourly and daily counts, the
 // distinct users per day, per day and event type, per week and per month
 // (counting the users each period gains), and the hourly revenue.
-func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, dialect store.Dialect, fresh []*trackedRow) error {
+func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, fresh []*trackedRow) error {
 	type countKey struct {
 		project, typ string
 		at           time.Time
@@ -512,7 +512,7 @@ func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, dialect store.Dial
 		}
 		collect(in, PeriodMonth)
 	}
-	if err := p.applyTypeDays(ctx, tx, dialect, fresh); err != nil {
+	if err := p.applyTypeDays(ctx, tx, fresh); err != nil {
 		return err
 	}
 	if len(gainedOrder) > 0 {

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/gamify/boost/readmodel"
-	"github.com/gamify/boost/store"
 )
 
 // daily_event_users keeps, per user, event type and UTC day, the first and
@@ -96,7 +96,7 @@ func distinctIDOf(r *readmodel.Event) *string {
 // each (type, user) of the batch, the days from the one before the
 // batch's earliest onwards: in-order traffic reads a row or two, however
 // long the user's history.
-func (p *Events) applyTypeDays(ctx context.Context, tx bun.Tx, dialect store.Dialect, fresh []*trackedRow) error {
+func (p *Events) applyTypeDays(ctx context.Context, tx bun.Tx, fresh []*trackedRow) error {
 	added := map[typeDaysKey][]daySpan{}
 	byProject := map[string][]typeDaysKey{}
 	for _, r := range fresh {
@@ -116,7 +116,7 @@ func (p *Events) applyTypeDays(ctx context.Context, tx bun.Tx, dialect store.Dia
 	// A VALUES list types its columns by their values; PostgreSQL must be
 	// told the day is a date, SQLite compares it as the text it stores.
 	row := "(?, ?, ?)"
-	if dialect == store.Postgres {
+	if tx.Dialect().Name() == dialect.PG {
 		row = "(?, ?, CAST(? AS date))"
 	}
 	stored := map[typeDaysKey][]daySpan{}
