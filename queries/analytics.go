@@ -282,13 +282,7 @@ type TopEvent struct {
 // daily_event_users. A range without a whole UTC day scans its events.
 func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time.Time, limit int) ([]TopEvent, error) {
 	from, to = CeilMicro(from.UTC()), CeilMicro(to.UTC())
-	ceil := func(t time.Time, d time.Duration) time.Time {
-		if c := t.Truncate(d); c.Before(t) {
-			return c.Add(d)
-		}
-		return t
-	}
-	d0, d1 := ceil(from, 24*time.Hour), to.Truncate(24*time.Hour)
+	d0, d1 := ceilTo(from, 24*time.Hour), to.Truncate(24*time.Hour)
 	if !d0.Before(d1) {
 		var rows []TopEvent
 		err := q.events(projectID, from, to).ColumnExpr("type, COUNT(*) AS count, COUNT(DISTINCT "+distinctExpr+") AS users").
@@ -298,7 +292,7 @@ func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time
 		}
 		return nonNil(rows), nil
 	}
-	h0, h1 := ceil(from, time.Hour), to.Truncate(time.Hour)
+	h0, h1 := ceilTo(from, time.Hour), to.Truncate(time.Hour)
 	// between selects the counted events of [a, b) and [c, d), leaving out
 	// an empty one; nil when both are (a query over no time at all still
 	// costs a scan when the planner reads a covering index whole).
@@ -379,9 +373,13 @@ func nonNil[T any](s []T) []T {
 // for CeilMicro(t): the bounds of a half-open range [from, to) given finer
 // than µs select what they say once rounded, whereas a query truncates
 // them to µs. (An inclusive x <= t would need rounding down.)
-func CeilMicro(t time.Time) time.Time {
-	if c := t.Truncate(time.Microsecond); c.Before(t) {
-		return c.Add(time.Microsecond)
+func CeilMicro(t time.Time) time.Time { return ceilTo(t, time.Microsecond) }
+
+// ceilTo rounds t up to a multiple of d (since the zero time, so UTC days
+// and hours for those d).
+func ceilTo(t time.Time, d time.Duration) time.Time {
+	if c := t.Truncate(d); c.Before(t) {
+		return c.Add(d)
 	}
 	return t
 }
