@@ -432,27 +432,21 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		}
 		return a.BucketStart.Before(c.BucketStart)
 	})
-	tasks = append(tasks, bulkTask{name: "event_counts_hourly loaded", run: func(ctx context.Context, w bulkWriter) error {
+	tasks = append(tasks, tableTasks("event_counts_hourly", nil, false, func(ctx context.Context, w bulkWriter) error {
 		return w.hourlyCounts(ctx, hourly)
-	}}, bulkTask{name: "event_counts_hourly", deps: []string{"event_counts_hourly loaded"}, run: func(ctx context.Context, w bulkWriter) error {
-		return w.indexes(ctx, "event_counts_hourly")
-	}})
+	})...)
 	typeDays := b.typeDays
 	b.typeDays = nil
-	tasks = append(tasks, bulkTask{name: "daily_event_users loaded", first: true, run: func(ctx context.Context, w bulkWriter) error {
+	tasks = append(tasks, tableTasks("daily_event_users", nil, true, func(ctx context.Context, w bulkWriter) error {
 		return w.typeDays(ctx, typeDays.rows(b.db.Dialect == store.SQLite))
-	}}, bulkTask{name: "daily_event_users", deps: []string{"daily_event_users loaded"}, run: func(ctx context.Context, w bulkWriter) error {
-		return w.indexes(ctx, "daily_event_users")
-	}})
+	})...)
 	for _, r := range b.rollups() {
-		tasks = append(tasks, bulkTask{name: r.table + " loaded", deps: r.deps, first: r.first, run: func(ctx context.Context, w bulkWriter) error {
+		tasks = append(tasks, tableTasks(r.table, r.deps, r.first, func(ctx context.Context, w bulkWriter) error {
 			if err := w.exec(ctx, r.query); err != nil {
 				return fmt.Errorf("replay: computing %s: %w", r.table, err)
 			}
 			return nil
-		}}, bulkTask{name: r.table, deps: []string{r.table + " loaded"}, run: func(ctx context.Context, w bulkWriter) error {
-			return w.indexes(ctx, r.table)
-		}})
+		})...)
 	}
 	// On PostgreSQL one connection builds a table's indexes while the
 	// other computes another roll-up.
@@ -468,6 +462,17 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		_, err := tx.NewInsert().Model(&checkpoints).Exec(ctx)
 		return err
 	})
+}
+
+// tableTasks fills table once deps are done ("<table> loaded", which
+// tasks reading its rows wait for), then gives it its indexes.
+func tableTasks(table string, deps []string, first bool, fill func(ctx context.Context, w bulkWriter) error) []bulkTask {
+	return []bulkTask{
+		{name: table + " loaded", deps: deps, first: first, run: fill},
+		{name: table, deps: []string{table + " loaded"}, run: func(ctx context.Context, w bulkWriter) error {
+			return w.indexes(ctx, table)
+		}},
+	}
 }
 
 // runTasks runs tasks on writers, each as soon as its dependencies are
