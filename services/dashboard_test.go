@@ -513,11 +513,8 @@ func TestDashboardLiveTail(t *testing.T) {
 // page measures every stage from outside them.
 func TestDashboardAcrossNodes(t *testing.T) {
 	eachMode(t, func(t *testing.T, env *testenv.Env) {
-		for _, r := range []string{services.RoleWorker, services.RoleBridge, services.RoleProjector} {
-			startNode(t, env, r)
-		}
-		a := startNode(t, env, services.RoleAPI)
-		b := startNode(t, env, services.RoleAPI)
+		apis := startApart(t, env, 2)
+		a, b := apis[0], apis[1]
 		tn := newTenant(t, a)
 		ba := newBrowser(t, a)
 		ba.signIn()

@@ -28,6 +28,20 @@ type node struct {
 	done   chan error
 }
 
+// startApart runs the worker, bridge and projector each as a node of its
+// own, and apis api nodes, which it returns.
+func startApart(t *testing.T, env *testenv.Env, apis int) []*node {
+	t.Helper()
+	for _, r := range []string{services.RoleWorker, services.RoleBridge, services.RoleProjector} {
+		startNode(t, env, r)
+	}
+	out := make([]*node, apis)
+	for i := range out {
+		out[i] = startNode(t, env, services.RoleAPI)
+	}
+	return out
+}
+
 // startNode runs roles over env, each node with its own connections as a
 // separate process would have.
 func startNode(t *testing.T, env *testenv.Env, roles ...string) *node {

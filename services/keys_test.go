@@ -15,11 +15,8 @@ import (
 // revokes it through one, and requires the other to refuse it within 1 s.
 func TestRevocationReachesEveryAPIWithinASecond(t *testing.T) {
 	eachMode(t, func(t *testing.T, env *testenv.Env) {
-		for _, r := range []string{services.RoleWorker, services.RoleBridge, services.RoleProjector} {
-			startNode(t, env, r)
-		}
-		a := startNode(t, env, services.RoleAPI)
-		b := startNode(t, env, services.RoleAPI)
+		apis := startApart(t, env, 2)
+		a, b := apis[0], apis[1]
 		tn := newTenant(t, a)
 		body := `{"event":"page_view","userId":"u"}`
 		// Warm both caches.

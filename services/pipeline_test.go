@@ -360,10 +360,7 @@ func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
 // with its own connections, as separate processes would.
 func TestRolesAsSeparateNodes(t *testing.T) {
 	eachMode(t, func(t *testing.T, env *testenv.Env) {
-		for _, r := range []string{services.RoleWorker, services.RoleBridge, services.RoleProjector} {
-			startNode(t, env, r)
-		}
-		apiNode := startNode(t, env, services.RoleAPI)
+		apiNode := startApart(t, env, 1)[0]
 		org := str(apiNode.admin("POST", "/v1/organizations", `{"name":"Acme"}`, http.StatusCreated), "id")
 		proj := str(apiNode.admin("POST", "/v1/organizations/"+org+"/projects", `{"name":"Shop"}`, http.StatusCreated), "id")
 		key := str(apiNode.admin("POST", "/v1/projects/"+proj+"/api-keys", `{"name":"k","type":"secret"}`, http.StatusCreated), "id")
