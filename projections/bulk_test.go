@@ -2,7 +2,6 @@ package projections_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,9 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/internal/testenv"
 	"github.com/gamify/boost/projections"
@@ -39,20 +35,7 @@ func TestBulkReplayBuildsWhatApplyBuilds(t *testing.T) {
 				a, b := envA.OpenDB(t.Context()), envB.OpenDB(t.Context())
 				apply(t, a, p, [][]domain.Event{log})
 
-				cl, err := bus.NewKafkaClient(envB.Kafka.Addrs())
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer cl.Close()
-				if err := bus.EnsureTopics(t.Context(), cl, bus.Topics{Tenancy: "bulk.tenancy", Events: "bulk.events", Partitions: 3, Replication: 1}); err != nil {
-					t.Fatal(err)
-				}
-				for _, e := range log {
-					v, _ := json.Marshal(&e)
-					if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: "bulk.events", Key: []byte(e.ProjectID), Value: v}).FirstErr(); err != nil {
-						t.Fatal(err)
-					}
-				}
+				writeLog(t, envB, "bulk", 3, log)
 				// Killed while finishing: the live tables are untouched, and
 				// the next run starts afresh and completes.
 				ctx, cancel := context.WithCancel(t.Context())

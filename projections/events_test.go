@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/uptrace/bun"
 
+	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/internal/testenv"
 	"github.com/gamify/boost/projections"
@@ -68,6 +70,28 @@ func history(t *testing.T, project string) []domain.Event {
 		}
 	}
 	return log
+}
+
+// writeLog creates the topics <prefix>.tenancy and <prefix>.events in
+// env's Kafka and appends log to the events topic, keyed by project as the
+// bridge does.
+func writeLog(t *testing.T, env *testenv.Env, prefix string, partitions int32, log []domain.Event) {
+	t.Helper()
+	cl, err := bus.NewKafkaClient(env.Kafka.Addrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topics := bus.Topics{Tenancy: prefix + ".tenancy", Events: prefix + ".events", Partitions: partitions, Replication: 1}
+	if err := bus.EnsureTopics(t.Context(), cl, topics); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range log {
+		v, _ := json.Marshal(&e)
+		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: topics.Events, Key: []byte(e.ProjectID), Value: v}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func apply(t *testing.T, db *store.DB, p projections.Projection, batches [][]domain.Event) {

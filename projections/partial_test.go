@@ -2,13 +2,11 @@ package projections_test
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/internal/testenv"
 	"github.com/gamify/boost/projections"
@@ -26,21 +24,8 @@ func TestPartialReplayWaitsForTheLiveRunner(t *testing.T) {
 	env := testenv.Start(t, testenv.Distributed)
 	env.Migrate(t.Context())
 	db := env.OpenDB(t.Context())
-	cl, err := bus.NewKafkaClient(env.Kafka.Addrs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := bus.EnsureTopics(t.Context(), cl, bus.Topics{Tenancy: "partial.tenancy", Events: "partial.events", Partitions: 1, Replication: 1}); err != nil {
-		t.Fatal(err)
-	}
 	project := domain.NewID()
-	for _, e := range history(t, project) {
-		v, _ := json.Marshal(&e)
-		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: "partial.events", Key: []byte(project), Value: v}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeLog(t, env, "partial", 1, history(t, project))
 	p := projections.NewEvents("partial.events")
 
 	// A live batch in flight on the partition.
