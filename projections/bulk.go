@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -25,7 +26,8 @@ import (
 // secondary indexes, outcomes are folded into their rows in memory while
 // the rows wait to be written, end users, hourly counts and each user's
 // days per event type (daily_event_users, chained) are folded in memory,
-// and every other roll-up is computed in SQL at the end; then the indexes
+// the sets of daily, weekly and monthly users are derived from those days,
+// and the daily counts and revenue are computed in SQL at the end; then the indexes
 // are built and Apply takes over for the catch-up. The result is the same
 // rows Apply would have written (TestBulkReplayBuildsWhatApplyBuilds).
 
@@ -376,46 +378,36 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		fmt.Fprintf(b.progress, "replay events: last rows written in %s\n", time.Since(began).Round(time.Millisecond))
 	}
 
+	t0 := time.Now()
 	users, aliases, err := b.endUsers()
 	if err != nil {
 		return err
 	}
-	// The events' indexes build side by side; their primary key serves the
-	// late outcomes' update, which revenue waits for.
-	build, finishEvents, err := b.w.indexPlan(ctx, "events")
-	if err != nil {
+	if b.progress != nil {
+		fmt.Fprintf(b.progress, "replay events: end users folded in %s\n", time.Since(t0).Round(time.Millisecond))
+	}
+	// Every table's indexes build side by side; the events' primary key
+	// serves the late outcomes' update, which revenue waits for.
+	var tasks []bulkTask
+	table := func(name string, deps []string, first bool, fill func(ctx context.Context, w bulkWriter) error) error {
+		t, err := b.tableTasks(ctx, name, deps, first, fill)
+		tasks = append(tasks, t...)
 		return err
 	}
-	var tasks []bulkTask
-	var built []string
-	for i, s := range build {
-		name := fmt.Sprintf("events index %d", i)
-		built = append(built, name)
-		tasks = append(tasks, bulkTask{name: name, run: func(ctx context.Context, w bulkWriter) error { return w.exec(ctx, s) }})
+	if err := table("events", nil, false, nil); err != nil {
+		return err
 	}
-	tasks = append(tasks, bulkTask{name: "events", deps: built, run: func(ctx context.Context, w bulkWriter) error {
-		for _, s := range finishEvents {
-			if err := w.exec(ctx, s); err != nil {
-				return err
-			}
-		}
-		return nil
-	}})
-	tasks = append(tasks, []bulkTask{
-		{name: "late outcomes", deps: []string{"events"}, run: b.applyLate},
-		{name: "end_users", run: func(ctx context.Context, w bulkWriter) error {
-			if err := w.users(ctx, users); err != nil {
-				return err
-			}
-			return w.indexes(ctx, "end_users")
-		}},
-		{name: "end_user_aliases", run: func(ctx context.Context, w bulkWriter) error {
-			if err := w.aliases(ctx, aliases); err != nil {
-				return err
-			}
-			return w.indexes(ctx, "end_user_aliases")
-		}},
-	}...)
+	tasks = append(tasks, bulkTask{name: "late outcomes", deps: []string{"events"}, run: b.applyLate})
+	if err := table("end_users", nil, false, func(ctx context.Context, w bulkWriter) error {
+		return w.users(ctx, users)
+	}); err != nil {
+		return err
+	}
+	if err := table("end_user_aliases", nil, false, func(ctx context.Context, w bulkWriter) error {
+		return w.aliases(ctx, aliases)
+	}); err != nil {
+		return err
+	}
 	hourly := make([]readmodel.EventCountHourly, 0, len(b.hourly))
 	for k, n := range b.hourly {
 		hourly = append(hourly, readmodel.EventCountHourly{ProjectID: k.project, EventType: k.typ,
@@ -432,27 +424,80 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		}
 		return a.BucketStart.Before(c.BucketStart)
 	})
-	tasks = append(tasks, tableTasks("event_counts_hourly", nil, false, func(ctx context.Context, w bulkWriter) error {
-		return w.hourlyCounts(ctx, hourly)
-	})...)
+	if err := table("event_counts_hourly", nil, false, func(ctx context.Context, w bulkWriter) error {
+		return w.rows(ctx, "event_counts_hourly", hourlyColumns, len(hourly), func(i int, v []any) {
+			r := &hourly[i]
+			v[0], v[1], v[2], v[3] = r.ProjectID, r.EventType, r.BucketStart, r.Count
+		})
+	}); err != nil {
+		return err
+	}
+	// The daily event users (the longest chain) and the user sets both
+	// read the fold; the sets are folded once, by whichever of their tables
+	// is filled first, while the other connection works on.
 	typeDays := b.typeDays
 	b.typeDays = nil
-	tasks = append(tasks, tableTasks("daily_event_users", nil, true, func(ctx context.Context, w bulkWriter) error {
-		return w.typeDays(ctx, typeDays.rows(b.db.Dialect == store.SQLite))
-	})...)
+	if err := table("daily_event_users", nil, true, func(ctx context.Context, w bulkWriter) error {
+		rows := typeDays.rows(b.db.Dialect == store.SQLite)
+		return w.rows(ctx, "daily_event_users", typeDayColumns, len(rows), func(i int, v []any) {
+			r := &rows[i]
+			v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ProjectID, r.EventType, r.DistinctID, r.Day, r.FirstAt, r.LastAt, r.PrevLastAt
+		})
+	}); err != nil {
+		return err
+	}
+	sets := sync.OnceValue(func() userSets {
+		t0 := time.Now()
+		s := typeDays.userSets()
+		if b.progress != nil {
+			fmt.Fprintf(b.progress, "replay events: user sets folded in %s\n", time.Since(t0).Round(time.Millisecond))
+		}
+		return s
+	})
+	for _, t := range []struct {
+		name    string
+		columns []string
+		n       func(s *userSets) int
+		row     func(s *userSets, i int, v []any)
+	}{
+		{"daily_users", dailyUserColumns, func(s *userSets) int { return len(s.daily) }, func(s *userSets, i int, v []any) {
+			r := &s.daily[i]
+			v[0], v[1], v[2] = r.ProjectID, r.Day, r.DistinctID
+		}},
+		{"weekly_users", weeklyUserColumns, func(s *userSets) int { return len(s.weekly) }, func(s *userSets, i int, v []any) {
+			r := &s.weekly[i]
+			v[0], v[1], v[2] = r.ProjectID, r.DistinctID, r.Week
+		}},
+		{"monthly_users", monthUserColumns, func(s *userSets) int { return len(s.monthly) }, func(s *userSets, i int, v []any) {
+			r := &s.monthly[i]
+			v[0], v[1], v[2] = r.ProjectID, r.DistinctID, r.Month
+		}},
+		{"active_user_counts", activeCountColumn, func(s *userSets) int { return len(s.counts) }, func(s *userSets, i int, v []any) {
+			r := &s.counts[i]
+			v[0], v[1], v[2], v[3] = r.ProjectID, r.Period, r.PeriodStart, r.Users
+		}},
+	} {
+		if err := table(t.name, nil, false, func(ctx context.Context, w bulkWriter) error {
+			s := sets()
+			return w.rows(ctx, t.name, t.columns, t.n(&s), func(i int, v []any) { t.row(&s, i, v) })
+		}); err != nil {
+			return err
+		}
+	}
 	for _, r := range b.rollups() {
-		tasks = append(tasks, tableTasks(r.table, r.deps, r.first, func(ctx context.Context, w bulkWriter) error {
+		if err := table(r.table, r.deps, false, func(ctx context.Context, w bulkWriter) error {
 			if err := w.exec(ctx, r.query); err != nil {
 				return fmt.Errorf("replay: computing %s: %w", r.table, err)
 			}
 			return nil
-		})...)
+		}); err != nil {
+			return err
+		}
 	}
-	// On PostgreSQL one connection builds a table's indexes while the
-	// other computes another roll-up.
-	writers := b.ws
+	// On PostgreSQL one connection builds an index while the other fills
+	// a table or builds another.
 	sort.SliceStable(tasks, func(i, j int) bool { return tasks[i].first && !tasks[j].first })
-	if err := b.runTasks(ctx, tasks, writers); err != nil {
+	if err := b.runTasks(ctx, tasks, b.ws); err != nil {
 		return err
 	}
 	return b.w.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
@@ -464,15 +509,38 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 	})
 }
 
-// tableTasks fills table once deps are done ("<table> loaded", which
-// tasks reading its rows wait for), then gives it its indexes.
-func tableTasks(table string, deps []string, first bool, fill func(ctx context.Context, w bulkWriter) error) []bulkTask {
-	return []bulkTask{
-		{name: table + " loaded", deps: deps, first: first, run: fill},
-		{name: table, deps: []string{table + " loaded"}, run: func(ctx context.Context, w bulkWriter) error {
-			return w.indexes(ctx, table)
-		}},
+// tableTasks fills a table once deps are done (task "<table> loaded",
+// which tasks reading its rows wait for; none if fill is nil, the rows
+// being there already), builds each of its indexes as a task of its own
+// ("<table> index i"), then finishes it (task "<table>": constraints and
+// statistics).
+func (b *eventsBulk) tableTasks(ctx context.Context, table string, deps []string, first bool,
+	fill func(ctx context.Context, w bulkWriter) error) ([]bulkTask, error) {
+	build, finish, err := b.w.indexPlan(ctx, table)
+	if err != nil {
+		return nil, err
 	}
+	var tasks []bulkTask
+	if fill != nil {
+		tasks = append(tasks, bulkTask{name: table + " loaded", deps: deps, first: first, run: fill})
+		deps = []string{table + " loaded"}
+	}
+	built := deps
+	for i, s := range build {
+		name := fmt.Sprintf("%s index %d", table, i)
+		built = append(slices.Clip(built), name)
+		tasks = append(tasks, bulkTask{name: name, deps: deps, first: first, run: func(ctx context.Context, w bulkWriter) error {
+			return w.exec(ctx, s)
+		}})
+	}
+	return append(tasks, bulkTask{name: table, deps: built, run: func(ctx context.Context, w bulkWriter) error {
+		for _, s := range finish {
+			if err := w.exec(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}), nil
 }
 
 // runTasks runs tasks on writers, each as soon as its dependencies are
@@ -598,22 +666,17 @@ func (b *eventsBulk) endUsers() ([]readmodel.EndUser, []readmodel.EndUserAlias, 
 // rollup is one roll-up table computed by query once the tasks deps name
 // are done ("<table> loaded" for a table's rows, "late outcomes" for the
 // events' final statuses; the events' rows are there before any task).
-// The longest chain (daily event users → daily users → weekly and monthly
-// users) is marked first.
 type rollup struct {
 	table string
 	deps  []string
-	first bool
 	query string
 }
 
-// rollups computes the roll-ups (but the hourly counts and the daily
-// event users, folded while loading) from the loaded rows, as Apply adds
-// them up event by event: counted (not rejected) events only, distinct
-// users by user id else anonymous id, revenue from commerce events whose
-// processing did not fail. Sets are grouped in their key's order (SQLite
-// then appends to its B-tree; PostgreSQL hashes, three times cheaper than
-// sorting millions of keys that start with the same project).
+// rollups computes the roll-ups that are not folded while loading (the
+// hourly counts, the daily event users and the user sets are) from the
+// loaded rows, as Apply adds them up event by event: counted (not
+// rejected) events only, revenue from commerce events whose processing
+// did not fail.
 func (b *eventsBulk) rollups() []rollup {
 	t := func(name string) string {
 		if b.schema != "" {
@@ -621,35 +684,21 @@ func (b *eventsBulk) rollups() []rollup {
 		}
 		return name
 	}
-	var hour, dayOfHour, week, month string
+	var hour, dayOfHour string
 	if b.db.Dialect == store.Postgres {
 		hour = "date_bin('1 hour', occurred_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 		dayOfHour = "(bucket_start AT TIME ZONE 'UTC')::date"
-		week = "day - (EXTRACT(ISODOW FROM day)::int - 1)"
-		month = "day - (EXTRACT(DAY FROM day)::int - 1)"
 	} else {
 		// Times are stored as bun writes them: 'YYYY-MM-DD HH:MM:SS[.ffffff]+00:00'.
 		hour = "substr(occurred_at, 1, 13) || ':00:00+00:00'"
 		dayOfHour = "substr(bucket_start, 1, 10) || ' 00:00:00+00:00'"
-		week = "date(substr(day, 1, 10), '-6 days', 'weekday 1') || ' 00:00:00+00:00'"
-		month = "date(substr(day, 1, 10), 'start of month') || ' 00:00:00+00:00'"
 	}
 	return []rollup{
-		{"daily_users", []string{"daily_event_users loaded"}, true, "INSERT INTO " + t("daily_users") + " (project_id, day, distinct_id)" +
-			" SELECT project_id, day, distinct_id FROM " + t("daily_event_users") + " GROUP BY 1, 2, 3"},
-		{"event_counts_daily", []string{"event_counts_hourly loaded"}, false, "INSERT INTO " + t("event_counts_daily") + " (project_id, event_type, day, count)" +
+		{"event_counts_daily", []string{"event_counts_hourly loaded"}, "INSERT INTO " + t("event_counts_daily") + " (project_id, event_type, day, count)" +
 			" SELECT project_id, event_type, " + dayOfHour + ", SUM(count) FROM " + t("event_counts_hourly") + " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"},
-		{"weekly_users", []string{"daily_users loaded"}, true, "INSERT INTO " + t("weekly_users") + " (project_id, distinct_id, week)" +
-			" SELECT project_id, distinct_id, " + week + " FROM " + t("daily_users") + " GROUP BY 1, 2, 3"},
-		{"monthly_users", []string{"daily_users loaded"}, true, "INSERT INTO " + t("monthly_users") + " (project_id, distinct_id, month)" +
-			" SELECT project_id, distinct_id, " + month + " FROM " + t("daily_users") + " GROUP BY 1, 2, 3"},
-		{"revenue_hourly", []string{"late outcomes"}, false, "INSERT INTO " + t("revenue_hourly") + " (project_id, currency, bucket_start, amount, count)" +
+		{"revenue_hourly", []string{"late outcomes"}, "INSERT INTO " + t("revenue_hourly") + " (project_id, currency, bucket_start, amount, count)" +
 			" SELECT project_id, currency, " + hour + ", SUM(amount), COUNT(*) FROM " + t("events") +
 			" WHERE NOT rejected AND amount IS NOT NULL AND currency IS NOT NULL AND status <> 'failed' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"},
-		{"active_user_counts", []string{"daily_users loaded", "weekly_users loaded", "monthly_users loaded"}, false, "INSERT INTO " + t("active_user_counts") + " (project_id, period, period_start, users)" +
-			" SELECT project_id, 'day', day, COUNT(*) FROM " + t("daily_users") + " GROUP BY 1, 3" +
-			" UNION ALL SELECT project_id, 'week', week, COUNT(*) FROM " + t("weekly_users") + " GROUP BY 1, 3" +
-			" UNION ALL SELECT project_id, 'month', month, COUNT(*) FROM " + t("monthly_users") + " GROUP BY 1, 3"},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,12 +25,11 @@ type bulkWriter interface {
 	events(ctx context.Context, rows []*readmodel.Event) error
 	users(ctx context.Context, rows []readmodel.EndUser) error
 	aliases(ctx context.Context, rows []readmodel.EndUserAlias) error
-	hourlyCounts(ctx context.Context, rows []readmodel.EventCountHourly) error
-	typeDays(ctx context.Context, rows []readmodel.DailyEventUser) error
+	// rows writes n rows of a roll-up table, row giving each one's values
+	// as strings, int64s, *int64s and times; the writer converts them for
+	// its database (a project id to a UUID, a time to SQLite's text).
+	rows(ctx context.Context, table string, columns []string, n int, row func(i int, v []any)) error
 	exec(ctx context.Context, query string) error
-	// indexes gives a shadow table the constraints and indexes the swap
-	// needs it to carry.
-	indexes(ctx context.Context, table string) error
 	// indexPlan splits indexes into statements that can run side by side
 	// and those that must follow them.
 	indexPlan(ctx context.Context, table string) (build, finish []string, err error)
@@ -46,10 +46,14 @@ var eventColumns = []string{"id", "project_id", "type", "user_id", "anonymous_id
 // The columns of the other tables a bulk build writes, in the order both
 // writers give their values.
 var (
-	endUserColumns = []string{"project_id", "external_id", "traits", "trait_versions", "first_seen_at", "last_seen_at", "event_count"}
-	aliasColumns   = []string{"project_id", "anonymous_id", "external_id", "linked_at"}
-	hourlyColumns  = []string{"project_id", "event_type", "bucket_start", "count"}
-	typeDayColumns = []string{"project_id", "event_type", "distinct_id", "day", "first_at", "last_at", "prev_last_at"}
+	endUserColumns    = []string{"project_id", "external_id", "traits", "trait_versions", "first_seen_at", "last_seen_at", "event_count"}
+	aliasColumns      = []string{"project_id", "anonymous_id", "external_id", "linked_at"}
+	hourlyColumns     = []string{"project_id", "event_type", "bucket_start", "count"}
+	typeDayColumns    = []string{"project_id", "event_type", "distinct_id", "day", "first_at", "last_at", "prev_last_at"}
+	dailyUserColumns  = []string{"project_id", "day", "distinct_id"}
+	weeklyUserColumns = []string{"project_id", "distinct_id", "week"}
+	monthUserColumns  = []string{"project_id", "distinct_id", "month"}
+	activeCountColumn = []string{"project_id", "period", "period_start", "users"}
 )
 
 func newBulkWriter(ctx context.Context, db *store.DB, schema string) (bulkWriter, error) {
@@ -172,26 +176,24 @@ func (w *pgBulk) aliases(ctx context.Context, rows []readmodel.EndUserAlias) err
 	})
 }
 
-func (w *pgBulk) hourlyCounts(ctx context.Context, rows []readmodel.EventCountHourly) error {
-	return w.copyFrom(ctx, "event_counts_hourly", hourlyColumns, len(rows), func(i int, v []any) error {
-		r := &rows[i]
-		project, err := pgUUID(r.ProjectID)
-		if err != nil {
-			return err
+func (w *pgBulk) rows(ctx context.Context, table string, columns []string, n int, row func(i int, v []any)) error {
+	project := slices.Index(columns, "project_id")
+	var last string
+	var lastID pgtype.UUID
+	return w.copyFrom(ctx, table, columns, n, func(i int, v []any) error {
+		row(i, v)
+		if project < 0 {
+			return nil
 		}
-		v[0], v[1], v[2], v[3] = project, r.EventType, r.BucketStart, r.Count
-		return nil
-	})
-}
-
-func (w *pgBulk) typeDays(ctx context.Context, rows []readmodel.DailyEventUser) error {
-	return w.copyFrom(ctx, "daily_event_users", typeDayColumns, len(rows), func(i int, v []any) error {
-		r := &rows[i]
-		project, err := pgUUID(r.ProjectID)
-		if err != nil {
-			return err
+		// Rows come grouped by project: one parse a project.
+		if s := v[project].(string); s != last || !lastID.Valid {
+			id, err := pgUUID(s)
+			if err != nil {
+				return err
+			}
+			last, lastID = s, id
 		}
-		v[0], v[1], v[2], v[3], v[4], v[5], v[6] = project, r.EventType, r.DistinctID, r.Day, r.FirstAt, r.LastAt, r.PrevLastAt
+		v[project] = lastID
 		return nil
 	})
 }
@@ -213,19 +215,6 @@ func (w *pgBulk) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.T
 }
 
 var indexTarget = regexp.MustCompile(` ON (ONLY )?\S+ USING `)
-
-func (w *pgBulk) indexes(ctx context.Context, table string) error {
-	build, finish, err := w.indexPlan(ctx, table)
-	if err != nil {
-		return err
-	}
-	for _, s := range append(build, finish...) {
-		if err := w.exec(ctx, s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // indexPlan returns the statements that build a shadow table's indexes,
 // which may run side by side, and those that finish it once they are
@@ -377,21 +366,21 @@ func (w *sqliteBulk) aliases(ctx context.Context, rows []readmodel.EndUserAlias)
 	})
 }
 
-func (w *sqliteBulk) hourlyCounts(ctx context.Context, rows []readmodel.EventCountHourly) error {
-	return w.insert(ctx, "event_counts_hourly", hourlyColumns, len(rows), func(i int, v []any) {
-		r := &rows[i]
-		v[0], v[1], v[2], v[3] = r.ProjectID, r.EventType, sqliteTime(r.BucketStart), r.Count
-	})
-}
-
-func (w *sqliteBulk) typeDays(ctx context.Context, rows []readmodel.DailyEventUser) error {
-	return w.insert(ctx, "daily_event_users", typeDayColumns, len(rows), func(i int, v []any) {
-		r := &rows[i]
-		var prev any
-		if r.PrevLastAt != nil {
-			prev = *r.PrevLastAt
+func (w *sqliteBulk) rows(ctx context.Context, table string, columns []string, n int, row func(i int, v []any)) error {
+	return w.insert(ctx, table, columns, n, func(i int, v []any) {
+		row(i, v)
+		for j, x := range v {
+			switch x := x.(type) {
+			case time.Time:
+				v[j] = sqliteTime(x)
+			case *int64:
+				if x == nil {
+					v[j] = nil
+				} else {
+					v[j] = *x
+				}
+			}
 		}
-		v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ProjectID, r.EventType, r.DistinctID, sqliteTime(r.Day), r.FirstAt, r.LastAt, prev
 	})
 }
 
@@ -399,8 +388,6 @@ func (w *sqliteBulk) exec(ctx context.Context, query string) error {
 	_, err := w.conn.ExecContext(ctx, query)
 	return err
 }
-
-func (w *sqliteBulk) indexes(context.Context, string) error { return nil }
 
 func (w *sqliteBulk) indexPlan(context.Context, string) ([]string, []string, error) {
 	return nil, nil, nil

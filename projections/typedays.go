@@ -221,8 +221,11 @@ func (f typeDaysFold) rows(sorted bool) []readmodel.DailyEventUser {
 	rows := make([]readmodel.DailyEventUser, 0, n)
 	for _, k := range keys {
 		days := f[k]
-		chainFrom(days, 0)
-		for _, s := range days {
+		for i, s := range days {
+			// Chained as chainFrom(days, 0) would, leaving f as it is.
+			if s.hasPrev = i > 0; s.hasPrev {
+				s.prev = days[i-1].last
+			}
 			rows = append(rows, s.row(k))
 		}
 	}

@@ -46,3 +46,20 @@ func TestDaySpansChainInAnyOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestWeekAndMonthOfDayAgreeWithApply checks the bulk build's day
+// arithmetic against the periods Apply stores, over every day of a span
+// around the epoch (negative days included) and of recent years.
+func TestWeekAndMonthOfDayAgreeWithApply(t *testing.T) {
+	for _, span := range []struct{ from, to int64 }{{-800, 800}, {19_700, 21_500}} {
+		for day := span.from; day <= span.to; day++ {
+			at := dayTime(day).Add(13 * time.Hour)
+			if got, want := dayTime(weekOf(day)), UTCWeek(at); !got.Equal(want) {
+				t.Fatalf("week of %s: %s, Apply stores %s", at, got, want)
+			}
+			if got, want := dayTime(monthOf(day)), UTCMonth(at); !got.Equal(want) {
+				t.Fatalf("month of %s: %s, Apply stores %s", at, got, want)
+			}
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package projections
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gamify/boost/readmodel"
+)
+
+// userSets are the rows of the distinct-user sets (daily, weekly and
+// monthly users) and their counts, as a bulk build derives them from its
+// daily-event-user fold: a user is active on a day when it has a day with
+// any event type. Each table's rows come in its primary key's order, so
+// PostgreSQL's index build finds them sorted and SQLite appends to its
+// B-tree.
+type userSets struct {
+	daily   []readmodel.DailyUser
+	weekly  []readmodel.WeeklyUser
+	monthly []readmodel.MonthlyUser
+	counts  []readmodel.ActiveUserCount
+}
+
+// userSets folds the days of f by user. It only reads f.
+func (f typeDaysFold) userSets() userSets {
+	days := map[bulkUserKey][]int64{}
+	for k, spans := range f {
+		u := bulkUserKey{k.project, k.id}
+		d := days[u]
+		for _, s := range spans {
+			d = append(d, s.day)
+		}
+		days[u] = d
+	}
+	users := slices.SortedFunc(maps.Keys(days), func(a, b bulkUserKey) int {
+		return cmp.Or(strings.Compare(a.project, b.project), strings.Compare(a.id, b.id))
+	})
+
+	type periodKey struct {
+		project string
+		start   int64 // days since the epoch
+	}
+	// Users are taken in order, so each (project, day) lists its users in
+	// order; only the days need sorting.
+	dayUsers := map[periodKey][]string{}
+	weekCounts, monthCounts := map[periodKey]int64{}, map[periodKey]int64{}
+	var s userSets
+	for _, u := range users {
+		d := days[u]
+		slices.Sort(d)
+		d = slices.Compact(d)
+		lastWeek, lastMonth := int64(-1<<62), int64(-1<<62)
+		for _, day := range d {
+			k := periodKey{u.project, day}
+			dayUsers[k] = append(dayUsers[k], u.id)
+			// Days ascend, so a user's weeks and months do too.
+			if w := weekOf(day); w != lastWeek {
+				lastWeek = w
+				s.weekly = append(s.weekly, readmodel.WeeklyUser{ProjectID: u.project, DistinctID: u.id, Week: dayTime(w)})
+				weekCounts[periodKey{u.project, w}]++
+			}
+			if m := monthOf(day); m != lastMonth {
+				lastMonth = m
+				s.monthly = append(s.monthly, readmodel.MonthlyUser{ProjectID: u.project, DistinctID: u.id, Month: dayTime(m)})
+				monthCounts[periodKey{u.project, m}]++
+			}
+		}
+	}
+	dayKeys := slices.SortedFunc(maps.Keys(dayUsers), func(a, b periodKey) int {
+		return cmp.Or(strings.Compare(a.project, b.project), cmp.Compare(a.start, b.start))
+	})
+	dayCounts := make(map[periodKey]int64, len(dayKeys))
+	s.daily = make([]readmodel.DailyUser, 0, len(s.weekly)*2)
+	for _, k := range dayKeys {
+		day := dayTime(k.start)
+		for _, id := range dayUsers[k] {
+			s.daily = append(s.daily, readmodel.DailyUser{ProjectID: k.project, Day: day, DistinctID: id})
+		}
+		dayCounts[k] = int64(len(dayUsers[k]))
+	}
+	for _, p := range []struct {
+		name   string
+		counts map[periodKey]int64
+	}{{PeriodDay, dayCounts}, {PeriodWeek, weekCounts}, {PeriodMonth, monthCounts}} {
+		for k, n := range p.counts {
+			s.counts = append(s.counts, readmodel.ActiveUserCount{ProjectID: k.project, Period: p.name, PeriodStart: dayTime(k.start), Users: n})
+		}
+	}
+	slices.SortFunc(s.counts, func(a, b readmodel.ActiveUserCount) int {
+		return cmp.Or(strings.Compare(a.ProjectID, b.ProjectID), strings.Compare(a.Period, b.Period), a.PeriodStart.Compare(b.PeriodStart))
+	})
+	return s
+}
+
+// weekOf is the Monday starting the UTC week of a day (days since the
+// epoch, a Thursday), as UTCWeek.
+func weekOf(day int64) int64 {
+	return day - ((day%7 + 7 + 3) % 7)
+}
+
+// monthOf is the first day of the UTC month of a day, as UTCMonth.
+func monthOf(day int64) int64 {
+	y, m, _ := dayTime(day).Date()
+	return dayNumber(time.Date(y, m, 1, 0, 0, 0, 0, time.UTC))
+}
