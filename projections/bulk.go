@@ -111,6 +111,8 @@ type eventsBulk struct {
 	bufIdx  map[string]*readmodel.Event
 	late    []lateOutcome
 	lateIdx map[string]bool
+	// decoded holds a poll's records as add decodes them.
+	decoded []decodedRecord
 
 	hourly   map[hourKey]int64
 	typeDays typeDaysFold
@@ -223,70 +225,117 @@ func (b *eventsBulk) full() bool {
 	return len(b.seen)+len(b.seenStr)+len(b.users)+len(b.typeDays) >= bulkMaxEvents
 }
 
+// decodedRecord is one record as add decodes it: its envelope, whether it
+// is an event to fold, or why the replay must stop.
+type decodedRecord struct {
+	env bulkEnvelope
+	use bool
+	err error
+}
+
+// decode decodes a record into d.
+func (b *eventsBulk) decode(v []byte, d *decodedRecord) {
+	*d = decodedRecord{use: true}
+	if decodeBulkEnvelope(v, &d.env) {
+		return
+	}
+	d.env = bulkEnvelope{}
+	if err := json.Unmarshal(v, &d.env); err == nil {
+		return
+	}
+	// Not an event this decoder reads: decode it as the runner does, so
+	// the same records are skipped or refused.
+	d.use = false
+	var e domain.Event
+	if err := json.Unmarshal(v, &e); err != nil || e.ID == "" || e.Type == "" {
+		b.log.Error("skipping undecodable record", "err", err)
+		return
+	}
+	switch e.Type {
+	case domain.EventTracked, domain.UserIdentified, domain.EventRejected:
+		_, d.err = domain.DecodeData[domain.TrackedData](&e)
+	case domain.EventProcessed, domain.EventFailed:
+		_, d.err = domain.DecodeData[domain.OutcomeData](&e)
+	}
+}
+
+// bulkDecodeSplit is the fewest records add decodes on a second
+// goroutine, which decodes the latter half while add decodes the first.
+const bulkDecodeSplit = 1024
+
 func (b *eventsBulk) add(ctx context.Context, values [][]byte) error {
-	for _, v := range values {
-		var env bulkEnvelope
-		if !decodeBulkEnvelope(v, &env) {
-			env = bulkEnvelope{}
-			if err := json.Unmarshal(v, &env); err != nil {
-				// Not an event this decoder reads: decode it as the runner
-				// does, so the same records are skipped or refused.
-				var e domain.Event
-				if err := json.Unmarshal(v, &e); err != nil || e.ID == "" || e.Type == "" {
-					b.log.Error("skipping undecodable record", "err", err)
-					continue
-				}
-				switch e.Type {
-				case domain.EventTracked, domain.UserIdentified, domain.EventRejected:
-					if _, err := domain.DecodeData[domain.TrackedData](&e); err != nil {
-						return err
-					}
-				case domain.EventProcessed, domain.EventFailed:
-					if _, err := domain.DecodeData[domain.OutcomeData](&e); err != nil {
-						return err
-					}
-				}
-				continue
+	if cap(b.decoded) < len(values) {
+		b.decoded = make([]decodedRecord, len(values))
+	}
+	decoded := b.decoded[:len(values)]
+	half := len(values)
+	var wg sync.WaitGroup
+	if len(values) >= bulkDecodeSplit {
+		half = len(values) / 2
+		wg.Go(func() {
+			for i := half; i < len(values); i++ {
+				b.decode(values[i], &decoded[i])
 			}
+		})
+	}
+	for i := range half {
+		b.decode(values[i], &decoded[i])
+	}
+	wg.Wait()
+	for i := range decoded {
+		d := &decoded[i]
+		if d.err != nil {
+			return d.err
 		}
-		if env.ID == "" || env.Type == "" {
-			b.log.Error("skipping undecodable record", "id", env.ID, "type", env.Type)
+		if !d.use {
 			continue
 		}
-		switch env.Type {
-		case domain.EventTracked, domain.UserIdentified, domain.EventRejected:
-			if !b.firstSight(env.ID) {
-				continue // a re-sent duplicate: the first copy stands
+		if err := b.fold(ctx, &d.env); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fold folds one decoded record into the build.
+func (b *eventsBulk) fold(ctx context.Context, env *bulkEnvelope) error {
+	if env.ID == "" || env.Type == "" {
+		b.log.Error("skipping undecodable record", "id", env.ID, "type", env.Type)
+		return nil
+	}
+	switch env.Type {
+	case domain.EventTracked, domain.UserIdentified, domain.EventRejected:
+		if !b.firstSight(env.ID) {
+			return nil // a re-sent duplicate: the first copy stands
+		}
+		e := domain.Event{ID: env.ID, Type: env.Type, ProjectID: env.ProjectID, OccurredAt: env.OccurredAt, ReceivedAt: env.ReceivedAt}
+		r := newTrackedRow(&e, &env.Data.TrackedData)
+		b.buf = append(b.buf, &r.row)
+		b.bufIdx[r.row.ID] = &r.row
+		if r.counted {
+			b.foldUser(r)
+			b.hourly[hourKey{r.row.ProjectID, r.row.Type, r.row.OccurredAt.Truncate(time.Hour).Unix()}]++
+			b.typeDays.add(&r.row)
+		}
+		if len(b.buf) >= bulkWindow {
+			if err := b.flush(ctx, bulkFlush); err != nil {
+				return err
 			}
-			e := domain.Event{ID: env.ID, Type: env.Type, ProjectID: env.ProjectID, OccurredAt: env.OccurredAt, ReceivedAt: env.ReceivedAt}
-			r := newTrackedRow(&e, &env.Data.TrackedData)
-			b.buf = append(b.buf, &r.row)
-			b.bufIdx[r.row.ID] = &r.row
-			if r.counted {
-				b.foldUser(r)
-				b.hourly[hourKey{r.row.ProjectID, r.row.Type, r.row.OccurredAt.Truncate(time.Hour).Unix()}]++
-				b.typeDays.add(&r.row)
+		}
+	case domain.EventProcessed, domain.EventFailed:
+		o := newOutcome(env.Type, env.Data.Reason, env.OccurredAt)
+		id := env.Data.EventID
+		if row, ok := b.bufIdx[id]; ok {
+			if row.Status == readmodel.StatusPending {
+				setOutcome(row, o)
 			}
-			if len(b.buf) >= bulkWindow {
-				if err := b.flush(ctx, bulkFlush); err != nil {
-					return err
-				}
-			}
-		case domain.EventProcessed, domain.EventFailed:
-			o := newOutcome(env.Type, env.Data.Reason, env.OccurredAt)
-			id := env.Data.EventID
-			if row, ok := b.bufIdx[id]; ok {
-				if row.Status == readmodel.StatusPending {
-					setOutcome(row, o)
-				}
-				continue
-			}
-			// Written already: applied with the others at the end (the
-			// first outcome wins, as the status = 'pending' guard does).
-			if !b.lateIdx[id] && b.wasSeen(id) {
-				b.lateIdx[id] = true
-				b.late = append(b.late, lateOutcome{id, o})
-			}
+			return nil
+		}
+		// Written already: applied with the others at the end (the
+		// first outcome wins, as the status = 'pending' guard does).
+		if !b.lateIdx[id] && b.wasSeen(id) {
+			b.lateIdx[id] = true
+			b.late = append(b.late, lateOutcome{id, o})
 		}
 	}
 	return nil
