@@ -193,9 +193,16 @@ func createPostgresDB(t testing.TB, adminURL, name string) string {
 	if err != nil {
 		t.Fatalf("connecting to BOOST_TEST_DATABASE_URL: %v", err)
 	}
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close()
-		t.Fatalf("creating database %s: %v", name, err)
+	// Test databases sort text as most servers do, in an English locale
+	// (ICU), not in C.UTF-8 as this machine's server does: an answer that
+	// follows the database's collation instead of byte order then differs
+	// from SQLite's, and the tests comparing the two see it. Servers built
+	// without ICU get their default.
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"); err != nil {
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+			admin.Close()
+			t.Fatalf("creating database %s: %v", name, err)
+		}
 	}
 	t.Cleanup(func() {
 		defer admin.Close()
