@@ -517,11 +517,11 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 			r := &s.weekly[i]
 			v[0], v[1], v[2] = r.ProjectID, r.DistinctID, r.Week
 		}},
-		{"monthly_users", monthUserColumns, func(s *userSets) int { return len(s.monthly) }, func(s *userSets, i int, v []any) {
+		{"monthly_users", monthlyUserColumns, func(s *userSets) int { return len(s.monthly) }, func(s *userSets, i int, v []any) {
 			r := &s.monthly[i]
 			v[0], v[1], v[2] = r.ProjectID, r.DistinctID, r.Month
 		}},
-		{"active_user_counts", activeCountColumn, func(s *userSets) int { return len(s.counts) }, func(s *userSets, i int, v []any) {
+		{"active_user_counts", activeCountColumns, func(s *userSets) int { return len(s.counts) }, func(s *userSets, i int, v []any) {
 			r := &s.counts[i]
 			v[0], v[1], v[2], v[3] = r.ProjectID, r.Period, r.PeriodStart, r.Users
 		}},

@@ -46,14 +46,14 @@ var eventColumns = []string{"id", "project_id", "type", "user_id", "anonymous_id
 // The columns of the other tables a bulk build writes, in the order both
 // writers give their values.
 var (
-	endUserColumns    = []string{"project_id", "external_id", "traits", "trait_versions", "first_seen_at", "last_seen_at", "event_count"}
-	aliasColumns      = []string{"project_id", "anonymous_id", "external_id", "linked_at"}
-	hourlyColumns     = []string{"project_id", "event_type", "bucket_start", "count"}
-	typeDayColumns    = []string{"project_id", "event_type", "distinct_id", "day", "first_at", "last_at", "prev_last_at"}
-	dailyUserColumns  = []string{"project_id", "day", "distinct_id"}
-	weeklyUserColumns = []string{"project_id", "distinct_id", "week"}
-	monthUserColumns  = []string{"project_id", "distinct_id", "month"}
-	activeCountColumn = []string{"project_id", "period", "period_start", "users"}
+	endUserColumns     = []string{"project_id", "external_id", "traits", "trait_versions", "first_seen_at", "last_seen_at", "event_count"}
+	aliasColumns       = []string{"project_id", "anonymous_id", "external_id", "linked_at"}
+	hourlyColumns      = []string{"project_id", "event_type", "bucket_start", "count"}
+	typeDayColumns     = []string{"project_id", "event_type", "distinct_id", "day", "first_at", "last_at", "prev_last_at"}
+	dailyUserColumns   = []string{"project_id", "day", "distinct_id"}
+	weeklyUserColumns  = []string{"project_id", "distinct_id", "week"}
+	monthlyUserColumns = []string{"project_id", "distinct_id", "month"}
+	activeCountColumns = []string{"project_id", "period", "period_start", "users"}
 )
 
 func newBulkWriter(ctx context.Context, db *store.DB, schema string) (bulkWriter, error) {
@@ -186,7 +186,7 @@ func (w *pgBulk) rows(ctx context.Context, table string, columns []string, n int
 			return nil
 		}
 		// Rows come grouped by project: one parse a project.
-		if s := v[project].(string); s != last || !lastID.Valid {
+		if s, _ := v[project].(string); s != last || !lastID.Valid {
 			id, err := pgUUID(s)
 			if err != nil {
 				return err

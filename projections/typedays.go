@@ -222,7 +222,8 @@ func (f typeDaysFold) rows(sorted bool) []readmodel.DailyEventUser {
 	for _, k := range keys {
 		days := f[k]
 		for i, s := range days {
-			// Chained as chainFrom(days, 0) would, leaving f as it is.
+			// Chained as chainFrom(days, 0) would, leaving f as it is:
+			// the user sets read it at the same time.
 			if s.hasPrev = i > 0; s.hasPrev {
 				s.prev = days[i-1].last
 			}

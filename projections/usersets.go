@@ -23,7 +23,8 @@ type userSets struct {
 	counts  []readmodel.ActiveUserCount
 }
 
-// userSets folds the days of f by user. It only reads f.
+// userSets folds the days of f by user. It only reads f, as rows does:
+// the two run side by side.
 func (f typeDaysFold) userSets() userSets {
 	days := map[bulkUserKey][]int64{}
 	for k, spans := range f {
