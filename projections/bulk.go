@@ -111,8 +111,10 @@ type eventsBulk struct {
 	bufIdx  map[string]*readmodel.Event
 	late    []lateOutcome
 	lateIdx map[string]bool
-	// decoded holds a poll's records as add decodes them.
-	decoded []decodedRecord
+	// pending is the last poll's records, being decoded; spare is a
+	// folded poll's buffer, for the next.
+	pending *pendingDecode
+	spare   []decodedRecord
 
 	hourly   map[hourKey]int64
 	typeDays typeDaysFold
@@ -259,31 +261,68 @@ func (b *eventsBulk) decode(v []byte, d *decodedRecord) {
 	}
 }
 
-// bulkDecodeSplit is the fewest records add decodes on a second
-// goroutine, which decodes the latter half while add decodes the first.
+// bulkDecodeSplit is the fewest records a poll's decoding is split
+// between two goroutines for.
 const bulkDecodeSplit = 1024
 
+// pendingDecode is one poll's records being decoded while the previous
+// poll's are folded.
+type pendingDecode struct {
+	records []decodedRecord
+	done    chan struct{}
+}
+
+// add starts decoding values in the background and folds the previous
+// poll's records meanwhile: the goroutine calling add only folds, which
+// must be done in order. finish folds the last poll's.
 func (b *eventsBulk) add(ctx context.Context, values [][]byte) error {
-	if cap(b.decoded) < len(values) {
-		b.decoded = make([]decodedRecord, len(values))
+	next := b.startDecode(values)
+	err := b.foldPending(ctx)
+	b.pending = next
+	return err
+}
+
+func (b *eventsBulk) startDecode(values [][]byte) *pendingDecode {
+	values = slices.Clone(values) // the caller reuses its slice
+	records := b.spare
+	b.spare = nil
+	if cap(records) < len(values) {
+		records = make([]decodedRecord, len(values))
 	}
-	decoded := b.decoded[:len(values)]
+	p := &pendingDecode{records: records[:len(values)], done: make(chan struct{})}
+	decode := func(from, to int) {
+		for i := from; i < to; i++ {
+			b.decode(values[i], &p.records[i])
+		}
+	}
 	half := len(values)
 	var wg sync.WaitGroup
 	if len(values) >= bulkDecodeSplit {
 		half = len(values) / 2
-		wg.Go(func() {
-			for i := half; i < len(values); i++ {
-				b.decode(values[i], &decoded[i])
-			}
-		})
+		wg.Go(func() { decode(half, len(values)) })
 	}
-	for i := range half {
-		b.decode(values[i], &decoded[i])
+	go func() {
+		decode(0, half)
+		wg.Wait()
+		close(p.done)
+	}()
+	return p
+}
+
+// foldPending folds the records of the poll being decoded, once they are.
+func (b *eventsBulk) foldPending(ctx context.Context) error {
+	p := b.pending
+	if p == nil {
+		return nil
 	}
-	wg.Wait()
-	for i := range decoded {
-		d := &decoded[i]
+	b.pending = nil
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for i := range p.records {
+		d := &p.records[i]
 		if d.err != nil {
 			return d.err
 		}
@@ -294,6 +333,7 @@ func (b *eventsBulk) add(ctx context.Context, values [][]byte) error {
 			return err
 		}
 	}
+	b.spare = p.records[:0]
 	return nil
 }
 
@@ -416,6 +456,9 @@ type bulkTask struct {
 
 func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpoint) error {
 	began := time.Now()
+	if err := b.foldPending(ctx); err != nil {
+		return err
+	}
 	if err := b.flush(ctx, len(b.buf)); err != nil {
 		return err
 	}

@@ -84,8 +84,9 @@ func newBulkWriter(ctx context.Context, db *store.DB, schema string) (bulkWriter
 // pgBulk loads with COPY into tables created without indexes, then copies
 // the live tables' constraints and indexes, names included.
 type pgBulk struct {
-	conn   bun.Conn
-	schema string
+	conn    bun.Conn
+	schema  string
+	copyBuf pgCopyRows // the events' rows, encoded
 }
 
 func (w *pgBulk) close() {
@@ -123,32 +124,6 @@ func pgUUID(s string) (pgtype.UUID, error) {
 		return pgtype.UUID{}, fmt.Errorf("replay: %q is not a uuid", s)
 	}
 	return pgtype.UUID{Bytes: u, Valid: true}, nil
-}
-
-func (w *pgBulk) events(ctx context.Context, rows []*readmodel.Event) error {
-	return w.copyFrom(ctx, "events", eventColumns, len(rows), func(i int, v []any) error {
-		r := rows[i]
-		id, err := pgUUID(r.ID)
-		if err != nil {
-			return err
-		}
-		project, err := pgUUID(r.ProjectID)
-		if err != nil {
-			return err
-		}
-		key, err := pgUUID(r.KeyID)
-		if err != nil {
-			return err
-		}
-		var ctxJSON any
-		if len(r.Context) > 0 {
-			ctxJSON = []byte(r.Context)
-		}
-		v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] = id, project, r.Type, r.UserID, r.AnonymousID, []byte(r.Properties), ctxJSON, r.MessageID
-		v[8], v[9], v[10], v[11], v[12], v[13] = key, r.Status, r.ErrorDetails, r.ClientTimestamp, r.SentAt, r.ReceivedAt
-		v[14], v[15], v[16], v[17], v[18] = r.OccurredAt, r.ProcessedAt, r.Amount, r.Currency, r.Rejected
-		return nil
-	})
 }
 
 func (w *pgBulk) users(ctx context.Context, rows []readmodel.EndUser) error {

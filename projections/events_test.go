@@ -46,6 +46,12 @@ func history(t *testing.T, project string) []domain.Event {
 		at := base.Add(time.Duration(i)*97*time.Minute + frac)
 		d := domain.TrackedData{Event: "page_view", UserID: fmt.Sprint("u", i%5), Properties: json.RawMessage(`{"i":1}`),
 			ReceivedAt: at, KeyID: key, KeyType: domain.KeySecret}
+		if i%7 == 0 {
+			// What clients may send besides: every column of the row set.
+			ts, sent := at.Add(-1500*time.Millisecond), at.Add(-250*time.Microsecond)
+			d.Context = json.RawMessage(fmt.Sprintf(`{"ip":"192.0.2.%d","library":{"name":"boost-js"}}`, i))
+			d.MessageID, d.Timestamp, d.SentAt = fmt.Sprint("msg-", i), &ts, &sent
+		}
 		typ := domain.EventTracked
 		switch i % 6 {
 		case 1:
