@@ -63,8 +63,11 @@ func newBulkWriter(ctx context.Context, db *store.DB, schema string) (bulkWriter
 	}
 	if db.Dialect == store.Postgres {
 		// Sorts for DISTINCT, GROUP BY and index builds of millions of rows
-		// stay in memory instead of spilling to disk.
-		for _, s := range []string{"SET work_mem = '256MB'", "SET maintenance_work_mem = '512MB'"} {
+		// stay in memory instead of spilling to disk. Index builds run
+		// without parallel workers: the connections already build two at a
+		// time, and workers on top of that made the build slower (15.3–15.8
+		// s against 12.9–14.3 s on two cores).
+		for _, s := range []string{"SET work_mem = '256MB'", "SET maintenance_work_mem = '512MB'", "SET max_parallel_maintenance_workers = 0"} {
 			if _, err := conn.ExecContext(ctx, s); err != nil {
 				conn.Close()
 				return nil, err
@@ -91,7 +94,7 @@ type pgBulk struct {
 
 func (w *pgBulk) close() {
 	// The connection goes back to the pool as it came.
-	_, _ = w.conn.ExecContext(context.Background(), "RESET work_mem; RESET maintenance_work_mem")
+	_, _ = w.conn.ExecContext(context.Background(), "RESET work_mem; RESET maintenance_work_mem; RESET max_parallel_maintenance_workers")
 	w.conn.Close()
 }
 
