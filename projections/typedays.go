@@ -64,12 +64,18 @@ func addTime(days []daySpan, us int64) []daySpan {
 // before it (the first day has none).
 func chainFrom(days []daySpan, i int) {
 	for ; i < len(days); i++ {
-		days[i].hasPrev = i > 0
-		days[i].prev = 0
-		if i > 0 {
-			days[i].prev = days[i-1].last
-		}
+		days[i] = linked(days, i)
 	}
+}
+
+// linked is days[i] with its neighbour set from the day before it.
+func linked(days []daySpan, i int) daySpan {
+	s := days[i]
+	s.hasPrev, s.prev = i > 0, 0
+	if i > 0 {
+		s.prev = days[i-1].last
+	}
+	return s
 }
 
 func (s daySpan) row(k typeDaysKey) readmodel.DailyEventUser {
@@ -221,13 +227,10 @@ func (f typeDaysFold) rows(sorted bool) []readmodel.DailyEventUser {
 	rows := make([]readmodel.DailyEventUser, 0, n)
 	for _, k := range keys {
 		days := f[k]
-		for i, s := range days {
-			// Chained as chainFrom(days, 0) would, leaving f as it is:
-			// the user sets read it at the same time.
-			if s.hasPrev = i > 0; s.hasPrev {
-				s.prev = days[i-1].last
-			}
-			rows = append(rows, s.row(k))
+		for i := range days {
+			// Linked without writing to f: the user sets read it at the
+			// same time.
+			rows = append(rows, linked(days, i).row(k))
 		}
 	}
 	return rows

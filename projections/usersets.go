@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gamify/boost/readmodel"
 )
@@ -96,13 +95,11 @@ func (f typeDaysFold) userSets() userSets {
 }
 
 // weekOf is the Monday starting the UTC week of a day (days since the
-// epoch, a Thursday), as UTCWeek.
+// epoch, a Thursday): UTCWeek in day arithmetic, for the million days of
+// a replay (TestWeekAndMonthOfDayAgreeWithApply holds them equal).
 func weekOf(day int64) int64 {
 	return day - ((day%7 + 7 + 3) % 7)
 }
 
-// monthOf is the first day of the UTC month of a day, as UTCMonth.
-func monthOf(day int64) int64 {
-	y, m, _ := dayTime(day).Date()
-	return dayNumber(time.Date(y, m, 1, 0, 0, 0, 0, time.UTC))
-}
+// monthOf is the first day of the UTC month of a day.
+func monthOf(day int64) int64 { return dayNumber(UTCMonth(dayTime(day))) }
