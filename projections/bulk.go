@@ -444,6 +444,13 @@ func traitVersion(r *readmodel.Event) string {
 	return r.OccurredAt.UTC().Format("2006-01-02T15:04:05.000000000Z") + "|" + r.ID
 }
 
+// took tells the progress, if any, how long a step took since began.
+func (b *eventsBulk) took(step string, began time.Time) {
+	if b.progress != nil {
+		fmt.Fprintf(b.progress, "replay events: %s in %s\n", step, time.Since(began).Round(time.Millisecond))
+	}
+}
+
 // bulkTask is one step of finishing a bulk build; it runs once the
 // tasks it depends on are done, on whichever connection is free.
 type bulkTask struct {
@@ -466,40 +473,40 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		return err
 	}
 	b.seen, b.seenStr, b.bufIdx = nil, nil, nil
-	if b.progress != nil {
-		fmt.Fprintf(b.progress, "replay events: last rows written in %s\n", time.Since(began).Round(time.Millisecond))
-	}
+	b.took("last rows written", began)
 
-	t0 := time.Now()
+	began = time.Now()
 	users, aliases, err := b.endUsers()
 	if err != nil {
 		return err
 	}
-	if b.progress != nil {
-		fmt.Fprintf(b.progress, "replay events: end users folded in %s\n", time.Since(t0).Round(time.Millisecond))
-	}
+	b.took("end users folded", began)
 	// Every table's indexes build side by side; the events' primary key
 	// serves the late outcomes' update, which revenue waits for.
 	var tasks []bulkTask
-	table := func(name string, deps []string, first bool, fill func(ctx context.Context, w bulkWriter) error) error {
-		t, err := b.tableTasks(ctx, name, deps, first, fill)
-		tasks = append(tasks, t...)
-		return err
+	var planErr error
+	table := func(name string, deps []string, first bool, fill func(ctx context.Context, w bulkWriter) error) {
+		if planErr == nil {
+			var t []bulkTask
+			t, planErr = b.tableTasks(ctx, name, deps, first, fill)
+			tasks = append(tasks, t...)
+		}
 	}
-	if err := table("events", nil, false, nil); err != nil {
-		return err
-	}
+	table("events", nil, false, nil)
 	tasks = append(tasks, bulkTask{name: "late outcomes", deps: []string{"events"}, run: b.applyLate})
-	if err := table("end_users", nil, false, func(ctx context.Context, w bulkWriter) error {
-		return w.users(ctx, users)
-	}); err != nil {
-		return err
-	}
-	if err := table("end_user_aliases", nil, false, func(ctx context.Context, w bulkWriter) error {
-		return w.aliases(ctx, aliases)
-	}); err != nil {
-		return err
-	}
+	table("end_users", nil, false, func(ctx context.Context, w bulkWriter) error {
+		return w.rows(ctx, "end_users", endUserColumns, len(users), func(i int, v []any) {
+			r := &users[i]
+			v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ProjectID, r.ExternalID, r.Traits, r.TraitVersions,
+				r.FirstSeenAt, r.LastSeenAt, r.EventCount
+		})
+	})
+	table("end_user_aliases", nil, false, func(ctx context.Context, w bulkWriter) error {
+		return w.rows(ctx, "end_user_aliases", aliasColumns, len(aliases), func(i int, v []any) {
+			r := &aliases[i]
+			v[0], v[1], v[2], v[3] = r.ProjectID, r.AnonymousID, r.ExternalID, r.LinkedAt
+		})
+	})
 	hourly := make([]readmodel.EventCountHourly, 0, len(b.hourly))
 	for k, n := range b.hourly {
 		hourly = append(hourly, readmodel.EventCountHourly{ProjectID: k.project, EventType: k.typ,
@@ -516,75 +523,68 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		}
 		return a.BucketStart.Before(c.BucketStart)
 	})
-	if err := table("event_counts_hourly", nil, false, func(ctx context.Context, w bulkWriter) error {
+	table("event_counts_hourly", nil, false, func(ctx context.Context, w bulkWriter) error {
 		return w.rows(ctx, "event_counts_hourly", hourlyColumns, len(hourly), func(i int, v []any) {
 			r := &hourly[i]
 			v[0], v[1], v[2], v[3] = r.ProjectID, r.EventType, r.BucketStart, r.Count
 		})
-	}); err != nil {
-		return err
-	}
+	})
 	// The daily event users (the longest chain) and the user sets both
 	// read the fold; the sets are folded once, by whichever of their tables
 	// is filled first, while the other connection works on.
 	typeDays := b.typeDays
 	b.typeDays = nil
-	if err := table("daily_event_users", nil, true, func(ctx context.Context, w bulkWriter) error {
+	table("daily_event_users", nil, true, func(ctx context.Context, w bulkWriter) error {
 		rows := typeDays.rows(b.db.Dialect == store.SQLite)
 		return w.rows(ctx, "daily_event_users", typeDayColumns, len(rows), func(i int, v []any) {
 			r := &rows[i]
 			v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ProjectID, r.EventType, r.DistinctID, r.Day, r.FirstAt, r.LastAt, r.PrevLastAt
 		})
-	}); err != nil {
-		return err
-	}
-	sets := sync.OnceValue(func() userSets {
-		t0 := time.Now()
-		s := typeDays.userSets()
-		if b.progress != nil {
-			fmt.Fprintf(b.progress, "replay events: user sets folded in %s\n", time.Since(t0).Round(time.Millisecond))
-		}
-		return s
 	})
-	for _, t := range []struct {
-		name    string
-		columns []string
-		n       func(s *userSets) int
-		row     func(s *userSets, i int, v []any)
-	}{
-		{"daily_users", dailyUserColumns, func(s *userSets) int { return len(s.daily) }, func(s *userSets, i int, v []any) {
+	sets := sync.OnceValue(func() *userSets {
+		began := time.Now()
+		s := typeDays.userSets()
+		b.took("user sets folded", began)
+		return &s
+	})
+	table("daily_users", nil, false, func(ctx context.Context, w bulkWriter) error {
+		s := sets()
+		return w.rows(ctx, "daily_users", dailyUserColumns, len(s.daily), func(i int, v []any) {
 			r := &s.daily[i]
 			v[0], v[1], v[2] = r.ProjectID, r.Day, r.DistinctID
-		}},
-		{"weekly_users", weeklyUserColumns, func(s *userSets) int { return len(s.weekly) }, func(s *userSets, i int, v []any) {
+		})
+	})
+	table("weekly_users", nil, false, func(ctx context.Context, w bulkWriter) error {
+		s := sets()
+		return w.rows(ctx, "weekly_users", weeklyUserColumns, len(s.weekly), func(i int, v []any) {
 			r := &s.weekly[i]
 			v[0], v[1], v[2] = r.ProjectID, r.DistinctID, r.Week
-		}},
-		{"monthly_users", monthlyUserColumns, func(s *userSets) int { return len(s.monthly) }, func(s *userSets, i int, v []any) {
+		})
+	})
+	table("monthly_users", nil, false, func(ctx context.Context, w bulkWriter) error {
+		s := sets()
+		return w.rows(ctx, "monthly_users", monthlyUserColumns, len(s.monthly), func(i int, v []any) {
 			r := &s.monthly[i]
 			v[0], v[1], v[2] = r.ProjectID, r.DistinctID, r.Month
-		}},
-		{"active_user_counts", activeCountColumns, func(s *userSets) int { return len(s.counts) }, func(s *userSets, i int, v []any) {
+		})
+	})
+	table("active_user_counts", nil, false, func(ctx context.Context, w bulkWriter) error {
+		s := sets()
+		return w.rows(ctx, "active_user_counts", activeCountColumns, len(s.counts), func(i int, v []any) {
 			r := &s.counts[i]
 			v[0], v[1], v[2], v[3] = r.ProjectID, r.Period, r.PeriodStart, r.Users
-		}},
-	} {
-		if err := table(t.name, nil, false, func(ctx context.Context, w bulkWriter) error {
-			s := sets()
-			return w.rows(ctx, t.name, t.columns, t.n(&s), func(i int, v []any) { t.row(&s, i, v) })
-		}); err != nil {
-			return err
-		}
-	}
+		})
+	})
 	for _, r := range b.rollups() {
-		if err := table(r.table, r.deps, false, func(ctx context.Context, w bulkWriter) error {
+		table(r.table, r.deps, false, func(ctx context.Context, w bulkWriter) error {
 			if err := w.exec(ctx, r.query); err != nil {
 				return fmt.Errorf("replay: computing %s: %w", r.table, err)
 			}
 			return nil
-		}); err != nil {
-			return err
-		}
+		})
+	}
+	if planErr != nil {
+		return planErr
 	}
 	// On PostgreSQL one connection builds an index while the other fills
 	// a table or builds another.
@@ -681,10 +681,10 @@ func (b *eventsBulk) runTasks(ctx context.Context, tasks []bulkTask, writers []b
 				}
 				started[i] = true
 				mu.Unlock()
-				t0 := time.Now()
+				began := time.Now()
 				err := tasks[i].run(ctx, w)
-				if err == nil && b.progress != nil {
-					fmt.Fprintf(b.progress, "replay events: %s built in %s\n", tasks[i].name, time.Since(t0).Round(time.Millisecond))
+				if err == nil {
+					b.took(tasks[i].name+" built", began)
 				}
 				mu.Lock()
 				if err != nil && firstErr == nil {

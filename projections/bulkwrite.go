@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -23,11 +24,10 @@ import (
 // connection.
 type bulkWriter interface {
 	events(ctx context.Context, rows []*readmodel.Event) error
-	users(ctx context.Context, rows []readmodel.EndUser) error
-	aliases(ctx context.Context, rows []readmodel.EndUserAlias) error
-	// rows writes n rows of a roll-up table, row giving each one's values
-	// as strings, int64s, *int64s and times; the writer converts them for
-	// its database (a project id to a UUID, a time to SQLite's text).
+	// rows writes n rows of any other table, row giving each one's values
+	// as strings, int64s, *int64s, times and JSON; the writer converts them
+	// for its database (a project id to a UUID, a time or JSON to SQLite's
+	// text).
 	rows(ctx context.Context, table string, columns []string, n int, row func(i int, v []any)) error
 	exec(ctx context.Context, query string) error
 	// indexPlan splits indexes into statements that can run side by side
@@ -127,31 +127,6 @@ func pgUUID(s string) (pgtype.UUID, error) {
 		return pgtype.UUID{}, fmt.Errorf("replay: %q is not a uuid", s)
 	}
 	return pgtype.UUID{Bytes: u, Valid: true}, nil
-}
-
-func (w *pgBulk) users(ctx context.Context, rows []readmodel.EndUser) error {
-	return w.copyFrom(ctx, "end_users", endUserColumns, len(rows), func(i int, v []any) error {
-		r := &rows[i]
-		project, err := pgUUID(r.ProjectID)
-		if err != nil {
-			return err
-		}
-		v[0], v[1], v[2], v[3], v[4], v[5], v[6] = project, r.ExternalID, []byte(r.Traits), []byte(r.TraitVersions),
-			r.FirstSeenAt, r.LastSeenAt, r.EventCount
-		return nil
-	})
-}
-
-func (w *pgBulk) aliases(ctx context.Context, rows []readmodel.EndUserAlias) error {
-	return w.copyFrom(ctx, "end_user_aliases", aliasColumns, len(rows), func(i int, v []any) error {
-		r := &rows[i]
-		project, err := pgUUID(r.ProjectID)
-		if err != nil {
-			return err
-		}
-		v[0], v[1], v[2], v[3] = project, r.AnonymousID, r.ExternalID, r.LinkedAt
-		return nil
-	})
 }
 
 func (w *pgBulk) rows(ctx context.Context, table string, columns []string, n int, row func(i int, v []any)) error {
@@ -329,21 +304,6 @@ func (w *sqliteBulk) events(ctx context.Context, rows []*readmodel.Event) error 
 	})
 }
 
-func (w *sqliteBulk) users(ctx context.Context, rows []readmodel.EndUser) error {
-	return w.insert(ctx, "end_users", endUserColumns, len(rows), func(i int, v []any) {
-		r := &rows[i]
-		v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ProjectID, r.ExternalID, string(r.Traits), string(r.TraitVersions),
-			sqliteTime(r.FirstSeenAt), sqliteTime(r.LastSeenAt), r.EventCount
-	})
-}
-
-func (w *sqliteBulk) aliases(ctx context.Context, rows []readmodel.EndUserAlias) error {
-	return w.insert(ctx, "end_user_aliases", aliasColumns, len(rows), func(i int, v []any) {
-		r := &rows[i]
-		v[0], v[1], v[2], v[3] = r.ProjectID, r.AnonymousID, r.ExternalID, sqliteTime(r.LinkedAt)
-	})
-}
-
 func (w *sqliteBulk) rows(ctx context.Context, table string, columns []string, n int, row func(i int, v []any)) error {
 	return w.insert(ctx, table, columns, n, func(i int, v []any) {
 		row(i, v)
@@ -351,6 +311,8 @@ func (w *sqliteBulk) rows(ctx context.Context, table string, columns []string, n
 			switch x := x.(type) {
 			case time.Time:
 				v[j] = sqliteTime(x)
+			case json.RawMessage:
+				v[j] = string(x)
 			case *int64:
 				if x == nil {
 					v[j] = nil
