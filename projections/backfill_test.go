@@ -13,13 +13,12 @@ import (
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/internal/testenv"
 	"github.com/gamify/boost/projections"
-	"github.com/gamify/boost/store"
 )
 
 // TestDailyEventUsersBackfillMatchesApply runs migration 000700's
-// statements (and 000800's after them) again over events Apply stored (times with fractions of a
-// second, which SQLite keeps as text) and checks the table it rebuilds
-// from them is the one Apply built.
+// statements (and 000800's after them) again over events Apply stored
+// (times with fractions of a second, which SQLite keeps as text) and
+// checks the table it rebuilds from them is the one Apply built.
 func TestDailyEventUsersBackfillMatchesApply(t *testing.T) {
 	for _, mode := range testenv.Modes() {
 		t.Run(string(mode), func(t *testing.T) {
@@ -32,15 +31,11 @@ func TestDailyEventUsersBackfillMatchesApply(t *testing.T) {
 				t.Fatal("no daily event users: the comparison proves nothing")
 			}
 
-			dialect := "sqlite"
-			if db.Dialect == store.Postgres {
-				dialect = "postgres"
-			}
 			// 000700 rebuilds the table; 000800 then gives its text keys the
 			// byte collation, as on a database migrated in order.
 			var stmts []string
 			for _, name := range []string{"20261128000700_daily_event_users_spans", "20261128000800_text_keys_byte_order"} {
-				up, err := os.ReadFile(filepath.Join("..", "store", "migrations", dialect, name+".tx.up.sql"))
+				up, err := os.ReadFile(filepath.Join("..", "store", "migrations", string(db.Dialect), name+".tx.up.sql"))
 				if err != nil {
 					t.Fatal(err)
 				}
