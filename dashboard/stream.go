@@ -32,7 +32,7 @@ func (d *Dashboard) eventStream(w http.ResponseWriter, r *http.Request, pc *proj
 	f := filtersOf(r)
 	types := map[string]bool{}
 	for _, t := range f.query().Types {
-		types[domain.NormalizeEventName(t)] = true
+		types[domain.CanonicalName(t)] = true
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -135,7 +135,7 @@ func (t *tailFilter) admit(ev LiveEvent) []LiveEvent {
 		return t.apply(te, ev)
 	}
 	outcome, early := t.early.take(ev.ID)
-	if len(t.types) > 0 && !t.types[domain.NormalizeEventName(ev.Event)] {
+	if len(t.types) > 0 && !t.types[domain.CanonicalName(ev.Event)] {
 		return nil
 	}
 	if t.f.User != "" && ev.UserID != t.f.User {

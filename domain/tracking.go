@@ -2,7 +2,6 @@ package domain
 
 import (
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,29 +33,40 @@ const (
 
 // IsIdentify reports whether a tracked event name is an identify call.
 func IsIdentify(name string) bool {
-	n := NormalizeEventName(name)
-	return n == IdentifyEvent || n == ProfileUpdateEvent
+	n := CanonicalName(name)
+	return n == canonicalIdentify || n == canonicalProfileUpdate
 }
 
-// trustedEvents may only be sent with a secret key: they move money or
+// TrustedEvents may only be sent with a secret key: they move money or
 // progress, so a browser must not be able to forge them.
-var trustedEvents = map[string]bool{
-	"purchase": true, "checkout_complete": true, "checkout_success": true, "commission.created": true,
-	"referral_success": true, "user.leveled_up": true, "step.completed": true, "quest.completed": true,
+var TrustedEvents = []string{"purchase", "checkout_complete", "checkout_success", "commission.created",
+	"referral_success", "user.leveled_up", "step.completed", "quest.completed"}
+
+// CommerceEvents carry an order, an amount in minor units and a currency.
+var CommerceEvents = []string{"purchase", "checkout_complete", "checkout_success"}
+
+// The rule sets hold canonical names, so a look-alike of a trusted name is
+// as trusted as the name itself.
+var (
+	trustedCanonical       = canonicalSet(TrustedEvents)
+	commerceCanonical      = canonicalSet(CommerceEvents)
+	canonicalIdentify      = CanonicalName(IdentifyEvent)
+	canonicalProfileUpdate = CanonicalName(ProfileUpdateEvent)
+)
+
+func canonicalSet(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[CanonicalName(n)] = true
+	}
+	return m
 }
-
-// commerceEvents carry an order, an amount in cents and a currency.
-var commerceEvents = map[string]bool{"purchase": true, "checkout_complete": true, "checkout_success": true}
-
-// NormalizeEventName is how event names are compared for key-class and
-// commerce rules: trimmed and lower-cased, so " Purchase" is "purchase".
-func NormalizeEventName(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
 
 // IsTrusted reports whether only a secret key may send the event.
-func IsTrusted(name string) bool { return trustedEvents[NormalizeEventName(name)] }
+func IsTrusted(name string) bool { return trustedCanonical[CanonicalName(name)] }
 
 // IsCommerce reports whether the event must carry orderId, amount and currency.
-func IsCommerce(name string) bool { return commerceEvents[NormalizeEventName(name)] }
+func IsCommerce(name string) bool { return commerceCanonical[CanonicalName(name)] }
 
 // KeyAllows reports whether a key of type t may send event name.
 func KeyAllows(t KeyType, name string) bool { return t == KeySecret || !IsTrusted(name) }

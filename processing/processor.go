@@ -75,7 +75,7 @@ type Processor struct {
 // New returns a processor with the built-in rules.
 func New(log Log, subjects Subjects, m Metrics, logger *slog.Logger) *Processor {
 	p := &Processor{log: log, subjects: subjects, rules: map[string][]Rule{}, metrics: m, logger: logger, MaxAttempts: 6}
-	for _, name := range []string{"purchase", "checkout_complete", "checkout_success"} {
+	for _, name := range domain.CommerceEvents {
 		p.Register(name, RuleFunc(knownCurrency))
 	}
 	return p
@@ -84,7 +84,7 @@ func New(log Log, subjects Subjects, m Metrics, logger *slog.Logger) *Processor 
 // Register adds a rule for an event name (matched trimmed and
 // case-insensitively); "*" matches every event.
 func (p *Processor) Register(event string, r Rule) {
-	k := domain.NormalizeEventName(event)
+	k := domain.CanonicalName(event)
 	p.rules[k] = append(p.rules[k], r)
 }
 
@@ -99,7 +99,7 @@ func (p *Processor) Handle(ctx context.Context, t *Tracked) error {
 	if err != nil {
 		return p.outcome(ctx, e, domain.EventFailed, "undecodable event: "+err.Error(), 1)
 	}
-	rules := append(append([]Rule{}, p.rules["*"]...), p.rules[domain.NormalizeEventName(d.Event)]...)
+	rules := append(append([]Rule{}, p.rules["*"]...), p.rules[domain.CanonicalName(d.Event)]...)
 	for _, r := range rules {
 		if err := r.Apply(ctx, e, &d); err != nil {
 			var f *Failure
