@@ -7,6 +7,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/queries"
 	"github.com/gamify/boost/readmodel"
 )
@@ -65,8 +66,17 @@ func parseTimeParam(r *http.Request, name string) (time.Time, *Error) {
 	if err != nil {
 		return time.Time{}, errBadRequest(name, "%s must be an RFC 3339 time such as 2026-11-28T00:00:00Z", name)
 	}
+	if t.Before(domain.MinTime) || t.After(maxQueryTime) {
+		return time.Time{}, errBadRequest(name, "%s must be from %s to %s", name,
+			domain.MinTime.Format(time.RFC3339), maxQueryTime.Format(time.RFC3339))
+	}
 	return queries.CeilMicro(t), nil
 }
+
+// maxQueryTime bounds the times a query may name: no event is later than a
+// day after it arrived, and buckets around it must stay writable as RFC
+// 3339 in every time zone.
+var maxQueryTime = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	projectID, page, ok := idAndPage(w, r, "projectId")

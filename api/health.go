@@ -25,7 +25,10 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz probes every dependency concurrently and names the failing ones.
+// readyz probes every dependency concurrently and names the failing ones,
+// and reports the pipeline stages this process runs: a stage holding
+// waiting work without progress past the stall threshold makes the process
+// unready and is named, with what it last failed on.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
@@ -38,12 +41,28 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			results[s.cfg.Checks[i].Name] = "failing: " + err.Error()
 		}
 	}
+	body := map[string]any{"checks": results}
+	if s.cfg.Health != nil {
+		stages := s.cfg.Health.Snapshot()
+		var stalled []string
+		for _, st := range stages {
+			if st.Stalled {
+				stalled = append(stalled, st.Name)
+			}
+		}
+		body["stages"] = stages
+		if len(stalled) > 0 {
+			ready = false
+			body["stalled"] = stalled
+		}
+	}
 	status, code := "ready", http.StatusOK
 	if !ready {
 		status, code = "unavailable", http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "5")
 	}
-	writeJSON(w, code, map[string]any{"status": status, "checks": results})
+	body["status"] = status
+	writeJSON(w, code, body)
 }
 
 // ProbeAll runs every check's probe concurrently and returns their errors

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +21,7 @@ import (
 	"github.com/gamify/boost/ratelimit"
 )
 
-// Ingestion limits.
+// Ingestion limits of a request; the limits of one event are domain's.
 const (
 	maxIngestBody = 512 << 10
 	maxBatchItems = 500
@@ -187,7 +188,7 @@ func forbidden(event string) *itemError {
 }
 
 // ingestOne handles track and identify: one event, 202 with its id.
-func (s *Server) ingestOne(identifyCall bool) http.HandlerFunc {
+func (s *Server) ingestOne(c call) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		k, e := s.authenticate(ctx, headerKey(r))
@@ -205,7 +206,7 @@ func (s *Server) ingestOne(identifyCall bool) http.HandlerFunc {
 			writeError(w, e)
 			return
 		}
-		p, ie := parseEvent(&we, k.Type, identifyCall, nil, time.Now().UTC())
+		p, ie := parseEvent(&we, k.Type, c, nil, time.Now().UTC())
 		if ie != nil {
 			s.cfg.Metrics.Ingested("rejected", 1)
 			writeError(w, &Error{Status: ie.Status, Code: ie.Code, Field: ie.Field, Message: ie.Message})
@@ -223,6 +224,36 @@ func (s *Server) ingestOne(identifyCall bool) http.HandlerFunc {
 		s.cfg.Metrics.Ingested("accepted", 1)
 		writeJSON(w, http.StatusAccepted, map[string]string{"id": eventID(cmd), "status": "accepted"})
 	}
+}
+
+// batchRequest is a batch as SDKs send it, read by exact field names.
+type batchRequest struct {
+	Batch    []json.RawMessage
+	Events   []json.RawMessage
+	SentAt   json.RawMessage
+	WriteKey string
+	APIKey   string
+}
+
+func (b *batchRequest) UnmarshalJSON(data []byte) error {
+	var batch, events, writeKey, apiKey json.RawMessage
+	if err := exactFields(data, map[string]*json.RawMessage{"batch": &batch, "events": &events, "sentAt": &b.SentAt,
+		"writeKey": &writeKey, "apiKey": &apiKey}); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  any
+	}{{"batch", batch, &b.Batch}, {"events", events, &b.Events}, {"writeKey", writeKey, &b.WriteKey}, {"apiKey", apiKey, &b.APIKey}} {
+		if isNull(f.raw) {
+			continue
+		}
+		if err := json.Unmarshal(f.raw, f.dst); err != nil {
+			return &json.UnmarshalTypeError{Value: "value", Type: reflect.TypeOf(f.dst).Elem(), Field: f.name}
+		}
+	}
+	return nil
 }
 
 type acceptedItem struct {
@@ -260,13 +291,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	var req struct {
-		Batch    []json.RawMessage `json:"batch"`
-		Events   []json.RawMessage `json:"events"`
-		SentAt   json.RawMessage   `json:"sentAt"`
-		WriteKey string            `json:"writeKey"`
-		APIKey   string            `json:"apiKey"`
-	}
+	var req batchRequest
 	if e := decodeObject(body, &req); e != nil {
 		writeError(w, e)
 		return
@@ -311,7 +336,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 			resp.Rejected = append(resp.Rejected, rejectedItem{i, invalid("", "event must be a JSON object")})
 			continue
 		}
-		p, ie := parseEvent(&we, k.Type, false, batchSentAt, now)
+		p, ie := parseEvent(&we, k.Type, trackCall, batchSentAt, now)
 		if ie != nil {
 			resp.Rejected = append(resp.Rejected, rejectedItem{i, ie})
 			continue
@@ -345,7 +370,16 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, resp)
 }
 
+// sendError maps a failed send: the command's own validation (which the
+// edge already ran, so this is a bug, never a retry) is a 400; anything
+// else is the event log's fault.
 func (s *Server) sendError(ctx context.Context, err error) *Error {
+	var fe *domain.FieldError
+	if errors.As(err, &fe) {
+		s.cfg.Log.ErrorContext(ctx, "command refused its own validation after the edge accepted it",
+			"requestId", RequestID(ctx), "err", err)
+		return validationToAPI(err)
+	}
 	s.cfg.Log.WarnContext(ctx, "events not stored", "requestId", RequestID(ctx), "err", err)
 	return errUnavailable("the event log (NATS JetStream)")
 }

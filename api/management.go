@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -102,7 +103,7 @@ func (s *Server) send(ctx context.Context, cmd commands.Command) *Error {
 	case err == nil:
 		return nil
 	case errors.As(err, &verr):
-		return errBadRequest(verr.Field, "%s %s", verr.Field, verr.Reason)
+		return validationToAPI(verr)
 	case errors.Is(err, bus.ErrUnavailable):
 		s.cfg.Log.WarnContext(ctx, "command not stored", "requestId", RequestID(ctx), "err", err)
 		return errUnavailable("the command log (NATS JetStream)")
@@ -301,15 +302,48 @@ func writeOpError(w http.ResponseWriter, err error) {
 	writeError(w, e)
 }
 
-func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Name string `json:"name"`
-	}
+// nameBody is the body of the create requests. Its fields stay raw so
+// text encoding/json would rewrite (invalid UTF-8) is refused instead.
+type nameBody struct {
+	Name json.RawMessage `json:"name"`
+	Type json.RawMessage `json:"type"`
+}
+
+// UnmarshalJSON matches field names exactly, as wireEvent does.
+func (b *nameBody) UnmarshalJSON(data []byte) error {
+	return exactFields(data, map[string]*json.RawMessage{"name": &b.Name, "type": &b.Type})
+}
+
+// decodeNames reads a create body's name (and type).
+func decodeNames(w http.ResponseWriter, r *http.Request) (name, typ string, e *Error) {
+	var body nameBody
 	if e := decodeBody(w, r, &body); e != nil {
+		return "", "", e
+	}
+	for _, f := range []struct {
+		raw  json.RawMessage
+		name string
+		out  *string
+	}{{body.Name, "name", &name}, {body.Type, "type", &typ}} {
+		if isNull(f.raw) {
+			continue
+		}
+		v, err := domain.DecodeString(f.name, f.raw)
+		if err != nil {
+			return "", "", validationToAPI(err)
+		}
+		*f.out = v
+	}
+	return name, typ, nil
+}
+
+func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
+	name, _, e := decodeNames(w, r)
+	if e != nil {
 		writeError(w, e)
 		return
 	}
-	org, visible, err := s.CreateOrganization(r.Context(), body.Name)
+	org, visible, err := s.CreateOrganization(r.Context(), name)
 	if err != nil {
 		writeOpError(w, err)
 		return
@@ -351,14 +385,12 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	var body struct {
-		Name string `json:"name"`
-	}
-	if e := decodeBody(w, r, &body); e != nil {
+	name, _, e := decodeNames(w, r)
+	if e != nil {
 		writeError(w, e)
 		return
 	}
-	p, visible, err := s.CreateProject(r.Context(), orgID, body.Name)
+	p, visible, err := s.CreateProject(r.Context(), orgID, name)
 	if err != nil {
 		writeOpError(w, err)
 		return
@@ -403,15 +435,12 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	var body struct {
-		Name string `json:"name"`
-		Type string `json:"type"`
-	}
-	if e := decodeBody(w, r, &body); e != nil {
+	name, typ, e := decodeNames(w, r)
+	if e != nil {
 		writeError(w, e)
 		return
 	}
-	k, plaintext, visible, err := s.CreateKey(r.Context(), projectID, body.Name, domain.KeyType(body.Type))
+	k, plaintext, visible, err := s.CreateKey(r.Context(), projectID, name, domain.KeyType(typ))
 	if err != nil {
 		writeOpError(w, err)
 		return
@@ -481,9 +510,9 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func validationToAPI(err error) *Error {
-	var verr *commands.ValidationError
+	var verr *domain.FieldError
 	if errors.As(err, &verr) {
-		return errBadRequest(verr.Field, "%s %s", verr.Field, verr.Reason)
+		return errBadRequest(verr.Field, "%s", verr.Error())
 	}
 	return errBadRequest("", "%v", err)
 }

@@ -122,3 +122,36 @@ func instrument(log *slog.Logger, m *metrics.Metrics) mux.MiddlewareFunc {
 		})
 	}
 }
+
+// checkParams refuses a request whose query parameters or path variables
+// hold text no database can be asked about (invalid UTF-8 or NUL) with a
+// 400 naming the parameter, for every route at once: a query must never
+// turn bad input into a database error.
+func checkParams(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for name, values := range r.URL.Query() {
+			for _, v := range append([]string{name}, values...) {
+				if p := domain.TextProblem(v); p != "" {
+					writeError(w, errBadRequest(name, "query parameter %s %s", safeName(name), p))
+					return
+				}
+			}
+		}
+		for name, v := range mux.Vars(r) {
+			if p := domain.TextProblem(v); p != "" {
+				writeError(w, errBadRequest(name, "%s %s", name, p))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// safeName shows a parameter name in a message, which must itself be
+// valid text.
+func safeName(s string) string {
+	if domain.TextProblem(s) != "" {
+		return strconv.Quote(s)
+	}
+	return s
+}

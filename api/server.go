@@ -9,7 +9,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -19,8 +21,10 @@ import (
 
 	"github.com/gamify/boost/commands"
 	"github.com/gamify/boost/domain"
+	"github.com/gamify/boost/health"
 	"github.com/gamify/boost/metrics"
 	"github.com/gamify/boost/queries"
+	"github.com/gamify/boost/ratelimit"
 )
 
 // CommandSender stores a command durably for its handler.
@@ -46,6 +50,12 @@ type Config struct {
 	// never holds the plaintext.
 	AdminTokenSHA256 string
 	Checks           []Check
+	// Health is the pipeline stages of this process, shown (and judged)
+	// by /readyz; nil: none.
+	Health *health.Board
+	// Quarantine lists and reprocesses set-aside records (admin); nil:
+	// not served.
+	Quarantine Quarantine
 	// Ingest enables the ingestion endpoints (track, batch, identify) and
 	// key-authenticated reads.
 	Ingest  *IngestConfig
@@ -53,6 +63,9 @@ type Config struct {
 	Log     *slog.Logger
 	// ConsistencyTimeout bounds how long a create waits for its read model.
 	ConsistencyTimeout time.Duration
+	// AuthFailures throttles wrong admin tokens per client address
+	// (shared with the dashboard's sign-in); nil: no throttle.
+	AuthFailures *ratelimit.Failures
 }
 
 // Server is the HTTP handler.
@@ -73,7 +86,7 @@ func New(cfg Config) *Server {
 	adminHash, _ := hex.DecodeString(cfg.AdminTokenSHA256)
 	s := &Server{cfg: cfg, adminHash: adminHash, router: mux.NewRouter()}
 	r := s.router
-	r.Use(instrument(cfg.Log, cfg.Metrics))
+	r.Use(instrument(cfg.Log, cfg.Metrics), checkParams)
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
@@ -88,9 +101,9 @@ func New(cfg Config) *Server {
 	if cfg.Commands != nil && cfg.Queries != nil && cfg.Ingest != nil {
 		ingest := r.PathPrefix("/v1").Subrouter()
 		ingest.Use(cors)
-		ingest.HandleFunc("/events/track", s.ingestOne(false)).Methods(http.MethodPost, http.MethodOptions)
+		ingest.HandleFunc("/events/track", s.ingestOne(trackCall)).Methods(http.MethodPost, http.MethodOptions)
 		ingest.HandleFunc("/events/batch", s.batch).Methods(http.MethodPost, http.MethodOptions)
-		ingest.HandleFunc("/identify", s.ingestOne(true)).Methods(http.MethodPost, http.MethodOptions)
+		ingest.HandleFunc("/identify", s.ingestOne(identifyCall)).Methods(http.MethodPost, http.MethodOptions)
 
 		reads := r.PathPrefix("/v1/projects/{projectId}").Subrouter()
 		reads.Use(s.requireProjectReader)
@@ -118,6 +131,11 @@ func New(cfg Config) *Server {
 		admin.HandleFunc("/projects/{projectId}/api-keys", s.listKeys).Methods(http.MethodGet)
 		admin.HandleFunc("/projects/{projectId}/api-keys/{keyId}", s.getKey).Methods(http.MethodGet)
 		admin.HandleFunc("/projects/{projectId}/api-keys/{keyId}", s.revokeKey).Methods(http.MethodDelete)
+		if cfg.Quarantine != nil {
+			admin.HandleFunc("/quarantine", s.listQuarantine).Methods(http.MethodGet)
+			admin.HandleFunc("/quarantine/{id}", s.getQuarantined).Methods(http.MethodGet)
+			admin.HandleFunc("/quarantine/{id}/reprocess", s.reprocessQuarantined).Methods(http.MethodPost)
+		}
 	}
 	return s
 }
@@ -154,12 +172,22 @@ func (s *Server) requireProjectReader(next http.Handler) http.Handler {
 			writeError(w, e)
 			return
 		}
+		plaintext := headerKey(r)
+		looksLikeKey := strings.HasPrefix(plaintext, "pk_live_") || strings.HasPrefix(plaintext, "sk_live_")
+		if !looksLikeKey && plaintext != "" {
+			if e := s.throttled(r); e != nil {
+				writeError(w, e)
+				return
+			}
+		}
 		if s.isAdmin(r) || (r.Method == http.MethodGet && s.signedIn != nil && s.signedIn(r)) {
 			s.inProject(w, r, projectID, next)
 			return
 		}
-		plaintext := headerKey(r)
-		if !strings.HasPrefix(plaintext, "pk_live_") && !strings.HasPrefix(plaintext, "sk_live_") {
+		if !looksLikeKey {
+			if plaintext != "" {
+				s.authFailed(r) // neither a key nor the admin token: a guess at the token
+			}
 			writeError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 				Message: "send the admin token or a secret key of this project (x-api-key or Authorization: Bearer)"})
 			return
@@ -236,7 +264,8 @@ func (s *Server) notFound(w http.ResponseWriter, req *http.Request) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
 
 // requireAdmin accepts the admin token as "Authorization: Bearer <token>".
-// Tokens are compared as SHA-256 digests in constant time.
+// Tokens are compared as SHA-256 digests in constant time; an address that
+// sends too many wrong ones is refused for a while (429).
 func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		auth := r.Header.Get("Authorization")
@@ -246,11 +275,37 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 				Message: "missing admin token: send Authorization: Bearer <BOOST_ADMIN_TOKEN>"})
 			return
 		}
-		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		if len(s.adminHash) != sha256.Size || subtle.ConstantTimeCompare(got[:], s.adminHash) != 1 {
+		if e := s.throttled(r); e != nil {
+			writeError(w, e)
+			return
+		}
+		if !s.isAdmin(r) {
+			s.authFailed(r)
 			writeError(w, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "invalid admin token"})
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// throttled answers 429 to an address over its allowance of wrong tokens.
+func (s *Server) throttled(r *http.Request) *Error {
+	if s.cfg.AuthFailures == nil {
+		return nil
+	}
+	retry, blocked := s.cfg.AuthFailures.Blocked(ratelimit.ClientAddress(r))
+	if !blocked {
+		return nil
+	}
+	secs := max(1, int(math.Ceil(retry.Seconds())))
+	return &Error{Status: http.StatusTooManyRequests, Code: "too_many_failures", RetryAfter: secs,
+		Message: fmt.Sprintf("too many wrong tokens from this address; retry in %d s", secs)}
+}
+
+func (s *Server) authFailed(r *http.Request) {
+	if s.cfg.AuthFailures != nil {
+		client := ratelimit.ClientAddress(r)
+		s.cfg.AuthFailures.Failed(client)
+		s.cfg.Log.WarnContext(r.Context(), "wrong admin token", "requestId", RequestID(r.Context()), "client", client)
+	}
 }

@@ -3,22 +3,13 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gamify/boost/domain"
-)
-
-// Limits of one incoming event.
-const (
-	maxEventName     = 255
-	maxIDLen         = 255
-	maxPropertiesLen = 32 << 10
-	maxNesting       = 32
-	maxFutureSkew    = 24 * time.Hour
 )
 
 // wireEvent is an event as SDKs send it. Scalar fields are kept raw so a
@@ -35,6 +26,34 @@ type wireEvent struct {
 	Timestamp   json.RawMessage `json:"timestamp"`
 	SentAt      json.RawMessage `json:"sentAt"`
 	MessageID   json.RawMessage `json:"messageId"`
+}
+
+// UnmarshalJSON matches field names exactly. encoding/json would match
+// them case-insensitively, so {"EVENT":"purchase","event":"click"} would
+// mean something different to Boost than to any proxy or SDK that reads
+// it by the spec; here "EVENT" is an unknown field, ignored.
+func (w *wireEvent) UnmarshalJSON(b []byte) error {
+	return exactFields(b, map[string]*json.RawMessage{"event": &w.Event, "type": &w.Type, "userId": &w.UserID,
+		"anonymousId": &w.AnonymousID, "properties": &w.Properties, "traits": &w.Traits, "context": &w.Context,
+		"timestamp": &w.Timestamp, "sentAt": &w.SentAt, "messageId": &w.MessageID})
+}
+
+// exactFields decodes a JSON object, keeping the raw value of each field
+// whose name is exactly one of fields (the last one when repeated).
+func exactFields(b []byte, fields map[string]*json.RawMessage) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	if m == nil {
+		return &json.UnmarshalTypeError{Value: "null", Type: reflect.TypeFor[map[string]json.RawMessage]()}
+	}
+	for k, v := range m {
+		if p, ok := fields[k]; ok {
+			*p = v
+		}
+	}
+	return nil
 }
 
 // itemError is why one event was refused.
@@ -54,18 +73,32 @@ func isNull(raw json.RawMessage) bool {
 	return len(t) == 0 || string(t) == "null"
 }
 
+// rawString reads an optional JSON string, refusing what encoding/json
+// would silently rewrite (invalid UTF-8, bad surrogates) and what no
+// database can store (NUL).
 func rawString(raw json.RawMessage, field string) (string, *itemError) {
 	if isNull(raw) {
 		return "", nil
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", invalid(field, "%s must be a string", field)
+	s, err := domain.DecodeString(field, raw)
+	if err != nil {
+		return "", fieldItemError(err)
 	}
 	return s, nil
 }
 
-// rawTime parses an RFC 3339 string or epoch milliseconds.
+// rawID reads an optional id; a blank one (only white space and invisible
+// characters) counts as missing.
+func rawID(raw json.RawMessage, field string) (string, *itemError) {
+	s, e := rawString(raw, field)
+	if e != nil || domain.Blank(s) {
+		return "", e
+	}
+	return s, nil
+}
+
+// rawTime parses an RFC 3339 string or epoch milliseconds. Its range is
+// checked with the event's other times (domain.CheckTimes).
 func rawTime(raw json.RawMessage, field string) (*time.Time, *itemError) {
 	if isNull(raw) {
 		return nil, nil
@@ -84,8 +117,8 @@ func rawTime(raw json.RawMessage, field string) (*time.Time, *itemError) {
 	dec.UseNumber()
 	if dec.Decode(&n) == nil {
 		ms, err := strconv.ParseInt(n.String(), 10, 64)
-		if err != nil || ms < 0 || ms > 1e15 {
-			return nil, invalid(field, "%s must be whole epoch milliseconds", field)
+		if err != nil || ms < 0 || ms > maxEpochMillis {
+			return nil, invalid(field, "%s must be whole epoch milliseconds from 0 to %d", field, int64(maxEpochMillis))
 		}
 		t := time.UnixMilli(ms).UTC()
 		return &t, nil
@@ -93,7 +126,11 @@ func rawTime(raw json.RawMessage, field string) (*time.Time, *itemError) {
 	return nil, invalid(field, "%s must be RFC 3339 or epoch milliseconds", field)
 }
 
-// rawObject checks a JSON object within the size and nesting limits and
+// maxEpochMillis is the last millisecond of year 9999: beyond it a time
+// has no RFC 3339 form.
+const maxEpochMillis = 253402300799999
+
+// rawObject checks an optional JSON object (domain.CheckObject) and
 // returns it compacted.
 func rawObject(raw json.RawMessage, field string) (json.RawMessage, *itemError) {
 	if isNull(raw) {
@@ -103,40 +140,33 @@ func rawObject(raw json.RawMessage, field string) (json.RawMessage, *itemError) 
 	if t[0] != '{' {
 		return nil, invalid(field, "%s must be a JSON object", field)
 	}
-	if len(t) > maxPropertiesLen {
-		return nil, invalid(field, "%s must be at most %d bytes (got %d)", field, maxPropertiesLen, len(t))
-	}
-	if depth(t) > maxNesting {
-		return nil, invalid(field, "%s must nest at most %d levels", field, maxNesting)
-	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, t); err != nil {
 		return nil, invalid(field, "%s is not valid JSON", field)
 	}
+	if err := domain.CheckObject(field, buf.Bytes()); err != nil {
+		return nil, fieldItemError(err)
+	}
 	return buf.Bytes(), nil
 }
 
-// depth is the deepest nesting of objects and arrays in valid JSON.
-func depth(b []byte) int {
-	d, maxD, inStr, esc := 0, 0, false, false
-	for _, c := range b {
-		switch {
-		case esc:
-			esc = false
-		case inStr && c == '\\':
-			esc = true
-		case c == '"':
-			inStr = !inStr
-		case inStr:
-		case c == '{' || c == '[':
-			d++
-			maxD = max(maxD, d)
-		case c == '}' || c == ']':
-			d--
-		}
+// fieldItemError shows a domain validation error as the item's 400.
+func fieldItemError(err error) *itemError {
+	var fe *domain.FieldError
+	if errors.As(err, &fe) {
+		return invalid(fe.Field, "%s", fe.Error())
 	}
-	return maxD
+	return invalid("", "%v", err)
 }
+
+// call says which endpoint an event came through: an identify call implies
+// the event name.
+type call int
+
+const (
+	trackCall call = iota
+	identifyCall
+)
 
 // parsedEvent is a validated event ready to become a command.
 type parsedEvent struct {
@@ -144,13 +174,14 @@ type parsedEvent struct {
 	identify bool
 }
 
-// parseEvent validates one event. nameRequired is false for identify calls
-// (the event name is implied). batchSentAt applies when the event has none.
-func parseEvent(w *wireEvent, keyType domain.KeyType, identifyCall bool, batchSentAt *time.Time, now time.Time) (*parsedEvent, *itemError) {
+// parseEvent reads one event off the wire and validates it with the one
+// canonical validation (domain.ValidateTracked). batchSentAt applies when
+// the event has none.
+func parseEvent(w *wireEvent, keyType domain.KeyType, c call, batchSentAt *time.Time, now time.Time) (*parsedEvent, *itemError) {
 	var p parsedEvent
 	var e *itemError
 	d := &p.data
-	if identifyCall {
+	if c == identifyCall {
 		d.Event = domain.IdentifyEvent
 	} else {
 		raw, field := w.Event, "event"
@@ -160,36 +191,22 @@ func parseEvent(w *wireEvent, keyType domain.KeyType, identifyCall bool, batchSe
 		if d.Event, e = rawString(raw, field); e != nil {
 			return nil, e
 		}
-		if strings.TrimSpace(d.Event) == "" {
-			return nil, invalid("event", "event is required (the event name, e.g. \"page_view\")")
-		}
-		if utf8.RuneCountInString(d.Event) > maxEventName {
-			return nil, invalid("event", "event must be at most %d characters", maxEventName)
+		if err := domain.CheckName("event", d.Event); err != nil {
+			return nil, fieldItemError(err)
 		}
 	}
 	if !domain.KeyAllows(keyType, d.Event) {
 		return nil, forbidden(d.Event)
 	}
-	p.identify = identifyCall || domain.IsIdentify(d.Event)
-	if d.UserID, e = rawString(w.UserID, "userId"); e != nil {
+	p.identify = c == identifyCall || domain.IsIdentify(d.Event)
+	if d.UserID, e = rawID(w.UserID, "userId"); e != nil {
 		return nil, e
 	}
-	if d.AnonymousID, e = rawString(w.AnonymousID, "anonymousId"); e != nil {
+	if d.AnonymousID, e = rawID(w.AnonymousID, "anonymousId"); e != nil {
 		return nil, e
 	}
-	if d.MessageID, e = rawString(w.MessageID, "messageId"); e != nil {
+	if d.MessageID, e = rawID(w.MessageID, "messageId"); e != nil {
 		return nil, e
-	}
-	for f, v := range map[string]string{"userId": d.UserID, "anonymousId": d.AnonymousID, "messageId": d.MessageID} {
-		if len(v) > maxIDLen {
-			return nil, invalid(f, "%s must be at most %d characters", f, maxIDLen)
-		}
-	}
-	if p.identify && d.UserID == "" {
-		return nil, invalid("userId", "userId is required to identify a user")
-	}
-	if d.UserID == "" && d.AnonymousID == "" {
-		return nil, invalid("userId", "userId or anonymousId is required")
 	}
 	props, field := w.Properties, "properties"
 	if isNull(props) {
@@ -210,64 +227,9 @@ func parseEvent(w *wireEvent, keyType domain.KeyType, identifyCall bool, batchSe
 	if d.SentAt == nil {
 		d.SentAt = batchSentAt
 	}
-	if d.Timestamp != nil && d.Timestamp.After(now.Add(maxFutureSkew)) {
-		return nil, invalid("timestamp", "timestamp is more than 24 hours in the future")
-	}
-	if d.Timestamp != nil && domain.CorrectedTime(d.Timestamp, d.SentAt, now).After(now.Add(maxFutureSkew)) {
-		return nil, invalid("timestamp", "timestamp corrected by sentAt is more than 24 hours in the future")
-	}
-	if domain.IsCommerce(d.Event) {
-		if e := checkCommerce(d.Properties); e != nil {
-			return nil, e
-		}
-	}
 	d.ReceivedAt = now
+	if err := domain.ValidateTracked(d, domain.CorrectedTime(d.Timestamp, d.SentAt, now)); err != nil {
+		return nil, fieldItemError(err)
+	}
 	return &p, nil
-}
-
-// checkCommerce requires orderId, an integer amount in cents and a
-// three-letter currency on purchase-like events.
-func checkCommerce(props json.RawMessage) *itemError {
-	var c struct {
-		OrderID  json.RawMessage `json:"orderId"`
-		Amount   json.RawMessage `json:"amount"`
-		Currency json.RawMessage `json:"currency"`
-	}
-	if len(props) > 0 {
-		_ = json.Unmarshal(props, &c)
-	}
-	if isNull(c.OrderID) {
-		return invalid("properties.orderId", "properties.orderId is required for this event")
-	}
-	if s, e := rawString(c.OrderID, "properties.orderId"); e != nil || strings.TrimSpace(s) == "" {
-		return invalid("properties.orderId", "properties.orderId must be a non-empty string")
-	}
-	if isNull(c.Amount) {
-		return invalid("properties.amount", "properties.amount is required: an integer number of cents")
-	}
-	a := string(bytes.TrimSpace(c.Amount))
-	if n, err := strconv.ParseInt(a, 10, 64); err != nil || n < 0 {
-		return invalid("properties.amount", "properties.amount must be a non-negative integer number of cents, not %s", truncateStr(a, 32))
-	}
-	cur, e := rawString(c.Currency, "properties.currency")
-	if e != nil || len(cur) != 3 || !isLetters(cur) {
-		return invalid("properties.currency", "properties.currency must be a 3-letter ISO 4217 code such as \"EUR\"")
-	}
-	return nil
-}
-
-func isLetters(s string) bool {
-	for _, c := range s {
-		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
-func truncateStr(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

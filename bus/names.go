@@ -32,8 +32,19 @@ func (n Names) AggregateSubject(aggregateType, id string) string {
 // and the event processor have read them; Kafka is their long-term log.
 func (n Names) TrackedStream() string { return n.upper() + "_TRACKED" }
 
-// DeadLetterStream keeps tracked events the processor gave up on.
-func (n Names) DeadLetterStream() string { return n.upper() + "_DEADLETTER" }
+// QuarantineStream keeps the messages write-side stages could not handle
+// and moved past, until they are reprocessed.
+func (n Names) QuarantineStream() string { return n.upper() + "_QUARANTINE" }
+
+// QuarantineSubject is where a stage's quarantined messages go.
+func (n Names) QuarantineSubject(stage string) string {
+	return n.Prefix + ".quarantine." + sanitizeName(stage)
+}
+
+// QuarantineResolvedSubject marks a quarantined message reprocessed.
+func (n Names) QuarantineResolvedSubject(id string) string {
+	return n.Prefix + ".quarantine.resolved." + id
+}
 
 // TrackedSubject is where a project's EventTracked, EventRejected and
 // UserIdentified events are appended.
@@ -48,11 +59,6 @@ func (n Names) OutcomeSubject(projectID string) string { return n.Prefix + ".out
 // UsageSubject is where coalesced ApiKeyUsed events are appended.
 func (n Names) UsageSubject(projectID string) string { return n.Prefix + ".usage." + projectID }
 
-// DeadLetterSubject is where the processor parks a poison event.
-func (n Names) DeadLetterSubject(projectID string) string {
-	return n.Prefix + ".deadletter." + projectID
-}
-
 // BridgeConsumer is the durable JetStream consumer the bridge reads a
 // stream with.
 func (n Names) BridgeConsumer(stream string) string { return stream + "_BRIDGE" }
@@ -62,3 +68,4 @@ func (n Names) ProcessorQueue() string { return n.upper() + "_PROCESSOR" }
 
 // WorkerQueue is the deliver group command handlers share.
 func (n Names) WorkerQueue() string { return n.upper() + "_WORKERS" }
+

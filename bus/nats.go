@@ -141,12 +141,13 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, o Strea
 			Replicas:    replicas,
 		},
 		{
-			Name:        n.DeadLetterStream(),
-			Description: "Tracked events the processor gave up on",
-			Subjects:    []string{n.Prefix + ".deadletter.>"},
+			Name:        n.QuarantineStream(),
+			Description: "Messages the command handlers, the processor or the bridge could not handle and moved past",
+			Subjects:    []string{n.Prefix + ".quarantine.>"},
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      30 * 24 * time.Hour,
+			Duplicates:  2 * time.Minute,
 			Replicas:    replicas,
 		},
 		{

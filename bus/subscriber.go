@@ -30,6 +30,7 @@ type Subscriber struct {
 	parallel    int
 	unmarshaler wmnats.Unmarshaler
 	log         watermill.LoggerAdapter
+	undecodable func(m *nats.Msg, err error) error
 
 	mu      sync.Mutex
 	closed  bool
@@ -41,10 +42,23 @@ type Subscriber struct {
 // context ends, so only a stuck NATS connection can take this long.
 const subscriberCloseTimeout = 15 * time.Second
 
+// SubscriberOption tunes a Subscriber.
+type SubscriberOption func(*Subscriber)
+
+// WithUndecodable sets what happens to a message that is not a Watermill
+// message (it can never be handled): fn quarantines it, and the message is
+// terminated once fn returned nil. Without it the message is terminated
+// and logged.
+func WithUndecodable(fn func(m *nats.Msg, err error) error) SubscriberOption {
+	return func(s *Subscriber) { s.undecodable = fn }
+}
+
 // NewSubscriber returns a Subscriber on stream for the deliver group queue.
 // parallel is how many messages one process handles at once per topic.
 // The connection stays the caller's: Close does not drain it.
-func NewSubscriber(nc *nats.Conn, stream, queue string, parallel int, logger watermill.LoggerAdapter) (*Subscriber, error) {
+func NewSubscriber(nc *nats.Conn, stream, queue string, parallel int, logger watermill.LoggerAdapter,
+	opts ...SubscriberOption,
+) (*Subscriber, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("creating jetstream context: %w", err)
@@ -55,10 +69,14 @@ func NewSubscriber(nc *nats.Conn, stream, queue string, parallel int, logger wat
 	if logger == nil {
 		logger = watermill.NopLogger{}
 	}
-	return &Subscriber{
+	s := &Subscriber{
 		nc: nc, js: js, stream: stream, queue: queue, parallel: parallel,
 		unmarshaler: &wmnats.NATSMarshaler{}, log: logger, closing: make(chan struct{}),
-	}, nil
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // Subscribe implements message.Subscriber. It ensures topic's durable
@@ -100,8 +118,8 @@ func (s *Subscriber) subscribe(ctx context.Context, topic string) (*delivery, er
 	dctx, cancel := context.WithCancel(ctx)
 	d := &delivery{
 		ctx: dctx, cancel: cancel, output: make(chan *message.Message), work: make(chan *nats.Msg),
-		unmarshaler: s.unmarshaler,
-		log:         s.log.With(watermill.LogFields{"topic": topic, "consumer": durable}),
+		unmarshaler: s.unmarshaler, undecodable: s.undecodable,
+		log: s.log.With(watermill.LogFields{"topic": topic, "consumer": durable}),
 	}
 	d.sub, err = s.nc.QueueSubscribe(cfg.DeliverSubject, cfg.DeliverGroup, d.receive)
 	if err != nil {
@@ -147,6 +165,7 @@ type delivery struct {
 	output      chan *message.Message
 	work        chan *nats.Msg
 	unmarshaler wmnats.Unmarshaler
+	undecodable func(m *nats.Msg, err error) error
 	log         watermill.LoggerAdapter
 	sub         *nats.Subscription
 	workers     sync.WaitGroup
@@ -203,14 +222,22 @@ func (d *delivery) runWorker() {
 func (d *delivery) handle(m *nats.Msg) {
 	msg, err := d.unmarshaler.Unmarshal(m)
 	if err != nil {
-		// It will never decode: stop redelivering it.
-		d.log.Error("Cannot unmarshal message, terminating it", err, nil)
+		// It will never decode: set it aside and stop redelivering it.
+		if d.undecodable != nil {
+			if qerr := d.undecodable(m, err); qerr != nil {
+				d.log.Error("Cannot quarantine an undecodable message; it will be redelivered", qerr, nil)
+				_ = m.NakWithDelay(redeliveryDelay(m))
+				return
+			}
+		} else {
+			d.log.Error("Cannot unmarshal message, terminating it", err, nil)
+		}
 		_ = m.Term()
 		return
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
 	defer cancel()
-	msg.SetContext(ctx)
+	msg.SetContext(withNATSMsg(ctx, m))
 
 	select {
 	case d.output <- msg:
@@ -228,9 +255,21 @@ func (d *delivery) handle(m *nats.Msg) {
 			d.log.Error("Cannot send ack", err, watermill.LogFields{"message_uuid": msg.UUID})
 		}
 	case <-msg.Nacked():
-		if err := m.Nak(); err != nil {
+		// A handler hands a message back when a dependency is down: wait
+		// a little longer each time instead of spinning on it.
+		if err := m.NakWithDelay(redeliveryDelay(m)); err != nil {
 			d.log.Error("Cannot send nak", err, watermill.LogFields{"message_uuid": msg.UUID})
 		}
 	case <-timeout.C:
 	}
+}
+
+// redeliveryDelay grows with how often m was delivered: 100 ms, doubling,
+// at most 5 s.
+func redeliveryDelay(m *nats.Msg) time.Duration {
+	n := uint64(1)
+	if meta, err := m.Metadata(); err == nil && meta.NumDelivered > 0 {
+		n = meta.NumDelivered
+	}
+	return min(100*time.Millisecond<<min(n-1, 6), 5*time.Second)
 }

@@ -6,10 +6,8 @@ package commands
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gamify/boost/domain"
 )
@@ -61,35 +59,17 @@ type RevokeKey struct {
 	KeyID     string `json:"keyId"`
 }
 
-// MaxNameLen bounds every human-given name.
-const MaxNameLen = 255
-
 // ValidationError names the field that is wrong and why; the API shows it
-// to the caller as a 400.
-type ValidationError struct {
-	Field  string
-	Reason string
-}
+// to the caller as a 400. It is the domain's one kind of field error.
+type ValidationError = domain.FieldError
 
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
-
-// ValidateName checks a resource name: present, at most MaxNameLen
-// characters, valid UTF-8.
-func ValidateName(field, name string) error {
-	switch {
-	case strings.TrimSpace(name) == "":
-		return &ValidationError{field, "is required"}
-	case !utf8.ValidString(name):
-		return &ValidationError{field, "must be valid UTF-8"}
-	case utf8.RuneCountInString(name) > MaxNameLen:
-		return &ValidationError{field, fmt.Sprintf("must be at most %d characters", MaxNameLen)}
-	}
-	return nil
-}
+// ValidateName checks a resource name with the domain's one rule for
+// names: storable text, not blank, at most domain.MaxNameLen characters.
+func ValidateName(field, name string) error { return domain.CheckName(field, name) }
 
 func validateID(field, id string) error {
 	if _, err := domain.ParseID(id); err != nil {
-		return &ValidationError{field, "must be a UUID"}
+		return &ValidationError{Field: field, Reason: "must be a UUID"}
 	}
 	return nil
 }
@@ -110,17 +90,17 @@ func (c *CreateKey) Validate() error {
 	var errs []error
 	errs = append(errs, validateID("projectId", c.ProjectID), validateID("keyId", c.KeyID), ValidateName("name", c.Name))
 	if !c.Type.Valid() {
-		errs = append(errs, &ValidationError{"type", `must be "publishable" or "secret"`})
+		errs = append(errs, &ValidationError{Field: "type", Reason: `must be "publishable" or "secret"`})
 	}
 	if len(c.Hash) != 64 {
-		errs = append(errs, &ValidationError{"hash", "must be a hex SHA-256"})
+		errs = append(errs, &ValidationError{Field: "hash", Reason: "must be a hex SHA-256"})
 	}
 	if !strings.HasPrefix(c.Prefix, "pk_live_") && !strings.HasPrefix(c.Prefix, "sk_live_") {
-		errs = append(errs, &ValidationError{"prefix", "must be a key display prefix"})
+		errs = append(errs, &ValidationError{Field: "prefix", Reason: "must be a key display prefix"})
 	}
 	if len(c.Prefix) > 16 {
 		// A long "prefix" could be a whole plaintext key: refuse it.
-		errs = append(errs, &ValidationError{"prefix", "is too long to be a display prefix"})
+		errs = append(errs, &ValidationError{Field: "prefix", Reason: "is too long to be a display prefix"})
 	}
 	return errors.Join(errs...)
 }

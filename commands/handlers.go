@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/domain"
@@ -102,7 +100,8 @@ func (h *Handlers) decide(ctx context.Context, name, aggregateType, id string,
 		}
 		return nil
 	}
-	return fmt.Errorf("%s on %s %s: still conflicting after %d attempts", name, aggregateType, id, maxConcurrencyRetries)
+	return fmt.Errorf("%w: %s on %s %s: still conflicting after %d attempts", bus.ErrConcurrency, name, aggregateType, id,
+		maxConcurrencyRetries)
 }
 
 func meta(h Header, aggregateType, aggregateID, orgID, projectID string) domain.Meta {
@@ -223,19 +222,21 @@ func Names() []string {
 		"RecordKeyUsage"}
 }
 
+// Transient reports the handler errors that mean "retry for as long as it
+// takes" rather than "this command cannot be handled": the event store
+// unavailable, or an aggregate too contended to append to right now.
+func Transient(err error) bool {
+	return errors.Is(err, bus.ErrUnavailable) || errors.Is(err, bus.ErrConcurrency)
+}
+
 // NewProcessor registers the handlers on a Watermill router: every command
-// type gets its own durable JetStream consumer, retried in-process with
-// backoff before it is handed back to JetStream for redelivery.
+// type gets its own durable JetStream consumer. isolator retries a failing
+// command in process, hands it back for redelivery while a dependency is
+// down, and quarantines one that keeps failing.
 func NewProcessor(router *message.Router, sub message.Subscriber, names bus.Names, h *Handlers,
-	logger watermill.LoggerAdapter,
+	logger watermill.LoggerAdapter, isolator *bus.Isolator,
 ) error {
-	router.AddMiddleware(middleware.Retry{
-		MaxRetries:      5,
-		InitialInterval: 100 * time.Millisecond,
-		MaxInterval:     2 * time.Second,
-		Multiplier:      2,
-		Logger:          logger,
-	}.Middleware)
+	router.AddMiddleware(isolator.Middleware)
 	proc, err := cqrs.NewCommandProcessorWithConfig(router, cqrs.CommandProcessorConfig{
 		GenerateSubscribeTopic: func(p cqrs.CommandProcessorGenerateSubscribeTopicParams) (string, error) {
 			return names.CommandSubject(p.CommandName), nil

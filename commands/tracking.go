@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gamify/boost/domain"
 )
@@ -48,35 +47,29 @@ type RecordKeyUsage struct {
 	Usages []KeyUsage `json:"usages"`
 }
 
-// MaxIDLen bounds user, anonymous and message ids.
-const MaxIDLen = 255
-
-func validateTracked(eventID, projectID string, d *domain.TrackedData) error {
+// validateTracked is the handler's defence-in-depth check of a tracked
+// event: the same domain.ValidateTracked the API ran at the edge, plus the
+// ids the API filled in.
+func validateTracked(eventID, projectID string, occurredAt time.Time, d *domain.TrackedData) error {
 	var errs []error
 	errs = append(errs, validateID("eventId", eventID), validateID("projectId", projectID), validateID("keyId", d.KeyID))
-	if n := utf8.RuneCountInString(d.Event); n == 0 || n > MaxNameLen {
-		errs = append(errs, &ValidationError{"event", "must be 1 to 255 characters"})
-	}
-	if d.UserID == "" && d.AnonymousID == "" {
-		errs = append(errs, &ValidationError{"userId", "userId or anonymousId is required"})
-	}
-	if len(d.UserID) > MaxIDLen || len(d.AnonymousID) > MaxIDLen || len(d.MessageID) > MaxIDLen {
-		errs = append(errs, &ValidationError{"userId", "ids must be at most 255 characters"})
-	}
 	if !d.KeyType.Valid() {
-		errs = append(errs, &ValidationError{"keyType", "must be publishable or secret"})
+		errs = append(errs, &ValidationError{Field: "keyType", Reason: "must be publishable or secret"})
 	}
+	errs = append(errs, domain.ValidateTracked(d, occurredAt))
 	return errors.Join(errs...)
 }
 
 // Validate checks the command on its own.
-func (c *TrackEvent) Validate() error { return validateTracked(c.EventID, c.ProjectID, &c.Event) }
+func (c *TrackEvent) Validate() error {
+	return validateTracked(c.EventID, c.ProjectID, c.OccurredAt, &c.Event)
+}
 
 // Validate checks the command on its own.
 func (c *IdentifyUser) Validate() error {
-	err := validateTracked(c.EventID, c.ProjectID, &c.Event)
-	if c.Event.UserID == "" {
-		err = errors.Join(err, &ValidationError{"userId", "is required to identify"})
+	err := validateTracked(c.EventID, c.ProjectID, c.OccurredAt, &c.Event)
+	if !domain.IsIdentify(c.Event.Event) {
+		err = errors.Join(err, &ValidationError{Field: "event", Reason: "must be an identify event"})
 	}
 	return err
 }
@@ -84,7 +77,7 @@ func (c *IdentifyUser) Validate() error {
 // Validate checks the command on its own.
 func (c *RecordKeyUsage) Validate() error {
 	if len(c.Usages) == 0 {
-		return &ValidationError{"usages", "must not be empty"}
+		return &ValidationError{Field: "usages", Reason: "must not be empty"}
 	}
 	for _, u := range c.Usages {
 		if err := errors.Join(validateID("projectId", u.ProjectID), validateID("keyId", u.KeyID)); err != nil {

@@ -39,6 +39,16 @@ type Config struct {
 	WorkerParallelism    int
 	ProcessorParallelism int
 	TrackedMaxAge        time.Duration
+	// StallAfter is how long a stage may hold waiting work without
+	// progress before health reads it stalled.
+	StallAfter time.Duration
+	// Bind is the host the HTTP server listens on: "" for every interface
+	// (the roles, in containers), 127.0.0.1 for boost dev unless told.
+	Bind string
+	// AuthFailures wrong admin tokens an address may send per
+	// AuthFailureWindow before it is refused for a while.
+	AuthFailures      int
+	AuthFailureWindow time.Duration
 }
 
 // FromEnv reads the configuration through getenv (os.Getenv in main, a map
@@ -73,6 +83,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			Partitions:  int32(atoi("BOOST_KAFKA_PARTITIONS", "6")),
 			Replication: int16(atoi("BOOST_KAFKA_REPLICATION", "1")),
 		},
+		Bind:         get("BOOST_BIND", ""),
 		DevNATSAddr:  get("BOOST_DEV_NATS_ADDR", "127.0.0.1:4223"),
 		DevKafkaPort: atoi("BOOST_DEV_KAFKA_PORT", "9092"),
 	}
@@ -98,6 +109,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.DashboardSessionTTL = dur("BOOST_DASHBOARD_SESSION_TTL", "12h")
 	c.KeyUsageInterval = dur("BOOST_KEY_USAGE_INTERVAL", "30s")
 	c.TrackedMaxAge = dur("BOOST_TRACKED_RETENTION", "72h")
+	c.StallAfter = dur("BOOST_STALL_AFTER", "30s")
+	c.AuthFailures = atoi("BOOST_AUTH_FAILURES", "10")
+	c.AuthFailureWindow = dur("BOOST_AUTH_FAILURE_WINDOW", "1m")
+	if c.AuthFailures < 1 {
+		errs = append(errs, "BOOST_AUTH_FAILURES must be at least 1")
+	}
 	c.WorkerParallelism = atoi("BOOST_WORKER_PARALLELISM", "512")
 	c.ProcessorParallelism = atoi("BOOST_PROCESSOR_PARALLELISM", "512")
 	c.RateBurst = atoi("BOOST_RATE_LIMIT_BURST", "0")

@@ -16,11 +16,14 @@ import (
 	"embed"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +32,7 @@ import (
 	"github.com/gamify/boost/api"
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/queries"
+	"github.com/gamify/boost/ratelimit"
 	"github.com/gamify/boost/readmodel"
 )
 
@@ -60,7 +64,13 @@ type Config struct {
 	// Feed streams events to the live tail; nil disables it.
 	Feed   Feed
 	Health *Health
-	Log    *slog.Logger
+	// Quarantine lists and reprocesses set-aside records; nil: the page
+	// says it is not served here.
+	Quarantine Quarantine
+	// AuthFailures throttles wrong admin tokens per client address, shared
+	// with the API; nil: no throttle.
+	AuthFailures *ratelimit.Failures
+	Log          *slog.Logger
 	// Version is shown in the footer.
 	Version string
 }
@@ -140,6 +150,9 @@ func (d *Dashboard) routes() {
 	r.Handle("/dashboard/organizations/{orgId}/projects", d.authed(d.createProject)).Methods(http.MethodPost)
 	r.Handle("/dashboard/health", d.authed(d.healthPage)).Methods(http.MethodGet)
 	r.Handle("/dashboard/health.json", d.authed(d.healthJSON)).Methods(http.MethodGet)
+	r.Handle("/dashboard/quarantine", d.authed(d.quarantinePage)).Methods(http.MethodGet)
+	r.Handle("/dashboard/quarantine/{id}", d.authed(d.quarantinedPage)).Methods(http.MethodGet)
+	r.Handle("/dashboard/quarantine/{id}/reprocess", d.authed(d.reprocess)).Methods(http.MethodPost)
 
 	p := "/dashboard/projects/{projectId}"
 	r.Handle(p, d.project(func(w http.ResponseWriter, r *http.Request, pc *projectCtx) {
@@ -221,14 +234,26 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	}
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	next := safeNext(r.PostFormValue("next"))
+	client := ratelimit.ClientAddress(r)
+	if d.cfg.AuthFailures != nil {
+		if retry, blocked := d.cfg.AuthFailures.Blocked(client); blocked {
+			secs := max(1, int(math.Ceil(retry.Seconds())))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			d.render(w, r, http.StatusTooManyRequests, "login", &view{Title: "Sign in",
+				Error: fmt.Sprintf("Too many wrong tokens from your address; try again in %d s.", secs),
+				Data:  map[string]string{"Next": next}})
+			return
+		}
+	}
 	got := sha256.Sum256([]byte(token))
 	if token == "" || subtle.ConstantTimeCompare(got[:], d.adminHash) != 1 {
-		// A pause per failure makes guessing slow; the token is 256 bits anyway.
-		time.Sleep(250 * time.Millisecond)
 		msg := "That is not the admin token. boost dev prints it when it first starts; otherwise it is the value of BOOST_ADMIN_TOKEN."
 		if token == "" {
 			msg = "Enter the admin token."
+		} else if d.cfg.AuthFailures != nil {
+			d.cfg.AuthFailures.Failed(client)
 		}
+		d.cfg.Log.WarnContext(r.Context(), "dashboard sign-in refused", "requestId", api.RequestID(r.Context()), "client", client)
 		d.render(w, r, http.StatusUnauthorized, "login", &view{Title: "Sign in", Error: msg,
 			Data: map[string]string{"Next": next}})
 		return

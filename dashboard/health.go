@@ -15,6 +15,8 @@ import (
 
 	"github.com/gamify/boost/api"
 	"github.com/gamify/boost/bus"
+	"github.com/gamify/boost/health"
+	"github.com/gamify/boost/projections"
 	"github.com/gamify/boost/queries"
 	"github.com/gamify/boost/readmodel"
 )
@@ -37,9 +39,25 @@ type Health struct {
 	Kafka       *kadm.Client // nil: projection lag not shown
 	Projections []ProjectionTopics
 	Queries     *queries.Queries
+	// Board is this process's own stages (their failures and last
+	// errors); nil: none run here.
+	Board *health.Board
+	// Quarantine counts what each stage set aside; nil: not shown.
+	Quarantine QuarantineCounter
+	// StallAfter is how long a stage may hold waiting work without
+	// progress before it reads stalled.
+	StallAfter time.Duration
 
 	mu      sync.Mutex
 	samples []counterSample
+	// waiting is when each stage was first seen with work waiting, for
+	// stages whose last progress the pipeline does not tell.
+	waiting map[string]time.Time
+}
+
+// QuarantineCounter counts the records each stage holds in quarantine.
+type QuarantineCounter interface {
+	Counts(ctx context.Context) (map[string]int, error)
 }
 
 type counterSample struct {
@@ -55,12 +73,26 @@ type DependencyState struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Lag is how far one stage of the pipeline is behind.
+// Lag is how far one stage of the pipeline is behind, and whether it is
+// stuck: work waiting without progress past the stall threshold.
 type Lag struct {
 	Stage   string `json:"stage"`
 	Pending int64  `json:"pending"`
 	Known   bool   `json:"known"`
 	Note    string `json:"note,omitempty"`
+	// SecondsWithoutProgress is how long work has waited at the stage
+	// without progress (0 when nothing waits).
+	SecondsWithoutProgress float64 `json:"secondsWithoutProgress"`
+	Stalled                bool    `json:"stalled"`
+	// Quarantined is how many records the stage set aside (-1: unknown).
+	Quarantined int64 `json:"quarantined"`
+	// Failures, LastError and WaitingOn come from this process's own run
+	// of the stage (Failures -1: it does not run here).
+	Failures  int64  `json:"failures"`
+	LastError string `json:"lastError,omitempty"`
+	WaitingOn string `json:"waitingOn,omitempty"`
+
+	lastProgress time.Time
 }
 
 // HealthSnapshot is what the health page shows.
@@ -107,13 +139,78 @@ func (h *Health) Snapshot(ctx context.Context, projectIDs []string) HealthSnapsh
 		defer wg.Done()
 		snap.FailedHour, snap.FailedKnown = h.failedLastHour(ctx, projectIDs)
 	}()
+	var quarantined map[string]int
+	var quarantineErr error
+	if h.Quarantine != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			quarantined, quarantineErr = h.Quarantine.Counts(ctx)
+		}()
+	}
 	wg.Wait()
+	h.judge(lags, snap.At, quarantined, h.Quarantine != nil && quarantineErr == nil)
 	snap.Dependencies, snap.Lags = deps, lags
 	for _, d := range deps {
 		snap.Healthy = snap.Healthy && d.OK
 	}
+	for _, l := range lags {
+		snap.Healthy = snap.Healthy && !l.Stalled
+	}
 	snap.Accepted, snap.IngestRate, snap.RejectRate, snap.RateKnown = h.rates(snap.At)
 	return snap
+}
+
+// judge fills in each stage's time without progress, stall, quarantine
+// count and, for the stages this process runs, its failures: the local
+// board knows those stages best; for the others the pipeline's own records
+// (the consumers' last acks, the checkpoints' times) tell when they last
+// moved, and a wait this process saw begin tells how long they have not.
+func (h *Health) judge(lags []Lag, now time.Time, quarantined map[string]int, quarantineKnown bool) {
+	local := map[string]health.State{}
+	if h.Board != nil {
+		for _, st := range h.Board.Snapshot() {
+			local[st.Name] = st
+		}
+	}
+	stallAfter := h.StallAfter
+	if stallAfter <= 0 {
+		stallAfter = health.DefaultStallAfter
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.waiting == nil {
+		h.waiting = map[string]time.Time{}
+	}
+	for i := range lags {
+		l := &lags[i]
+		l.Failures, l.Quarantined = -1, -1
+		if quarantineKnown {
+			l.Quarantined = int64(quarantined[l.Stage])
+		}
+		if st, ok := local[l.Stage]; ok {
+			l.Failures, l.LastError, l.WaitingOn = st.Failures, st.LastError, st.WaitingOn
+			if st.Backlog > 0 {
+				l.SecondsWithoutProgress, l.Stalled = st.SinceSeconds, st.Stalled
+				continue
+			}
+		}
+		if !l.Known || l.Pending == 0 {
+			delete(h.waiting, l.Stage)
+			continue
+		}
+		since, ok := h.waiting[l.Stage]
+		if !ok {
+			since = now
+			h.waiting[l.Stage] = now
+		}
+		if l.lastProgress.After(since) {
+			since = l.lastProgress
+		}
+		wait := now.Sub(since)
+		l.SecondsWithoutProgress = wait.Round(time.Second).Seconds()
+		l.Stalled = wait > stallAfter
+	}
 }
 
 // rates samples the ingest counters and returns the rate over the oldest
@@ -161,9 +258,9 @@ func (h *Health) counters() (accepted, rejected float64) {
 
 // Stages of the pipeline that JetStream consumers feed.
 const (
-	stageCommands  = "command handlers"
-	stageProcessor = "event processor"
-	stageBridge    = "bridge to Kafka"
+	stageCommands  = health.StageCommands
+	stageProcessor = health.StageProcessor
+	stageBridge    = health.StageBridge
 )
 
 // streamLags sums the pending and unacknowledged messages of the durable
@@ -201,9 +298,14 @@ func (h *Health) streamLags(ctx context.Context) []Lag {
 	}
 	failed := map[string]string{}
 	for _, st := range streams {
-		err := h.consumers(ctx, st.name, func(name string, pending int64) {
+		err := h.consumers(ctx, st.name, func(name string, pending int64, lastAck *time.Time) {
 			if stage := st.stageOf(name); stage != "" {
-				at(stage).Pending += pending
+				l := at(stage)
+				l.Pending += pending
+				if lastAck != nil && pending > 0 && (l.lastProgress.IsZero() || lastAck.Before(l.lastProgress)) {
+					// The stage is as stuck as its most stuck consumer.
+					l.lastProgress = *lastAck
+				}
 			}
 		})
 		if err != nil {
@@ -218,16 +320,17 @@ func (h *Health) streamLags(ctx context.Context) []Lag {
 	return out
 }
 
-// consumers calls fn with each durable consumer of stream and how many
-// messages it has yet to deliver or see acknowledged.
-func (h *Health) consumers(ctx context.Context, stream string, fn func(name string, pending int64)) error {
+// consumers calls fn with each durable consumer of stream, how many
+// messages it has yet to deliver or see acknowledged, and when it last
+// saw an acknowledgement (nil when the server does not say).
+func (h *Health) consumers(ctx context.Context, stream string, fn func(name string, pending int64, lastAck *time.Time)) error {
 	s, err := h.JetStream.Stream(ctx, stream)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", stream, err)
 	}
 	infos := s.ListConsumers(ctx)
 	for ci := range infos.Info() {
-		fn(ci.Name, int64(ci.NumPending)+int64(ci.NumAckPending))
+		fn(ci.Name, int64(ci.NumPending)+int64(ci.NumAckPending), ci.AckFloor.Last)
 	}
 	if err := infos.Err(); err != nil {
 		return fmt.Errorf("consumers of %s: %w", stream, err)
@@ -245,7 +348,7 @@ func (h *Health) projectionLags(ctx context.Context) []Lag {
 		cps, cpErr = h.Queries.Checkpoints(ctx)
 	}
 	for _, p := range h.Projections {
-		lag := Lag{Stage: "projection " + p.Name}
+		lag := Lag{Stage: projections.StageName(p.Name)}
 		switch {
 		case h.Kafka == nil:
 			lag.Note = "Kafka is not configured for this process"
@@ -265,13 +368,20 @@ func (h *Health) projectionLags(ctx context.Context) []Lag {
 				n     int32
 			}
 			next := map[partition]int64{}
+			updated := map[partition]time.Time{}
 			for _, c := range cps {
 				if c.Projection == p.Name {
 					next[partition{c.Topic, c.Partition}] = c.NextOffset
+					updated[partition{c.Topic, c.Partition}] = c.UpdatedAt
 				}
 			}
 			ends.Each(func(o kadm.ListedOffset) {
-				lag.Pending += max(0, o.Offset-next[partition{o.Topic, o.Partition}])
+				k := partition{o.Topic, o.Partition}
+				behind := max(0, o.Offset-next[k])
+				lag.Pending += behind
+				if at := updated[k]; behind > 0 && !at.IsZero() && (lag.lastProgress.IsZero() || at.Before(lag.lastProgress)) {
+					lag.lastProgress = at // as stuck as its most stuck partition
+				}
 			})
 			lag.Known = true
 		}

@@ -8,8 +8,10 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gamify/boost/api"
 	"github.com/gamify/boost/readmodel"
@@ -38,6 +40,16 @@ type orgProjects struct {
 }
 
 var funcs = template.FuncMap{
+	// secs shows a duration given in seconds.
+	"secs": func(s float64) string {
+		switch {
+		case s >= 3600:
+			return fmt.Sprintf("%.1f h", s/3600)
+		case s >= 60:
+			return fmt.Sprintf("%d min %d s", int(s)/60, int(s)%60)
+		}
+		return fmt.Sprintf("%d s", int(s+0.5))
+	},
 	"when": func(t any) string {
 		switch v := t.(type) {
 		case time.Time:
@@ -97,6 +109,29 @@ var funcs = template.FuncMap{
 			return 0
 		}
 		return *p
+	},
+	"deref32": func(p *int32) int32 {
+		if p == nil {
+			return 0
+		}
+		return *p
+	},
+	"deref64u": func(p *uint64) uint64 {
+		if p == nil {
+			return 0
+		}
+		return *p
+	},
+	// rawText shows a record's bytes: indented when they are JSON, as
+	// text when they are UTF-8, else as Go would quote them.
+	"rawText": func(b []byte) string {
+		if json.Valid(b) {
+			return prettyJSON(b)
+		}
+		if utf8.Valid(b) {
+			return string(b)
+		}
+		return strconv.Quote(string(b))
 	},
 }
 

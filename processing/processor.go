@@ -7,22 +7,26 @@ package processing
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
+	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/domain"
 )
 
 // Rule checks or reacts to one tracked event. Returning a *Failure marks
-// the event failed for good; any other error is retried with backoff.
+// the event failed for good. An error wrapping ErrUnavailable (a service
+// the rule needs is down) is retried for as long as it lasts. Any other
+// error is retried a few times with backoff; if it persists the event is
+// quarantined — it stays pending, kept whole for reprocessing — and the
+// processor moves on.
 type Rule interface {
 	Apply(ctx context.Context, e *domain.Event, d *domain.TrackedData) error
 }
@@ -38,17 +42,24 @@ func (f RuleFunc) Apply(ctx context.Context, e *domain.Event, d *domain.TrackedD
 // Failure is a permanent rule failure: the event reads "failed" with Reason.
 type Failure struct{ Reason string }
 
+// ErrUnavailable is what a rule wraps when a service it needs is down.
+var ErrUnavailable = errors.New("a service this rule needs is unavailable")
+
+// Transient reports the handler errors the processor waits out rather
+// than holds against the event (besides the event log's own, which the
+// isolator knows).
+func Transient(err error) bool { return errors.Is(err, ErrUnavailable) }
+
 func (f *Failure) Error() string { return f.Reason }
 
-// Log is where outcomes and dead letters are appended.
+// Log is where outcomes are appended.
 type Log interface {
 	Publish(ctx context.Context, subject string, events ...domain.Event) error
 }
 
-// Subjects names the processor's output subjects.
+// Subjects names the processor's output subject.
 type Subjects interface {
 	OutcomeSubject(projectID string) string
-	DeadLetterSubject(projectID string) string
 }
 
 // Metrics counts outcomes.
@@ -67,14 +78,11 @@ type Processor struct {
 	rules    map[string][]Rule
 	metrics  Metrics
 	logger   *slog.Logger
-	// MaxAttempts bounds retries of transient rule errors before the event
-	// is dead-lettered and marked failed.
-	MaxAttempts int
 }
 
 // New returns a processor with the built-in rules.
 func New(log Log, subjects Subjects, m Metrics, logger *slog.Logger) *Processor {
-	p := &Processor{log: log, subjects: subjects, rules: map[string][]Rule{}, metrics: m, logger: logger, MaxAttempts: 6}
+	p := &Processor{log: log, subjects: subjects, rules: map[string][]Rule{}, metrics: m, logger: logger}
 	for _, name := range domain.CommerceEvents {
 		p.Register(name, RuleFunc(knownCurrency))
 	}
@@ -133,45 +141,14 @@ func (p *Processor) outcome(ctx context.Context, e *domain.Event, typ, reason st
 	return nil
 }
 
-// deadLetter is the outermost middleware: when retries are exhausted it
-// parks the message on the dead-letter stream and marks the event failed,
-// so a poison event neither blocks the stream nor stays pending forever.
-func (p *Processor) deadLetter(h message.HandlerFunc) message.HandlerFunc {
-	return func(msg *message.Message) ([]*message.Message, error) {
-		out, err := h(msg)
-		if err == nil {
-			return out, nil
-		}
-		ctx := msg.Context()
-		var e domain.Event
-		if uerr := (cqrs.JSONMarshaler{}).Unmarshal(msg, &e); uerr != nil || e.ProjectID == "" {
-			p.logger.ErrorContext(ctx, "dropping undecodable message", "uuid", msg.UUID, "err", err)
-			return nil, nil
-		}
-		reason := fmt.Sprintf("processing gave up after %d attempts: %v", p.MaxAttempts, err)
-		p.logger.ErrorContext(ctx, "event dead-lettered", "eventId", e.ID, "reason", reason)
-		dl := e
-		dl.ID = domain.EventIDFor(e.ID, "deadletter")
-		if perr := p.log.Publish(ctx, p.subjects.DeadLetterSubject(e.ProjectID), dl); perr != nil {
-			return nil, perr // keep it in the stream: JetStream redelivers
-		}
-		if oerr := p.outcome(ctx, &e, domain.EventFailed, reason, p.MaxAttempts); oerr != nil {
-			return nil, oerr
-		}
-		return nil, nil
-	}
-}
-
 // Attach registers the processor on router, subscribed to every project's
-// tracked subject through sub.
-func (p *Processor) Attach(router *message.Router, sub message.Subscriber, topic string, logger watermill.LoggerAdapter) error {
-	router.AddMiddleware(p.deadLetter, middleware.Retry{
-		MaxRetries:      p.MaxAttempts - 1,
-		InitialInterval: 50 * time.Millisecond,
-		MaxInterval:     2 * time.Second,
-		Multiplier:      2,
-		Logger:          logger,
-	}.Middleware)
+// tracked subject through sub. isolator retries a failing event, waits
+// out an unavailable dependency and quarantines an event that keeps
+// failing.
+func (p *Processor) Attach(router *message.Router, sub message.Subscriber, topic string, logger watermill.LoggerAdapter,
+	isolator *bus.Isolator,
+) error {
+	router.AddMiddleware(isolator.Middleware)
 	proc, err := cqrs.NewEventProcessorWithConfig(router, cqrs.EventProcessorConfig{
 		GenerateSubscribeTopic: func(cqrs.EventProcessorGenerateSubscribeTopicParams) (string, error) { return topic, nil },
 		SubscriberConstructor: func(cqrs.EventProcessorSubscriberConstructorParams) (message.Subscriber, error) {
@@ -215,4 +192,15 @@ func knownCurrency(_ context.Context, _ *domain.Event, d *domain.TrackedData) er
 		return &Failure{Reason: "unsupported currency " + strconv.Quote(c)}
 	}
 	return nil
+}
+
+// Reprocess runs the rules on a quarantined tracked event again and
+// appends its outcome (whose id is derived from the event's, so asking
+// twice appends one).
+func (p *Processor) Reprocess(ctx context.Context, data []byte) error {
+	var e domain.Event
+	if err := json.Unmarshal(data, &e); err != nil {
+		return fmt.Errorf("decoding the quarantined event: %w", err)
+	}
+	return p.Handle(ctx, (*Tracked)(&e))
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/domain"
+	"github.com/gamify/boost/health"
 	"github.com/gamify/boost/internal/testenv"
 	"github.com/gamify/boost/processing"
 )
@@ -28,11 +31,12 @@ func (o *outcomes) EventOutcome(s string) {
 	}
 }
 
-// TestProcessorRetriesThenDeadLetters runs the processor over real
-// JetStream: a passing event is processed, a rule failure fails the event
-// with its reason, and an event whose rule keeps erroring is retried with
-// backoff, then dead-lettered and marked failed instead of blocking.
-func TestProcessorRetriesThenDeadLetters(t *testing.T) {
+// TestProcessorIsolatesPoison runs the processor over real JetStream: a
+// passing event is processed, a rule failure fails the event with its
+// reason, a rule whose service is down for a while is waited out (never
+// quarantined), and an event whose rule keeps erroring is retried, then
+// quarantined — kept whole, left pending — instead of blocking the others.
+func TestProcessorIsolatesPoison(t *testing.T) {
 	ctx := context.Background()
 	env := testenv.Start(t, testenv.Embedded)
 	names := bus.Names{Prefix: env.Config.NATSPrefix}
@@ -45,13 +49,18 @@ func TestProcessorRetriesThenDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var attempts atomic.Int64
+	var attempts, flaky atomic.Int64
 	m := &outcomes{}
 	p := processing.New(store, names, m, testenv.Logger(t))
-	p.MaxAttempts = 3
 	p.Register("poison", processing.RuleFunc(func(context.Context, *domain.Event, *domain.TrackedData) error {
 		attempts.Add(1)
-		return errors.New("downstream unavailable")
+		return errors.New("this rule has a bug")
+	}))
+	p.Register("flaky", processing.RuleFunc(func(context.Context, *domain.Event, *domain.TrackedData) error {
+		if flaky.Add(1) <= 4 {
+			return fmt.Errorf("loyalty service: %w", processing.ErrUnavailable)
+		}
+		return nil
 	}))
 	p.Register("Bad", processing.RuleFunc(func(context.Context, *domain.Event, *domain.TrackedData) error {
 		return &processing.Failure{Reason: "bad is never allowed"}
@@ -66,7 +75,17 @@ func TestProcessorRetriesThenDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Attach(router, sub, names.TrackedSubjects(), logger); err != nil {
+	q, err := bus.NewQuarantine(nc, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := health.NewBoard(0).Stage(health.StageProcessor)
+	iso, err := bus.NewIsolator(health.StageProcessor, stage, q, testenv.Logger(t), bus.WithMaxAttempts(3),
+		bus.WithTransient(processing.Transient))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Attach(router, sub, names.TrackedSubjects(), logger, iso); err != nil {
 		t.Fatal(err)
 	}
 	rctx, cancel := context.WithCancel(ctx)
@@ -77,7 +96,7 @@ func TestProcessorRetriesThenDeadLetters(t *testing.T) {
 
 	project := domain.NewID()
 	ids := map[string]string{}
-	for _, name := range []string{"page_view", "bad", "poison"} {
+	for _, name := range []string{"page_view", "bad", "poison", "flaky"} {
 		id := domain.NewID()
 		ids[name] = id
 		e, _ := domain.NewEventWithID(id, domain.EventTracked, domain.Meta{AggregateType: domain.AggregateEvent,
@@ -90,9 +109,13 @@ func TestProcessorRetriesThenDeadLetters(t *testing.T) {
 
 	got := map[string]domain.OutcomeData{}
 	types := map[string]string{}
+	var held []bus.QuarantinedMessage
 	deadline := time.Now().Add(30 * time.Second)
-	for len(got) < 3 && time.Now().Before(deadline) {
+	for (len(got) < 3 || len(held) < 1) && time.Now().Before(deadline) {
 		got, types = readOutcomes(t, js, names, project)
+		if held, err = q.List(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	if types[ids["page_view"]] != domain.EventProcessed {
@@ -101,29 +124,30 @@ func TestProcessorRetriesThenDeadLetters(t *testing.T) {
 	if types[ids["bad"]] != domain.EventFailed || got[ids["bad"]].Reason != "bad is never allowed" {
 		t.Errorf("bad outcome %q %+v", types[ids["bad"]], got[ids["bad"]])
 	}
-	if types[ids["poison"]] != domain.EventFailed || got[ids["poison"]].Attempts != 3 {
-		t.Errorf("poison outcome %q %+v", types[ids["poison"]], got[ids["poison"]])
+	if types[ids["flaky"]] != domain.EventProcessed || flaky.Load() != 5 {
+		t.Errorf("flaky outcome %q after %d runs, want processed after 5", types[ids["flaky"]], flaky.Load())
+	}
+	if _, ok := types[ids["poison"]]; ok {
+		t.Errorf("poison got outcome %q; a quarantined event stays pending", types[ids["poison"]])
 	}
 	if n := attempts.Load(); n != 3 {
-		t.Errorf("poison rule ran %d times, want 3 (retried, then given up)", n)
+		t.Errorf("poison rule ran %d times, want 3 (retried, then quarantined)", n)
 	}
-	dl, err := js.Stream(ctx, names.DeadLetterStream())
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, _ := dl.Info(ctx)
-	if info.State.Msgs != 1 {
-		t.Fatalf("%d dead letters, want 1", info.State.Msgs)
-	}
-	msg, err := dl.GetLastMsgForSubject(ctx, names.DeadLetterSubject(project))
-	if err != nil {
-		t.Fatal(err)
+	if len(held) != 1 {
+		t.Fatalf("%d quarantined, want 1", len(held))
 	}
 	var parked domain.Event
-	if err := json.Unmarshal(msg.Data, &parked); err != nil || parked.AggregateID != ids["poison"] {
-		t.Fatalf("dead letter %s (%v)", msg.Data, err)
+	if err := json.Unmarshal(held[0].Data, &parked); err != nil || parked.ID != ids["poison"] {
+		t.Fatalf("quarantined %s (%v)", held[0].Data, err)
 	}
-	if m.processed.Load() != 1 || m.failed.Load() != 2 {
+	if h := held[0]; h.Stage != health.StageProcessor || h.Stream != names.TrackedStream() || h.Sequence == 0 ||
+		h.Attempts != 3 || !strings.Contains(h.Error, "this rule has a bug") || h.Reprocessed {
+		t.Errorf("quarantined record %+v", h)
+	}
+	if st := stage.Snapshot(); st.Quarantined != 1 || st.Failures < 3+4 {
+		t.Errorf("stage %+v, want 1 quarantined and the failures counted", st)
+	}
+	if m.processed.Load() != 2 || m.failed.Load() != 1 {
 		t.Fatalf("outcome metrics processed=%d failed=%d", m.processed.Load(), m.failed.Load())
 	}
 }

@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/uptrace/bun"
 
 	"github.com/gamify/boost/domain"
@@ -34,13 +36,17 @@ import (
 // bulkLoader is implemented by projections that can build their tables
 // from the start of the log faster than Apply.
 type bulkLoader interface {
-	newBulk(ctx context.Context, db *store.DB, schema string, log *slog.Logger, progress io.Writer) (bulkBuild, error)
+	newBulk(ctx context.Context, db *store.DB, schema string, log *slog.Logger, progress io.Writer, setAside setAsideFunc) (bulkBuild, error)
 }
+
+// setAsideFunc quarantines a record a build cannot fold, as the live
+// projection would.
+type setAsideFunc func(ctx context.Context, rec *kgo.Record, err error) error
 
 // bulkBuild receives the log in order, then builds what is derived.
 type bulkBuild interface {
-	// add folds records' values (one partition's records in offset order).
-	add(ctx context.Context, values [][]byte) error
+	// add folds records (each partition's in offset order).
+	add(ctx context.Context, records []*kgo.Record) error
 	// full reports that the build holds as much in memory as it should;
 	// the replay then finishes it and continues with Apply.
 	full() bool
@@ -96,12 +102,13 @@ type lateOutcome struct {
 }
 
 type eventsBulk struct {
-	p      *Events
-	db     *store.DB
-	schema string
-	log    *slog.Logger
-	w      bulkWriter   // the first of ws
-	ws     []bulkWriter // one a connection
+	p        *Events
+	db       *store.DB
+	schema   string
+	log      *slog.Logger
+	setAside setAsideFunc
+	w        bulkWriter   // the first of ws
+	ws       []bulkWriter // one a connection
 	// progress, if set, is told how long each step of finish takes.
 	progress io.Writer
 
@@ -111,6 +118,8 @@ type eventsBulk struct {
 	bufIdx  map[string]*readmodel.Event
 	late    []lateOutcome
 	lateIdx map[string]bool
+	// orphans are outcomes whose event was not folded (it is quarantined).
+	orphans map[string]outcome
 	// pending is the last poll's records, being decoded; spare is a
 	// folded poll's buffer, for the next.
 	pending *pendingDecode
@@ -127,7 +136,9 @@ type eventsBulk struct {
 	done chan error
 }
 
-func (p *Events) newBulk(ctx context.Context, db *store.DB, schema string, log *slog.Logger, progress io.Writer) (bulkBuild, error) {
+func (p *Events) newBulk(ctx context.Context, db *store.DB, schema string, log *slog.Logger, progress io.Writer,
+	setAside setAsideFunc,
+) (bulkBuild, error) {
 	// PostgreSQL takes rows on two connections (which then share the
 	// finishing work); SQLite has one writer.
 	n := 1
@@ -145,9 +156,9 @@ func (p *Events) newBulk(ctx context.Context, db *store.DB, schema string, log *
 		}
 		ws = append(ws, w)
 	}
-	b := &eventsBulk{p: p, db: db, schema: schema, log: log, w: ws[0], ws: ws, progress: progress,
+	b := &eventsBulk{p: p, db: db, schema: schema, log: log, w: ws[0], ws: ws, progress: progress, setAside: setAside,
 		seen: map[uuid.UUID]struct{}{}, seenStr: map[string]struct{}{}, bufIdx: map[string]*readmodel.Event{},
-		lateIdx: map[string]bool{}, hourly: map[hourKey]int64{}, typeDays: typeDaysFold{}, users: map[bulkUserKey]*bulkUser{}, aliases: map[bulkUserKey]*readmodel.EndUserAlias{},
+		lateIdx: map[string]bool{}, orphans: map[string]outcome{}, hourly: map[hourKey]int64{}, typeDays: typeDaysFold{}, users: map[bulkUserKey]*bulkUser{}, aliases: map[bulkUserKey]*readmodel.EndUserAlias{},
 		out: make(chan []*readmodel.Event, n), done: make(chan error, n)}
 	// Rows are written while the next records decode. A writer that fails
 	// keeps draining, so flush never blocks; finish reports the error.
@@ -228,29 +239,37 @@ func (b *eventsBulk) full() bool {
 }
 
 // decodedRecord is one record as add decodes it: its envelope, whether it
-// is an event to fold, or why the replay must stop.
+// is an event to fold, or why the live projection could not apply it
+// (then it is quarantined, as the live projection would).
 type decodedRecord struct {
+	rec *kgo.Record
 	env bulkEnvelope
 	use bool
 	err error
 }
 
 // decode decodes a record into d.
-func (b *eventsBulk) decode(v []byte, d *decodedRecord) {
-	*d = decodedRecord{use: true}
+func (b *eventsBulk) decode(rec *kgo.Record, d *decodedRecord) {
+	*d = decodedRecord{rec: rec, use: true}
+	v := rec.Value
 	if decodeBulkEnvelope(v, &d.env) {
+		d.err = checkEnvelope(&d.env)
 		return
 	}
 	d.env = bulkEnvelope{}
 	if err := json.Unmarshal(v, &d.env); err == nil {
+		d.err = checkEnvelope(&d.env)
 		return
 	}
 	// Not an event this decoder reads: decode it as the runner does, so
-	// the same records are skipped or refused.
+	// the same records are skipped or quarantined.
 	d.use = false
 	var e domain.Event
 	if err := json.Unmarshal(v, &e); err != nil || e.ID == "" || e.Type == "" {
-		b.log.Error("skipping undecodable record", "err", err)
+		if err == nil {
+			err = errors.New("not an event envelope: no id or type")
+		}
+		d.err = fmt.Errorf("undecodable record: %w", err)
 		return
 	}
 	switch e.Type {
@@ -259,6 +278,21 @@ func (b *eventsBulk) decode(v []byte, d *decodedRecord) {
 	case domain.EventProcessed, domain.EventFailed:
 		_, d.err = domain.DecodeData[domain.OutcomeData](&e)
 	}
+}
+
+// checkEnvelope refuses what Apply refuses: an event no database stores.
+func checkEnvelope(env *bulkEnvelope) error {
+	if env.ID == "" || env.Type == "" {
+		return errors.New("undecodable record: not an event envelope: no id or type")
+	}
+	e := domain.Event{ID: env.ID, Type: env.Type, ProjectID: env.ProjectID}
+	switch env.Type {
+	case domain.EventTracked, domain.UserIdentified, domain.EventRejected:
+		return checkTracked(&e, &env.Data.TrackedData)
+	case domain.EventProcessed, domain.EventFailed:
+		return checkOutcome(&e, &domain.OutcomeData{EventID: env.Data.EventID, Reason: env.Data.Reason})
+	}
+	return nil
 }
 
 // bulkDecodeSplit is the fewest records a poll's decoding is split
@@ -272,17 +306,17 @@ type pendingDecode struct {
 	done    chan struct{}
 }
 
-// add starts decoding values in the background and folds the previous
+// add starts decoding records in the background and folds the previous
 // poll's records meanwhile: the goroutine calling add only folds, which
 // must be done in order. finish folds the last poll's.
-func (b *eventsBulk) add(ctx context.Context, values [][]byte) error {
+func (b *eventsBulk) add(ctx context.Context, values []*kgo.Record) error {
 	next := b.startDecode(values)
 	err := b.foldPending(ctx)
 	b.pending = next
 	return err
 }
 
-func (b *eventsBulk) startDecode(values [][]byte) *pendingDecode {
+func (b *eventsBulk) startDecode(values []*kgo.Record) *pendingDecode {
 	values = slices.Clone(values) // the caller reuses its slice
 	records := b.spare
 	b.spare = nil
@@ -324,7 +358,10 @@ func (b *eventsBulk) foldPending(ctx context.Context) error {
 	for i := range p.records {
 		d := &p.records[i]
 		if d.err != nil {
-			return d.err
+			if err := b.setAside(ctx, d.rec, d.err); err != nil {
+				return err
+			}
+			continue
 		}
 		if !d.use {
 			continue
@@ -350,6 +387,11 @@ func (b *eventsBulk) fold(ctx context.Context, env *bulkEnvelope) error {
 		}
 		e := domain.Event{ID: env.ID, Type: env.Type, ProjectID: env.ProjectID, OccurredAt: env.OccurredAt, ReceivedAt: env.ReceivedAt}
 		r := newTrackedRow(&e, &env.Data.TrackedData)
+		if o, ok := b.orphans[r.row.ID]; ok && r.row.Status == readmodel.StatusPending {
+			// Its outcome came first (Apply adopts it the same way).
+			setOutcome(&r.row, o)
+			delete(b.orphans, r.row.ID)
+		}
 		b.buf = append(b.buf, &r.row)
 		b.bufIdx[r.row.ID] = &r.row
 		if r.counted {
@@ -363,7 +405,7 @@ func (b *eventsBulk) fold(ctx context.Context, env *bulkEnvelope) error {
 			}
 		}
 	case domain.EventProcessed, domain.EventFailed:
-		o := newOutcome(env.Type, env.Data.Reason, env.OccurredAt)
+		o := newOutcome(env.ProjectID, env.Type, env.Data.Reason, env.OccurredAt)
 		id := env.Data.EventID
 		if row, ok := b.bufIdx[id]; ok {
 			if row.Status == readmodel.StatusPending {
@@ -373,9 +415,14 @@ func (b *eventsBulk) fold(ctx context.Context, env *bulkEnvelope) error {
 		}
 		// Written already: applied with the others at the end (the
 		// first outcome wins, as the status = 'pending' guard does).
-		if !b.lateIdx[id] && b.wasSeen(id) {
+		switch {
+		case b.lateIdx[id]:
+		case b.wasSeen(id):
 			b.lateIdx[id] = true
 			b.late = append(b.late, lateOutcome{id, o})
+		case b.orphans[id] == (outcome{}):
+			// No event for it (yet): it waits, as Apply keeps it.
+			b.orphans[id] = o
 		}
 	}
 	return nil
@@ -439,9 +486,15 @@ func (b *eventsBulk) foldUser(r *trackedRow) {
 }
 
 // traitVersion orders trait writes: last writer wins by event time, then
-// id, whatever order (or how many times) identify events arrive.
+// id, whatever order (or how many times) identify events arrive. The time
+// is never later than the event's arrival: a client clock (or a client)
+// claiming the future cannot pin a trait against later writes.
 func traitVersion(r *readmodel.Event) string {
-	return r.OccurredAt.UTC().Format("2006-01-02T15:04:05.000000000Z") + "|" + r.ID
+	at := r.OccurredAt
+	if r.ReceivedAt.Before(at) {
+		at = r.ReceivedAt
+	}
+	return at.UTC().Format("2006-01-02T15:04:05.000000000Z") + "|" + r.ID
 }
 
 // took tells the progress, if any, how long a step took since began.
@@ -499,6 +552,13 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 			r := &users[i]
 			v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ProjectID, r.ExternalID, r.Traits, r.TraitVersions,
 				r.FirstSeenAt, r.LastSeenAt, r.EventCount
+		})
+	})
+	orphans := b.orphanRows()
+	table("orphan_outcomes", nil, false, func(ctx context.Context, w bulkWriter) error {
+		return w.rows(ctx, "orphan_outcomes", orphanColumns, len(orphans), func(i int, v []any) {
+			r := &orphans[i]
+			v[0], v[1], v[2], v[3], v[4] = r.EventID, r.ProjectID, r.Status, r.Reason, r.At
 		})
 	})
 	table("end_user_aliases", nil, false, func(ctx context.Context, w bulkWriter) error {
@@ -699,6 +759,21 @@ func (b *eventsBulk) runTasks(ctx context.Context, tasks []bulkTask, writers []b
 	return firstErr
 }
 
+var orphanColumns = []string{"event_id", "project_id", "status", "reason", "at"}
+
+// orphanRows returns the outcomes still waiting for their events, in id
+// order.
+func (b *eventsBulk) orphanRows() []readmodel.OrphanOutcome {
+	rows := make([]readmodel.OrphanOutcome, 0, len(b.orphans))
+	for id, o := range b.orphans {
+		rows = append(rows, readmodel.OrphanOutcome{EventID: id, ProjectID: o.project, Status: o.status,
+			Reason: optional(o.reason), At: o.at.UTC()})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].EventID < rows[j].EventID })
+	b.orphans = nil
+	return rows
+}
+
 // applyLate applies the outcomes that arrived after their rows were
 // written.
 func (b *eventsBulk) applyLate(ctx context.Context, w bulkWriter) error {
@@ -776,11 +851,19 @@ func (b *eventsBulk) rollups() []rollup {
 		}
 		return name
 	}
-	var hour, dayOfHour string
+	var hour, dayOfHour, amount string
 	if b.db.Dialect == store.Postgres {
 		hour = "date_bin('1 hour', occurred_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 		dayOfHour = "(bucket_start AT TIME ZONE 'UTC')::date"
+		// SUM of bigint is numeric: it cannot overflow, only the column can.
+		amount = "LEAST(SUM(amount), 9223372036854775807)::bigint"
 	} else {
+		// SQLite's SUM fails on overflow: sum the high and low 32 bits of
+		// the (non-negative) amounts apart, which cannot, and saturate
+		// when putting them together, as domain.AddAmounts does.
+		hi, lo := "SUM(amount >> 32)", "SUM(amount & 4294967295)"
+		amount = "CASE WHEN " + hi + " > (9223372036854775807 - " + lo + ") / 4294967296 THEN 9223372036854775807" +
+			" ELSE " + hi + " * 4294967296 + " + lo + " END"
 		// Times are stored as bun writes them: 'YYYY-MM-DD HH:MM:SS[.ffffff]+00:00'.
 		hour = "substr(occurred_at, 1, 13) || ':00:00+00:00'"
 		dayOfHour = "substr(bucket_start, 1, 10) || ' 00:00:00+00:00'"
@@ -789,7 +872,7 @@ func (b *eventsBulk) rollups() []rollup {
 		{"event_counts_daily", []string{"event_counts_hourly loaded"}, "INSERT INTO " + t("event_counts_daily") + " (project_id, event_type, day, count)" +
 			" SELECT project_id, event_type, " + dayOfHour + ", SUM(count) FROM " + t("event_counts_hourly") + " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"},
 		{"revenue_hourly", []string{"late outcomes"}, "INSERT INTO " + t("revenue_hourly") + " (project_id, currency, bucket_start, amount, count)" +
-			" SELECT project_id, currency, " + hour + ", SUM(amount), COUNT(*) FROM " + t("events") +
+			" SELECT project_id, currency, " + hour + ", " + amount + ", COUNT(*) FROM " + t("events") +
 			" WHERE NOT rejected AND amount IS NOT NULL AND currency IS NOT NULL AND status <> 'failed' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"},
 	}
 }

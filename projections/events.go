@@ -34,12 +34,12 @@ func (p *Events) Topics() []string { return []string{p.topic} }
 // Tables implements Projection.
 func (*Events) Tables() []string {
 	return []string{"events", "end_users", "end_user_aliases", "event_counts_hourly", "daily_users", "revenue_hourly",
-		"event_counts_daily", "daily_event_users", "weekly_users", "monthly_users", "active_user_counts"}
+		"event_counts_daily", "daily_event_users", "weekly_users", "monthly_users", "active_user_counts", "orphan_outcomes"}
 }
 
 type outcome struct {
-	status, reason string
-	at             time.Time
+	project, status, reason string
+	at                      time.Time
 }
 
 // countSeen counts one more event of u, which happened at.
@@ -53,12 +53,13 @@ func countSeen(u *readmodel.EndUser, at time.Time) {
 	}
 }
 
-// newOutcome is what an EventProcessed or EventFailed sets on its event.
-func newOutcome(typ, reason string, at time.Time) outcome {
+// newOutcome is what an EventProcessed or EventFailed of project sets on
+// its event.
+func newOutcome(project, typ, reason string, at time.Time) outcome {
 	if typ == domain.EventFailed {
-		return outcome{status: readmodel.StatusFailed, reason: reason, at: at}
+		return outcome{project: project, status: readmodel.StatusFailed, reason: reason, at: at}
 	}
-	return outcome{status: readmodel.StatusProcessed, at: at}
+	return outcome{project: project, status: readmodel.StatusProcessed, at: at}
 }
 
 type trackedRow struct {
@@ -91,6 +92,9 @@ func (p *Events) Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []do
 			if err != nil {
 				return err
 			}
+			if err := checkTracked(e, &d); err != nil {
+				return fmt.Errorf("%s %s: %w", e.Type, e.ID, err)
+			}
 			r := newTrackedRow(e, &d)
 			rows = append(rows, r)
 			byID[e.ID] = r
@@ -99,7 +103,10 @@ func (p *Events) Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []do
 			if err != nil {
 				return err
 			}
-			o := newOutcome(e.Type, d.Reason, e.OccurredAt)
+			if err := checkOutcome(e, &d); err != nil {
+				return fmt.Errorf("%s %s: %w", e.Type, e.ID, err)
+			}
+			o := newOutcome(e.ProjectID, e.Type, d.Reason, e.OccurredAt)
 			// Coalesce: an outcome for an event of this batch is written
 			// with its row instead of as a second update.
 			if r, ok := byID[d.EventID]; ok && r.row.Status == readmodel.StatusPending {
@@ -139,9 +146,25 @@ func (p *Events) Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []do
 	}
 
 	var fresh []*trackedRow
+	var freshIDs []string
 	for _, r := range rows {
 		if inserted[r.row.ID] && r.counted {
 			fresh = append(fresh, r)
+		}
+		if inserted[r.row.ID] && r.row.Status == readmodel.StatusPending {
+			freshIDs = append(freshIDs, r.row.ID)
+		}
+	}
+	// An event stored after its outcome (it was quarantined, then
+	// reprocessed) takes the outcome that waited for it.
+	adopted, err := adoptOrphans(ctx, tx, freshIDs)
+	if err != nil {
+		return err
+	}
+	for id, o := range adopted {
+		if _, seen := outcomes[id]; !seen {
+			outcomeOrder = append(outcomeOrder, id)
+			outcomes[id] = o
 		}
 	}
 	if err := p.applyUsers(ctx, tx, fresh); err != nil {
@@ -155,6 +178,77 @@ func (p *Events) Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []do
 		return err
 	}
 	return p.applyRevenue(ctx, tx, refunds, -1)
+}
+
+// adoptOrphans takes the waiting outcomes of the events ids, if any. The
+// table is nearly always empty, which one probe tells.
+func adoptOrphans(ctx context.Context, tx bun.Tx, ids []string) (map[string]outcome, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	any, err := tx.NewSelect().Model((*readmodel.OrphanOutcome)(nil)).Limit(1).Exists(ctx)
+	if err != nil || !any {
+		return nil, err
+	}
+	out := map[string]outcome{}
+	for chunk := range slices.Chunk(ids, insertChunk) {
+		var rows []readmodel.OrphanOutcome
+		if err := tx.NewSelect().Model(&rows).Where("event_id IN (?)", bun.In(chunk)).Scan(ctx); err != nil {
+			return nil, fmt.Errorf("reading waiting outcomes: %w", err)
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		for _, r := range rows {
+			out[r.EventID] = outcome{project: r.ProjectID, status: r.Status, reason: deref(r.Reason), at: r.At.UTC()}
+		}
+		if _, err := tx.NewDelete().Model((*readmodel.OrphanOutcome)(nil)).Where("event_id IN (?)", bun.In(chunk)).
+			Exec(ctx); err != nil {
+			return nil, fmt.Errorf("taking waiting outcomes: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// keepOrphans stores the outcomes of ids, which updated no row: those
+// whose event is not stored at all wait for it (the first outcome wins, as
+// the status = 'pending' guard makes it for stored events).
+func keepOrphans(ctx context.Context, tx bun.Tx, ids []string, outcomes map[string]outcome) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var stored []string
+	if err := tx.NewSelect().Model((*readmodel.Event)(nil)).Column("id").Where("id IN (?)", bun.In(ids)).
+		Scan(ctx, &stored); err != nil {
+		return fmt.Errorf("looking for the events of outcomes: %w", err)
+	}
+	have := make(map[string]bool, len(stored))
+	for _, id := range stored {
+		have[id] = true
+	}
+	var orphans []readmodel.OrphanOutcome
+	for _, id := range ids {
+		if have[id] {
+			continue
+		}
+		o := outcomes[id]
+		orphans = append(orphans, readmodel.OrphanOutcome{EventID: id, ProjectID: o.project, Status: o.status,
+			Reason: optional(o.reason), At: o.at.UTC()})
+	}
+	if len(orphans) == 0 {
+		return nil
+	}
+	if _, err := tx.NewInsert().Model(&orphans).On("CONFLICT (event_id) DO NOTHING").Exec(ctx); err != nil {
+		return fmt.Errorf("keeping outcomes of events not stored: %w", err)
+	}
+	return nil
 }
 
 // applyOutcomes sets the status of events stored by earlier batches, in
@@ -184,10 +278,25 @@ func (p *Events) applyOutcomes(ctx context.Context, tx bun.Tx, db *store.DB, ids
 			" FROM (SELECT column1 AS id, column2 AS status, column3 AS at, column4 AS reason FROM (VALUES " +
 			values.String() + ") AS vals) AS v" +
 			" WHERE events.id = " + cast("v.id", "uuid") + " AND events.status = 'pending'" +
-			" RETURNING events.project_id, events.status, events.amount, events.currency, events.occurred_at"
+			" RETURNING events.id, events.project_id, events.status, events.amount, events.currency, events.occurred_at"
 		var changed []readmodel.Event
 		if err := tx.NewRaw(query, args...).Scan(ctx, &changed); err != nil {
 			return nil, fmt.Errorf("updating event statuses: %w", err)
+		}
+		if len(changed) < len(chunk) {
+			updated := make(map[string]bool, len(changed))
+			for _, c := range changed {
+				updated[c.ID] = true
+			}
+			var missed []string
+			for _, id := range chunk {
+				if !updated[id] {
+					missed = append(missed, id)
+				}
+			}
+			if err := keepOrphans(ctx, tx, missed, outcomes); err != nil {
+				return nil, err
+			}
 		}
 		// A failed purchase is no revenue: take back what tracking added.
 		for _, c := range changed {
@@ -254,17 +363,9 @@ func newTrackedRow(e *domain.Event, d *domain.TrackedData) *trackedRow {
 		at := e.ReceivedAt.UTC()
 		r.row.ProcessedAt = &at
 	}
-	if domain.IsCommerce(d.Event) && e.Type == domain.EventTracked {
-		var c struct {
-			Amount   *json.Number `json:"amount"`
-			Currency string       `json:"currency"`
-		}
-		if json.Unmarshal(props, &c) == nil && c.Amount != nil && c.Currency != "" {
-			if n, err := c.Amount.Int64(); err == nil {
-				r.row.Amount = &n
-				cur := c.Currency
-				r.row.Currency = &cur
-			}
+	if e.Type == domain.EventTracked && domain.IsCommerce(d.Event) {
+		if c, err := domain.ParseCommerce(props); err == nil {
+			r.row.Amount, r.row.Currency = &c.Amount, &c.Currency
 		}
 	}
 	return r
@@ -555,6 +656,15 @@ func UTCMonth(t time.Time) time.Time {
 	return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
 }
 
+// saturatingAdd is a + b in SQL, saturating at the int64 maximum like
+// domain.AddAmounts. The CASE is nested because PostgreSQL does not
+// short-circuit AND: b <= 0 must be tested before max - b is computed.
+func saturatingAdd(a, b string) string {
+	return "CASE WHEN " + b + " <= 0 THEN " + a + " + " + b +
+		" WHEN " + a + " > 9223372036854775807 - " + b + " THEN 9223372036854775807" +
+		" ELSE " + a + " + " + b + " END"
+}
+
 // applyRevenue adds the commerce amounts of rows to the hourly revenue;
 // countSign is +1 for tracked purchases and -1 for failed ones.
 func (p *Events) applyRevenue(ctx context.Context, tx bun.Tx, rows []*trackedRow, countSign int64) error {
@@ -573,7 +683,7 @@ func (p *Events) applyRevenue(ctx context.Context, tx bun.Tx, rows []*trackedRow
 		if !ok {
 			order = append(order, k)
 		}
-		revenue[k] = [2]int64{v[0] + *r.row.Amount, v[1] + countSign}
+		revenue[k] = [2]int64{domain.AddAmounts(v[0], *r.row.Amount), v[1] + countSign}
 	}
 	if len(order) == 0 {
 		return nil
@@ -584,7 +694,7 @@ func (p *Events) applyRevenue(ctx context.Context, tx bun.Tx, rows []*trackedRow
 		out[i] = readmodel.RevenueHourly{ProjectID: k.project, Currency: k.currency, BucketStart: k.hour, Amount: v[0], Count: v[1]}
 	}
 	if _, err := tx.NewInsert().Model(&out).On("CONFLICT (project_id, currency, bucket_start) DO UPDATE").
-		Set("amount = revenue_hourly.amount + EXCLUDED.amount").
+		Set("amount = " + saturatingAdd("revenue_hourly.amount", "EXCLUDED.amount")).
 		Set("count = revenue_hourly.count + EXCLUDED.count").Exec(ctx); err != nil {
 		return fmt.Errorf("upserting revenue: %w", err)
 	}

@@ -75,6 +75,11 @@ func history(t *testing.T, project string) []domain.Event {
 			add(domain.EventIDFor(id, outcome), outcome, at.Add(2*time.Second), payload)
 		}
 	}
+	// The outcome of an event the log does not hold (it was quarantined):
+	// it waits for its event.
+	missing := domain.EventIDFor(project, "quarantined")
+	add(domain.EventIDFor(missing, domain.EventFailed), domain.EventFailed, base.Add(time.Hour),
+		domain.OutcomeData{EventID: missing, Reason: "unsupported currency"})
 	return log
 }
 

@@ -83,7 +83,12 @@ func (rp *Replay) Run(ctx context.Context) error {
 	}
 
 	runner := &Runner{db: shadow, p: rp.Projection, log: rp.Log, metrics: nopMetrics{}, MaxBatch: rp.MaxBatch,
-		checkpoint: rp.Projection.Name(), prelude: prelude}
+		MaxAttempts: defaultMaxAttempts, checkpoint: rp.Projection.Name(), prelude: prelude,
+		// What the shadow cannot apply is quarantined beside what the
+		// live projection could not: the shadow's own tables are dropped.
+		setAside: func(ctx context.Context, _ bun.Tx, q *readmodel.QuarantinedRecord) error {
+			return upsertQuarantined(ctx, rp.DB.DB, q)
+		}}
 	for {
 		lag, err := rp.lag(ctx, adm, shadow, prelude)
 		if err != nil {
@@ -125,12 +130,10 @@ func (rp *Replay) Run(ctx context.Context) error {
 		if len(records) == 0 {
 			continue
 		}
-		n, err := runner.apply(ctx, records)
-		if err != nil {
+		if err := runner.settle(ctx, records); err != nil {
 			return fmt.Errorf("replay: applying: %w", err)
 		}
 		applied += int64(len(records))
-		_ = n
 	}
 }
 
@@ -198,7 +201,12 @@ func (rp *Replay) bulkLoad(ctx context.Context, cl *kgo.Client, adm *kadm.Client
 	if shadow.Dialect == store.Postgres {
 		schema = rp.shadowSchema()
 	}
-	b, err := bl.newBulk(ctx, shadow, schema, rp.Log, rp.Progress)
+	b, err := bl.newBulk(ctx, shadow, schema, rp.Log, rp.Progress, func(ctx context.Context, rec *kgo.Record, err error) error {
+		q := quarantineEntry(rp.Projection.Name(), rec, err, 1, time.Now().UTC())
+		rp.Log.Error("replay: record quarantined: the projection cannot apply it", "quarantineId", q.ID,
+			"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", err)
+		return upsertQuarantined(ctx, rp.DB.DB, q)
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -209,7 +217,7 @@ func (rp *Replay) bulkLoad(ctx context.Context, cl *kgo.Client, adm *kadm.Client
 	for k, end := range target {
 		total += end - next[k]
 	}
-	values := make([][]byte, 0, rp.MaxBatch)
+	values := make([]*kgo.Record, 0, rp.MaxBatch)
 	for !reached() && !b.full() {
 		pollCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		fetches := cl.PollRecords(pollCtx, rp.MaxBatch)
@@ -224,7 +232,7 @@ func (rp *Replay) bulkLoad(ctx context.Context, cl *kgo.Client, adm *kadm.Client
 				return
 			}
 			next[k] = r.Offset + 1
-			values = append(values, r.Value)
+			values = append(values, r)
 		})
 		if err := b.add(ctx, values); err != nil {
 			return 0, fmt.Errorf("replay: bulk loading: %w", err)
@@ -608,8 +616,8 @@ func (rp *Replay) RunFrom(ctx context.Context, from func(topic string, partition
 	})
 	cl.AddConsumePartitions(assign)
 	name := rp.Projection.Name() + "@partial"
-	runner := &Runner{db: rp.DB, p: rp.Projection, log: rp.Log, metrics: nopMetrics{}, MaxBatch: rp.MaxBatch, checkpoint: name,
-		partitionLock: rp.Projection.Name()}
+	runner := &Runner{db: rp.DB, p: rp.Projection, log: rp.Log, metrics: nopMetrics{}, MaxBatch: rp.MaxBatch,
+		MaxAttempts: defaultMaxAttempts, checkpoint: name, partitionLock: rp.Projection.Name()}
 	defer rp.DB.NewDelete().Model((*readmodel.Checkpoint)(nil)).Where("projection = ?", name).Exec(context.WithoutCancel(ctx)) //nolint:errcheck
 	done := map[partitionKey]bool{}
 	for k, end := range target {
@@ -643,7 +651,7 @@ func (rp *Replay) RunFrom(ctx context.Context, from func(topic string, partition
 			}
 		}
 		if len(records) > 0 {
-			if _, err := runner.apply(ctx, records); err != nil {
+			if err := runner.settle(ctx, records); err != nil {
 				return fmt.Errorf("replay: applying: %w", err)
 			}
 			applied += int64(len(records))

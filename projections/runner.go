@@ -18,6 +18,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/gamify/boost/domain"
+	"github.com/gamify/boost/health"
 	"github.com/gamify/boost/readmodel"
 	"github.com/gamify/boost/store"
 )
@@ -60,6 +61,12 @@ type Runner struct {
 	MaxBatch int
 	// Linger is how long a small batch waits for more records.
 	Linger time.Duration
+	// MaxAttempts is how many times a record that fails on its own, while
+	// the database answers, is tried before it is quarantined.
+	MaxAttempts int
+	// Stage reports progress, backlog, failures and quarantines (nil: a
+	// stage of its own that nobody reads).
+	Stage *health.Stage
 
 	// checkpoint names this runner's checkpoint rows (the projection's
 	// name, unless a replay keeps its own).
@@ -74,12 +81,32 @@ type Runner struct {
 	// daily event users), which two writers of a partition must not do at
 	// once. Empty for a runner with tables of its own (a replay's shadow).
 	partitionLock string
+	// setAside stores a quarantined record; nil stores it in the batch's
+	// transaction, beside the checkpoint that moves past it. A replay's
+	// shadow points it at the live table instead.
+	setAside func(ctx context.Context, tx bun.Tx, q *readmodel.QuarantinedRecord) error
 }
 
 // NewRunner wires a runner; group is the Kafka consumer group name.
 func NewRunner(db *store.DB, brokers []string, group string, p Projection, log *slog.Logger, m Metrics) *Runner {
 	return &Runner{db: db, brokers: brokers, group: group, p: p, log: log.With("projection", p.Name()),
-		metrics: m, MaxBatch: 5000, Linger: 50 * time.Millisecond, checkpoint: p.Name(), partitionLock: p.Name()}
+		metrics: m, MaxBatch: 5000, Linger: 50 * time.Millisecond, MaxAttempts: defaultMaxAttempts,
+		checkpoint: p.Name(), partitionLock: p.Name()}
+}
+
+// defaultMaxAttempts tries a failing record over about a second and a half
+// before it is set aside: enough for a conflict with a concurrent writer
+// to clear, short enough that the partition behind it hardly waits.
+const defaultMaxAttempts = 4
+
+// StageName is how a projection's stage is named in health and metrics.
+func StageName(projection string) string { return "projection " + projection }
+
+func (r *Runner) stage() *health.Stage {
+	if r.Stage == nil {
+		r.Stage = health.NewBoard(0).Stage(StageName(r.p.Name()))
+	}
+	return r.Stage
 }
 
 // Run consumes until ctx is cancelled, finishing the batch in hand first.
@@ -122,9 +149,22 @@ func (r *Runner) Run(ctx context.Context) error {
 		fetches.EachError(func(topic string, partition int32, err error) {
 			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				r.log.Warn("projection fetch error", "topic", topic, "partition", partition, "err", err)
+				r.stage().Failed(err, "Kafka")
 			}
 		})
 		records := fetches.Records()
+		// The lag counts the records in hand: a batch that cannot be
+		// applied shows as a backlog that does not move, not as zero.
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) == 0 {
+				return
+			}
+			if lags[p.Topic] == nil {
+				lags[p.Topic] = map[int32]int64{}
+			}
+			lags[p.Topic][p.Partition] = p.HighWatermark - p.Records[0].Offset
+		})
+		r.reportLag(lags)
 		if len(records) > 0 {
 			if err := r.applyWithRetry(ctx, records); err != nil {
 				cl.AllowRebalance()
@@ -133,43 +173,142 @@ func (r *Runner) Run(ctx context.Context) error {
 			// Kafka's own offsets are only for outside tools (lag
 			// dashboards); the database checkpoint is the truth.
 			cl.CommitRecords(context.WithoutCancel(ctx), records...) //nolint:errcheck // advisory
+			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+				if len(p.Records) > 0 {
+					lags[p.Topic][p.Partition] = p.HighWatermark - (p.Records[len(p.Records)-1].Offset + 1)
+				}
+			})
+			r.reportLag(lags)
 		}
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if len(p.Records) == 0 {
-				return
-			}
-			if lags[p.Topic] == nil {
-				lags[p.Topic] = map[int32]int64{}
-			}
-			lags[p.Topic][p.Partition] = p.HighWatermark - (p.Records[len(p.Records)-1].Offset + 1)
-		})
-		var total int64
-		for _, ps := range lags {
-			for _, l := range ps {
-				total += l
-			}
-		}
-		r.metrics.SetProjectionLag(r.p.Name(), total)
 		cl.AllowRebalance()
 	}
 }
 
-// applyWithRetry never skips a batch: a database outage stalls the
-// projection (its lag grows and readiness says so) until it comes back.
+func (r *Runner) reportLag(lags map[string]map[int32]int64) {
+	var total int64
+	for _, ps := range lags {
+		for _, l := range ps {
+			total += l
+		}
+	}
+	r.metrics.SetProjectionLag(r.p.Name(), total)
+	r.stage().Backlog(total)
+}
+
+// applyWithRetry applies records without ever skipping one. A database
+// outage stalls the projection (its backlog stays and health names the
+// stage) until the database is back. A record that fails on its own while
+// the database answers is found by splitting the batch, tried a few times
+// and quarantined, so the rest of the batch and every other tenant go on.
+// It returns early, applying nothing more, only when ctx ends.
 func (r *Runner) applyWithRetry(ctx context.Context, records []*kgo.Record) error {
+	if err := r.settle(ctx, records); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// settle applies records, splitting a batch that fails for a reason other
+// than the database being unavailable until the records at fault are
+// alone, then isolating each.
+func (r *Runner) settle(ctx context.Context, records []*kgo.Record) error {
+	err := r.applyBatch(ctx, records)
+	if err == nil || ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if len(records) > 1 {
+		mid := len(records) / 2
+		r.log.Warn("projection batch failed; splitting it to find the records at fault",
+			"records", len(records), "err", err)
+		if err := r.settle(ctx, records[:mid]); err != nil {
+			return err
+		}
+		return r.settle(ctx, records[mid:])
+	}
+	return r.isolate(ctx, records[0], err)
+}
+
+// applyBatch applies records in one transaction, waiting out transient
+// failures: it returns nil, an error the database gave while answering
+// (the batch cannot be applied as it is), or ctx's error.
+func (r *Runner) applyBatch(ctx context.Context, records []*kgo.Record) error {
 	for attempt := 0; ; attempt++ {
-		applied, err := r.apply(context.WithoutCancel(ctx), records)
+		applied, err := r.apply(context.WithoutCancel(ctx), records, nil)
 		if err == nil {
 			r.metrics.Projected(r.p.Name(), applied)
+			r.stage().Progressed(len(records))
 			return nil
 		}
-		r.log.Error("projection batch failed; retrying", "records", len(records), "attempt", attempt, "err", err)
-		d := min(100*time.Millisecond<<min(attempt, 6), 5*time.Second)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(d):
+		if !r.transient(ctx, err) {
+			r.stage().Failed(err, "")
+			return err
 		}
+		r.stage().Failed(err, "the database")
+		r.log.Error("projection batch failed: the database is unavailable; retrying",
+			"records", len(records), "attempt", attempt, "err", err)
+		if !sleepCtx(ctx, backoff(attempt)) {
+			return ctx.Err()
+		}
+	}
+}
+
+// transient reports whether err is the database being unavailable (it
+// says so, or does not answer a ping) rather than the batch being wrong.
+func (r *Runner) transient(ctx context.Context, err error) bool {
+	if store.IsTransient(err) {
+		return true
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return r.db.Ping(pctx) != nil
+}
+
+// isolate retries one record that failed alone, then quarantines it: kept
+// whole with where it was and why, and passed by the checkpoint in the
+// same transaction.
+func (r *Runner) isolate(ctx context.Context, rec *kgo.Record, err error) error {
+	first := time.Now().UTC()
+	attempts := 1
+	for ; attempts < r.MaxAttempts; attempts++ {
+		if !sleepCtx(ctx, backoff(attempts)) {
+			return ctx.Err()
+		}
+		if err = r.applyBatch(ctx, []*kgo.Record{rec}); err == nil || ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	q := quarantineEntry(r.p.Name(), rec, err, attempts, first)
+	for attempt := 0; ; attempt++ {
+		_, qerr := r.apply(context.WithoutCancel(ctx), []*kgo.Record{rec}, q)
+		if qerr == nil {
+			r.stage().Quarantined(1)
+			r.log.Error("record quarantined: the projection could not apply it and moved past it",
+				"quarantineId", q.ID, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
+				"attempts", attempts, "err", err)
+			return nil
+		}
+		// Nothing moves past a record that could not be set aside.
+		r.stage().Failed(qerr, "the database")
+		r.log.Error("quarantining a record failed; retrying", "offset", rec.Offset, "err", qerr)
+		if !sleepCtx(ctx, backoff(attempt)) {
+			return ctx.Err()
+		}
+	}
+}
+
+// backoff grows from 100 ms to 5 s.
+func backoff(attempt int) time.Duration {
+	return min(100*time.Millisecond<<min(attempt, 6), 5*time.Second)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -178,8 +317,12 @@ type partitionKey struct {
 	partition int32
 }
 
-func (r *Runner) apply(ctx context.Context, records []*kgo.Record) (int, error) {
+// apply applies records and moves their partitions' checkpoints past them
+// in one transaction. With q, the one record is set aside as q instead of
+// applied. A record that does not decode is set aside in the same way.
+func (r *Runner) apply(ctx context.Context, records []*kgo.Record, q *readmodel.QuarantinedRecord) (int, error) {
 	var applied []domain.Event
+	var undecodable []*readmodel.QuarantinedRecord
 	err := r.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if r.prelude != nil {
 			if err := r.prelude(ctx, tx); err != nil {
@@ -215,16 +358,29 @@ func (r *Runner) apply(ctx context.Context, records []*kgo.Record) (int, error) 
 			next[k] = off
 		}
 		events := make([]domain.Event, 0, len(records))
+		undecodable = undecodable[:0]
 		for _, rec := range records {
 			k := partitionKey{rec.Topic, rec.Partition}
 			if rec.Offset < next[k] {
 				continue // applied before, by us or another member
 			}
 			next[k] = rec.Offset + 1
+			if q != nil {
+				if err := r.storeQuarantined(ctx, tx, q); err != nil {
+					return err
+				}
+				continue
+			}
 			var e domain.Event
 			if err := json.Unmarshal(rec.Value, &e); err != nil || e.ID == "" || e.Type == "" {
-				r.log.Error("skipping undecodable record", "topic", rec.Topic, "partition", rec.Partition,
-					"offset", rec.Offset, "err", err)
+				if err == nil {
+					err = errors.New("not an event envelope: no id or type")
+				}
+				uq := quarantineEntry(r.p.Name(), rec, fmt.Errorf("undecodable record: %w", err), 1, time.Now().UTC())
+				if err := r.storeQuarantined(ctx, tx, uq); err != nil {
+					return err
+				}
+				undecodable = append(undecodable, uq)
 				continue
 			}
 			events = append(events, e)
@@ -254,6 +410,11 @@ func (r *Runner) apply(ctx context.Context, records []*kgo.Record) (int, error) 
 	})
 	if err != nil {
 		return 0, err
+	}
+	for _, uq := range undecodable {
+		r.stage().Quarantined(1)
+		r.log.Error("undecodable record quarantined", "quarantineId", uq.ID, "topic", uq.Topic,
+			"partition", uq.Partition, "offset", uq.Offset, "err", uq.Error)
 	}
 	if ac, ok := r.p.(AfterCommitter); ok && len(applied) > 0 {
 		ac.AfterCommit(ctx, applied)

@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/uptrace/bun"
@@ -78,6 +79,9 @@ func (t *Tenancy) apply(ctx context.Context, tx bun.Tx, e *domain.Event) error {
 		if err != nil {
 			return err
 		}
+		if err := errors.Join(checkIDs(e.AggregateID), checkText(d.Name)); err != nil {
+			return err
+		}
 		_, err = tx.NewInsert().Model(&readmodel.Organization{ID: e.AggregateID, Name: d.Name, CreatedAt: e.OccurredAt}).
 			On("CONFLICT (id) DO NOTHING").Exec(ctx)
 		return err
@@ -86,12 +90,19 @@ func (t *Tenancy) apply(ctx context.Context, tx bun.Tx, e *domain.Event) error {
 		if err != nil {
 			return err
 		}
+		if err := errors.Join(checkIDs(e.AggregateID, e.OrganizationID), checkText(d.Name)); err != nil {
+			return err
+		}
 		_, err = tx.NewInsert().Model(&readmodel.Project{ID: e.AggregateID, OrganizationID: e.OrganizationID,
 			Name: d.Name, CreatedAt: e.OccurredAt}).On("CONFLICT (id) DO NOTHING").Exec(ctx)
 		return err
 	case domain.APIKeyCreated:
 		d, err := domain.DecodeData[domain.APIKeyCreatedData](e)
 		if err != nil {
+			return err
+		}
+		if err := errors.Join(checkIDs(d.KeyID, e.ProjectID, e.OrganizationID),
+			checkText(d.Name, string(d.Type), d.Hash, d.Prefix)); err != nil {
 			return err
 		}
 		_, err = tx.NewInsert().Model(&readmodel.APIKey{ID: d.KeyID, ProjectID: e.ProjectID,
@@ -103,6 +114,9 @@ func (t *Tenancy) apply(ctx context.Context, tx bun.Tx, e *domain.Event) error {
 		if err != nil {
 			return err
 		}
+		if err := checkIDs(d.KeyID, e.ProjectID); err != nil {
+			return err
+		}
 		_, err = tx.NewUpdate().Model((*readmodel.APIKey)(nil)).
 			Set("revoked_at = ?", e.OccurredAt).
 			Where("id = ?", d.KeyID).Where("project_id = ?", e.ProjectID).Where("revoked_at IS NULL").
@@ -111,6 +125,9 @@ func (t *Tenancy) apply(ctx context.Context, tx bun.Tx, e *domain.Event) error {
 	case domain.APIKeyUsed:
 		d, err := domain.DecodeData[domain.KeyUsedData](e)
 		if err != nil {
+			return err
+		}
+		if err := checkIDs(d.KeyID); err != nil {
 			return err
 		}
 		_, err = tx.NewUpdate().Model((*readmodel.APIKey)(nil)).

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/gamify/boost/domain"
 )
 
 // Bucket is the width of one point of a time series.
@@ -411,9 +413,9 @@ func (q *Queries) Revenue(ctx context.Context, projectID string, r Range) ([]tim
 			s = &RevenueSeries{Currency: cur, Amounts: make([]int64, len(starts)), Counts: make([]int64, len(starts))}
 			byCur[cur] = s
 		}
-		s.Amounts[i] += amount
+		s.Amounts[i] = domain.AddAmounts(s.Amounts[i], amount)
 		s.Counts[i] += count
-		s.TotalAmount += amount
+		s.TotalAmount = domain.AddAmounts(s.TotalAmount, amount)
 		s.TotalCount += count
 	}
 	if r.Bucket != Minute && alignedTo(starts, end, time.Hour) {

@@ -56,3 +56,32 @@ type Checkpoint struct {
 	NextOffset int64     `bun:"next_offset,notnull"`
 	UpdatedAt  time.Time `bun:"updated_at,notnull"`
 }
+
+// Quarantine statuses.
+const (
+	QuarantineHeld        = "quarantined"
+	QuarantineReprocessed = "reprocessed"
+)
+
+// QuarantinedRecord is a log record a projection could not apply: kept
+// whole, with where it was and why it failed, until it is reprocessed.
+type QuarantinedRecord struct {
+	bun.BaseModel `bun:"table:quarantined_records,alias:quarantined_records"`
+
+	ID          string     `bun:"id,pk"`
+	Projection  string     `bun:"projection,notnull"`
+	Topic       string     `bun:"topic,notnull"`
+	Partition   int32      `bun:"partition,notnull"`
+	Offset      int64      `bun:"record_offset,notnull"`
+	Key         []byte     `bun:"record_key"`
+	Value       []byte     `bun:"record_value,notnull"`
+	ProjectID   *string    `bun:"project_id"`
+	EventID     *string    `bun:"event_id"`
+	EventType   *string    `bun:"event_type"`
+	Error       string     `bun:"error,notnull"`
+	Attempts    int        `bun:"attempts,notnull"`
+	FirstSeenAt time.Time  `bun:"first_seen_at,notnull"`
+	LastSeenAt  time.Time  `bun:"last_seen_at,notnull"`
+	Status      string     `bun:"status,notnull"`
+	ResolvedAt  *time.Time `bun:"resolved_at"`
+}

@@ -152,3 +152,15 @@ type ActiveUserCount struct {
 	PeriodStart time.Time `bun:"period_start,pk"`
 	Users       int64     `bun:"users,notnull"`
 }
+
+// OrphanOutcome is the outcome of an event the events projection has not
+// stored (it was quarantined), kept until the event is.
+type OrphanOutcome struct {
+	bun.BaseModel `bun:"table:orphan_outcomes,alias:orphan_outcomes"`
+
+	EventID   string    `bun:"event_id,pk"`
+	ProjectID string    `bun:"project_id,notnull"`
+	Status    string    `bun:"status,notnull"`
+	Reason    *string   `bun:"reason"`
+	At        time.Time `bun:"at,notnull"`
+}

@@ -174,11 +174,16 @@ func freePort(port int) int {
 }
 
 func printBanner(w io.Writer, dir, httpAddr, natsURL string, cfg config.Config, adminToken string, s *Seeded, seedFile string) {
-	_, port, _ := net.SplitHostPort(httpAddr)
+	host, port, _ := net.SplitHostPort(httpAddr)
 	base := "http://localhost:" + port
 	broker := strings.Join(cfg.KafkaBrokers, ",")
 	fmt.Fprintf(w, "\n  Boost is running (embedded mode)\n\n")
 	fmt.Fprintf(w, "  API           %s\n", base)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		fmt.Fprintf(w, "                (listening on %s: reachable from other machines too)\n", httpAddr)
+	} else {
+		fmt.Fprintf(w, "                (listening on %s only; --bind 0.0.0.0 to open it to the network)\n", host)
+	}
 	fmt.Fprintf(w, "  Dashboard     %s/dashboard/  (sign in with the admin token)\n", base)
 	fmt.Fprintf(w, "  Data dir      %s\n", dir)
 	fmt.Fprintf(w, "  NATS          %s  (JetStream)\n", natsURL)

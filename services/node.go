@@ -31,10 +31,13 @@ import (
 	"github.com/gamify/boost/commands"
 	"github.com/gamify/boost/config"
 	"github.com/gamify/boost/dashboard"
+	"github.com/gamify/boost/health"
 	"github.com/gamify/boost/metrics"
 	"github.com/gamify/boost/processing"
 	"github.com/gamify/boost/projections"
+	"github.com/gamify/boost/quarantine"
 	"github.com/gamify/boost/queries"
+	"github.com/gamify/boost/ratelimit"
 	"github.com/gamify/boost/store"
 )
 
@@ -98,6 +101,9 @@ type Node struct {
 	Redis   rueidis.Client // optional: the api role's shared key cache
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
+	// Health records the pipeline stages this node runs (nil: Run makes
+	// one); readiness, /metrics and the dashboard read it.
+	Health *health.Board
 
 	// Listener, when set, is served instead of listening on Config.Port.
 	Listener net.Listener
@@ -140,6 +146,12 @@ func (n *Node) readyChan() chan struct{} {
 // the bridge and the projections, each finishing the batch in hand.
 func (n *Node) Run(ctx context.Context) error {
 	ready := n.readyChan()
+	if n.Health == nil {
+		n.Health = health.NewBoard(n.Config.StallAfter)
+		if err := n.Metrics.Registry.Register(n.Health.Collector()); err != nil {
+			return fmt.Errorf("registering stage metrics: %w", err)
+		}
+	}
 	names := bus.Names{Prefix: n.Config.NATSPrefix}
 	wlog := watermill.NewSlogLoggerWithLevelMapping(n.Log.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug,
@@ -199,9 +211,12 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 
 	usageDone := make(chan struct{})
+	authFailures := ratelimit.NewFailures(n.Config.AuthFailures,
+		n.Config.AuthFailureWindow/time.Duration(max(n.Config.AuthFailures, 1)))
 	apiCfg := api.Config{
 		Version: n.Version, Roles: n.Roles, Checks: checks, Metrics: n.Metrics, Log: n.Log,
 		AdminTokenSHA256: n.Config.AdminTokenSHA256, ConsistencyTimeout: n.Config.ConsistencyTimeout,
+		Health: n.Health, AuthFailures: authFailures,
 	}
 	if n.has(RoleAPI) {
 		pubConn, err := n.conn(ctx, "api")
@@ -224,6 +239,12 @@ func (n *Node) Run(ctx context.Context) error {
 		n.auth = apikeys.New(keySource{q}, n.keyCache(), n.Log)
 		usage := apikeys.NewUsageRecorder(n.Log)
 		apiCfg.Ingest = &api.IngestConfig{Auth: n.auth, Usage: usage, Limiter: n.limiter()}
+		qs, closeQuarantine, err := n.quarantineService(ctx, pubConn, names)
+		if err != nil {
+			return err
+		}
+		defer closeQuarantine()
+		apiCfg.Quarantine = qs
 		// Stopped (with a last flush) whenever Run returns, also when a
 		// role failed and ctx is still live.
 		usageCtx, stopUsage := context.WithCancel(ctx)
@@ -261,7 +282,19 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		sub, err := bus.NewSubscriber(workerConn, names.CommandStream(), names.WorkerQueue(), n.Config.WorkerParallelism, wlog)
+		wlogger := n.Log.With("role", RoleWorker)
+		quarantine, err := bus.NewQuarantine(workerConn, names)
+		if err != nil {
+			return err
+		}
+		cmdStage := n.Health.Stage(health.StageCommands)
+		isolator, err := bus.NewIsolator(health.StageCommands, cmdStage, quarantine, wlogger,
+			bus.WithTransient(commands.Transient))
+		if err != nil {
+			return err
+		}
+		sub, err := bus.NewSubscriber(workerConn, names.CommandStream(), names.WorkerQueue(), n.Config.WorkerParallelism, wlog,
+			bus.WithUndecodable(bus.QuarantineUndecodable(health.StageCommands, cmdStage, quarantine, wlogger)))
 		if err != nil {
 			return err
 		}
@@ -269,8 +302,8 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		h := commands.NewHandlers(store, names, n.Log.With("role", RoleWorker), n.Metrics)
-		if err := commands.NewProcessor(router, sub, names, h, wlog); err != nil {
+		h := commands.NewHandlers(store, names, wlogger, n.Metrics)
+		if err := commands.NewProcessor(router, sub, names, h, wlog, isolator); err != nil {
 			return err
 		}
 		start(RoleWorker, func(ctx context.Context) error {
@@ -286,7 +319,14 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		procSub, err := bus.NewSubscriber(procConn, names.TrackedStream(), names.ProcessorQueue(), n.Config.ProcessorParallelism, wlog)
+		procStage := n.Health.Stage(health.StageProcessor)
+		procIsolator, err := bus.NewIsolator(health.StageProcessor, procStage, quarantine, wlogger,
+			bus.WithTransient(processing.Transient))
+		if err != nil {
+			return err
+		}
+		procSub, err := bus.NewSubscriber(procConn, names.TrackedStream(), names.ProcessorQueue(), n.Config.ProcessorParallelism, wlog,
+			bus.WithUndecodable(bus.QuarantineUndecodable(health.StageProcessor, procStage, quarantine, wlogger)))
 		if err != nil {
 			return err
 		}
@@ -294,10 +334,17 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		proc := processing.New(procStore, names, n.Metrics, n.Log.With("role", RoleWorker))
-		if err := proc.Attach(procRouter, procSub, names.TrackedSubjects(), wlog); err != nil {
+		proc := processing.New(procStore, names, n.Metrics, wlogger)
+		if err := proc.Attach(procRouter, procSub, names.TrackedSubjects(), wlog, procIsolator); err != nil {
 			return err
 		}
+		start(RoleWorker+"/backlog", func(ctx context.Context) error {
+			go bus.WatchBacklog(ctx, js, names.TrackedStream(), func(c string) bool {
+				return strings.HasPrefix(c, names.ProcessorQueue())
+			}, procStage, 2*time.Second)
+			bus.WatchBacklog(ctx, js, names.CommandStream(), func(string) bool { return true }, cmdStage, 2*time.Second)
+			return nil
+		})
 		start(RoleWorker+"/processor", func(ctx context.Context) error {
 			defer procSub.Close()
 			return procRouter.Run(ctx)
@@ -325,6 +372,7 @@ func (n *Node) Run(ctx context.Context) error {
 		for _, p := range Projections(n.Config, n.revocations()) {
 			group := n.Config.NATSPrefix + ".projection." + p.Name()
 			r := projections.NewRunner(n.DB, n.Config.KafkaBrokers, group, p, n.Log.With("role", RoleProjector), n.Metrics)
+			r.Stage = n.Health.Stage(projections.StageName(p.Name()))
 			start(RoleProjector+"/"+p.Name(), r.Run)
 		}
 		if n.DB.Dialect == store.SQLite {
@@ -338,9 +386,10 @@ func (n *Node) Run(ctx context.Context) error {
 	ln := n.Listener
 	if ln == nil {
 		var err error
-		ln, err = net.Listen("tcp", ":"+strconv.Itoa(n.Config.Port))
+		addr := net.JoinHostPort(n.Config.Bind, strconv.Itoa(n.Config.Port))
+		ln, err = net.Listen("tcp", addr)
 		if err != nil {
-			return fmt.Errorf("listening on port %d: %w", n.Config.Port, err)
+			return fmt.Errorf("listening on %s: %w", addr, err)
 		}
 	}
 	handler := api.New(apiCfg)
@@ -415,7 +464,11 @@ func (n *Node) dashboard(ctx context.Context, srv *api.Server, apiCfg api.Config
 		closeFn = kafka.Close
 	}
 	health := &dashboard.Health{Checks: apiCfg.Checks, Registry: n.Metrics.Registry, JetStream: js, Names: names,
-		Queries: apiCfg.Queries}
+		Queries: apiCfg.Queries, Board: n.Health, StallAfter: n.Config.StallAfter}
+	var q dashboard.Quarantine
+	if qs, ok := apiCfg.Quarantine.(*quarantine.Service); ok && qs != nil {
+		health.Quarantine, q = qs, qs
+	}
 	if kafka != nil {
 		health.Kafka = kadm.NewClient(kafka)
 	}
@@ -424,13 +477,39 @@ func (n *Node) dashboard(ctx context.Context, srv *api.Server, apiCfg api.Config
 	}
 	d, err := dashboard.New(dashboard.Config{AdminTokenSHA256: n.Config.AdminTokenSHA256,
 		SessionTTL: n.Config.DashboardSessionTTL, Manage: srv, Queries: apiCfg.Queries,
-		Feed: dashboard.NewNATSFeed(feedConn, names), Health: health, Log: n.Log.With("component", "dashboard"),
-		Version: n.Version})
+		Feed: dashboard.NewNATSFeed(feedConn, names), Health: health, Quarantine: q, AuthFailures: apiCfg.AuthFailures,
+		Log: n.Log.With("component", "dashboard"), Version: n.Version})
 	if err != nil {
 		closeFn()
 		return nil, nil, err
 	}
 	return d, closeFn, nil
+}
+
+// quarantineService lists the records every stage set aside and
+// reprocesses one by handing it to its stage's own code in this process:
+// a projection's applied to the read model, a command republished to the
+// workers, a tracked event run through the processor's rules.
+func (n *Node) quarantineService(ctx context.Context, nc *nats.Conn, names bus.Names) (*quarantine.Service, func(), error) {
+	msgs, err := bus.NewQuarantine(nc, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	outcomes, err := bus.NewEventStore(ctx, nc, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	proc := processing.New(outcomes, names, n.Metrics, n.Log.With("component", "quarantine"))
+	svc, err := quarantine.New(n.DB, Projections(n.Config, n.revocations()), msgs, map[string]quarantine.Reprocessor{
+		health.StageCommands: msgs.Republish,
+		health.StageProcessor: func(ctx context.Context, m bus.QuarantinedMessage) error {
+			return proc.Reprocess(ctx, m.Data)
+		},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return svc, func() {}, nil
 }
 
 // conn returns a dedicated connection when the node can dial one (drained

@@ -31,10 +31,14 @@ func readModels(t *testing.T, db *store.DB, cfgProjections []projections.Project
 	return testenv.DumpTables(t, db, tables...)
 }
 
+// mayBeEmpty are tables an ingested history without quarantined records
+// leaves empty; the projections' own tests fill them.
+var mayBeEmpty = map[string]bool{"orphan_outcomes": true}
+
 func sameModels(t *testing.T, want, got map[string][]map[string]any) {
 	t.Helper()
 	for tbl, rows := range want {
-		if len(rows) == 0 {
+		if len(rows) == 0 && !mayBeEmpty[tbl] {
 			t.Fatalf("%s is empty: the comparison proves nothing", tbl)
 		}
 		if len(got[tbl]) != len(rows) {

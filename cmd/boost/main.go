@@ -38,7 +38,9 @@ var version = "dev"
 const usage = `boost — event ingestion, event-sourced.
 
 Usage:
-  boost dev [--data-dir DIR]        run everything embedded (NATS JetStream, kfake, SQLite)
+  boost dev [--data-dir DIR] [--bind HOST]
+                                    run everything embedded (NATS JetStream, kfake, SQLite),
+                                    listening on 127.0.0.1 unless --bind / BOOST_BIND say otherwise
   boost api | worker | bridge | projector
                                     run one role against NATS_URL, KAFKA_BROKERS, DATABASE_URL
   boost run --roles api,worker,...  run several roles in one process
@@ -83,6 +85,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "where embedded NATS, Kafka and SQLite keep their data (BOOST_DATA_DIR)")
+		// A development server listens on loopback unless told otherwise.
+		if os.Getenv("BOOST_BIND") == "" {
+			cfg.Bind = "127.0.0.1"
+		}
+		fs.StringVar(&cfg.Bind, "bind", cfg.Bind, "host to listen on (BOOST_BIND); 0.0.0.0 for every interface")
 		if err := fs.Parse(rest); err != nil {
 			return 2
 		}

@@ -257,6 +257,13 @@
     d.addEventListener('change', function () { af.querySelector('select[name=range]').value = 'custom'; });
   });
 
+  // A duration in seconds, as the health page shows it.
+  function secs(s) {
+    if (s >= 3600) return (s / 3600).toFixed(1) + ' h';
+    if (s >= 60) return Math.floor(s / 60) + ' min ' + Math.round(s % 60) + ' s';
+    return Math.round(s) + ' s';
+  }
+
   // Pipeline health, refreshed every 2 s.
   var health = document.getElementById('health');
   if (health) {
@@ -283,7 +290,16 @@
           fill('#h-lags', (h.lags || []).map(function (l) {
             var v = el('td', { 'class': 'num' });
             if (l.known) v.textContent = num(l.pending); else v.appendChild(el('span', { 'class': 'muted', title: l.note || '' }, 'n/a'));
-            return [el('td', {}, l.stage), v];
+            var w = el('td', { 'class': 'num' }, l.secondsWithoutProgress ? secs(l.secondsWithoutProgress) : '–');
+            var q = el('td', { 'class': 'num' });
+            if (l.quarantined < 0) q.appendChild(el('span', { 'class': 'muted' }, '?'));
+            else if (l.quarantined > 0) q.appendChild(el('a', { href: '/dashboard/quarantine?stage=' + encodeURIComponent(l.stage) }, num(l.quarantined)));
+            else q.textContent = '0';
+            var st = el('td');
+            st.appendChild(el('span', { 'class': 'status ' + (l.stalled ? 'failed' : 'processed') }, l.stalled ? 'stalled' : 'moving'));
+            if (l.waitingOn) { st.appendChild(document.createTextNode(' ')); st.appendChild(el('span', { 'class': 'reason' }, 'waiting on ' + l.waitingOn)); }
+            if (l.stalled && l.lastError) { st.appendChild(document.createTextNode(' ')); st.appendChild(el('span', { 'class': 'reason' }, l.lastError)); }
+            return [el('td', {}, l.stage), v, w, q, st];
           }));
           fill('#h-deps', (h.dependencies || []).map(function (d) {
             var s = el('td');
