@@ -69,3 +69,9 @@ func (n Names) ProcessorQueue() string { return n.upper() + "_PROCESSOR" }
 // WorkerQueue is the deliver group command handlers share.
 func (n Names) WorkerQueue() string { return n.upper() + "_WORKERS" }
 
+// BridgeLeases is the KV bucket of the bridge's per-stream leases.
+func (n Names) BridgeLeases() string { return n.upper() + "_BRIDGE_LEASES" }
+
+// BridgePositions is the KV bucket of the last sequence of each stream
+// Kafka has.
+func (n Names) BridgePositions() string { return n.upper() + "_BRIDGE_POSITIONS" }

@@ -277,15 +277,9 @@ func (h *Health) streamLags(ctx context.Context) []Lag {
 		stageOf func(consumer string) string
 	}{
 		{h.Names.CommandStream(), []string{stageCommands}, func(string) string { return stageCommands }},
-		{h.Names.TrackedStream(), []string{stageProcessor, stageBridge}, func(c string) string {
-			if strings.HasSuffix(c, "_BRIDGE") {
-				return stageBridge
-			}
-			return stageProcessor
-		}},
-		{h.Names.EventStream(), []string{stageBridge}, func(c string) string {
-			if strings.HasSuffix(c, "_BRIDGE") {
-				return stageBridge
+		{h.Names.TrackedStream(), []string{stageProcessor}, func(c string) string {
+			if strings.HasPrefix(c, h.Names.ProcessorQueue()) {
+				return stageProcessor
 			}
 			return ""
 		}},
@@ -313,6 +307,14 @@ func (h *Health) streamLags(ctx context.Context) []Lag {
 				failed[stage] = err.Error()
 			}
 		}
+	}
+	// The bridge acknowledges nothing: its lag is the streams past the
+	// positions it recorded.
+	if pending, last, err := bus.BridgeBacklog(ctx, h.JetStream, h.Names); err != nil {
+		failed[stageBridge] = err.Error()
+	} else {
+		l := at(stageBridge)
+		l.Pending, l.lastProgress = pending, last
 	}
 	for i := range out {
 		out[i].Note, out[i].Known = failed[out[i].Stage], failed[out[i].Stage] == ""

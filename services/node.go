@@ -362,11 +362,19 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		b, err := bus.NewBridge(bridgeConn, names, kafka, n.Config.Topics, n.Log.With("role", RoleBridge), n.Metrics)
+		quarantine, err := bus.NewQuarantine(bridgeConn, names)
 		if err != nil {
 			return err
 		}
-		start(RoleBridge, b.Run)
+		b, err := bus.NewBridge(bridgeConn, names, bus.BridgeConfig{Brokers: n.Config.KafkaBrokers, Topics: n.Config.Topics},
+			quarantine, n.Health.Stage(health.StageBridge), n.Log.With("role", RoleBridge), n.Metrics)
+		if err != nil {
+			return err
+		}
+		start(RoleBridge, func(ctx context.Context) error {
+			defer b.Close()
+			return b.Run(ctx)
+		})
 	}
 	if n.has(RoleProjector) {
 		for _, p := range Projections(n.Config, n.revocations()) {
@@ -489,7 +497,8 @@ func (n *Node) dashboard(ctx context.Context, srv *api.Server, apiCfg api.Config
 // quarantineService lists the records every stage set aside and
 // reprocesses one by handing it to its stage's own code in this process:
 // a projection's applied to the read model, a command republished to the
-// workers, a tracked event run through the processor's rules.
+// workers, a tracked event run through the processor's rules, a message
+// the bridge could not forward produced to Kafka as the bridge would.
 func (n *Node) quarantineService(ctx context.Context, nc *nats.Conn, names bus.Names) (*quarantine.Service, func(), error) {
 	msgs, err := bus.NewQuarantine(nc, names)
 	if err != nil {
@@ -499,17 +508,25 @@ func (n *Node) quarantineService(ctx context.Context, nc *nats.Conn, names bus.N
 	if err != nil {
 		return nil, nil, err
 	}
-	proc := processing.New(outcomes, names, n.Metrics, n.Log.With("component", "quarantine"))
+	log := n.Log.With("component", "quarantine")
+	proc := processing.New(outcomes, names, n.Metrics, log)
+	bridge, err := bus.NewBridge(nc, names, bus.BridgeConfig{Brokers: n.Config.KafkaBrokers, Topics: n.Config.Topics},
+		msgs, health.NewBoard(0).Stage(health.StageBridge), log, n.Metrics)
+	if err != nil {
+		return nil, nil, err
+	}
 	svc, err := quarantine.New(n.DB, Projections(n.Config, n.revocations()), msgs, map[string]quarantine.Reprocessor{
 		health.StageCommands: msgs.Republish,
 		health.StageProcessor: func(ctx context.Context, m bus.QuarantinedMessage) error {
 			return proc.Reprocess(ctx, m.Data)
 		},
+		health.StageBridge: bridge.Reprocess,
 	})
 	if err != nil {
+		bridge.Close()
 		return nil, nil, err
 	}
-	return svc, func() {}, nil
+	return svc, bridge.Close, nil
 }
 
 // conn returns a dedicated connection when the node can dial one (drained
