@@ -50,11 +50,16 @@ type Authenticator struct {
 	cache Cache
 	neg   *negative
 	log   *slog.Logger
+	// revoked remembers hashes revoked while this process ran, for longer
+	// than the cache's TTL and any projection lag: once told, a process
+	// refuses the key whatever a cache refill or the read model says.
+	revoked *negative
 }
 
 // New returns an authenticator over src with cache in front of it.
 func New(src Source, cache Cache, log *slog.Logger) *Authenticator {
-	return &Authenticator{src: src, cache: cache, neg: newNegative(2*time.Second, 50_000), log: log}
+	return &Authenticator{src: src, cache: cache, neg: newNegative(2*time.Second, 50_000), log: log,
+		revoked: newNegative(revokedMemory, 1_000_000)}
 }
 
 // Authenticate returns the key plaintext belongs to. A malformed key is
@@ -66,6 +71,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, plaintext string) (*Ke
 		return nil, ErrMalformed
 	}
 	hash := domain.HashKey(plaintext)
+	if a.revoked.has(hash) {
+		return nil, ErrRevoked
+	}
 	k, ok, err := a.cache.Get(ctx, hash)
 	if err != nil {
 		a.log.WarnContext(ctx, "key cache unavailable; reading the database", "err", err)
@@ -95,8 +103,15 @@ func (a *Authenticator) Authenticate(ctx context.Context, plaintext string) (*Ke
 	return k, nil
 }
 
-// Revoked implements projections.KeyRevocations.
+// revokedMemory is how long a process remembers a revocation it was told
+// of: far past the cache TTL and any projection lag.
+const revokedMemory = time.Hour
+
+// Revoked implements projections.KeyRevocations: the key is refused by
+// this process from now on, and the cache (shared through Redis when it
+// is) is told.
 func (a *Authenticator) Revoked(ctx context.Context, hash string) {
+	a.revoked.add(hash)
 	if err := a.cache.Revoke(ctx, hash); err != nil {
 		a.log.ErrorContext(ctx, "invalidating revoked key in cache failed", "err", err)
 	}

@@ -46,6 +46,12 @@ func startApart(t *testing.T, env *testenv.Env, apis int) []*node {
 // separate process would have.
 func startNode(t *testing.T, env *testenv.Env, roles ...string) *node {
 	t.Helper()
+	return startNodeWith(t, env, nil, roles...)
+}
+
+// startNodeWith is startNode with edit applied to the node before it runs.
+func startNodeWith(t *testing.T, env *testenv.Env, edit func(*services.Node), roles ...string) *node {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	need := services.NeedsOf(roles)
 	n := &services.Node{Config: env.Config, Roles: roles, Version: "test", Log: testenv.Logger(t), Metrics: metrics.New()}
@@ -74,6 +80,9 @@ func startNode(t *testing.T, env *testenv.Env, roles ...string) *node {
 		t.Fatal(err)
 	}
 	n.Listener = ln
+	if edit != nil {
+		edit(n)
+	}
 	nd := &node{t: t, env: env, n: n, cancel: cancel, done: make(chan error, 1)}
 	go func() { nd.done <- n.Run(ctx) }()
 	select {

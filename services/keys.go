@@ -2,10 +2,15 @@ package services
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/gamify/boost/apikeys"
+	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/commands"
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/projections"
@@ -84,4 +89,64 @@ func sendUsage(ctx context.Context, cb *commands.Bus, us []apikeys.Usage) error 
 			OrganizationID: u.Key.OrganizationID, KeyID: u.Key.ID, LastUsedAt: u.LastUsedAt})
 	}
 	return cb.Send(ctx, cmd)
+}
+
+// watchRevocations tells this process's authenticator of every key
+// revoked from now on, straight from the event stream, so each API process
+// refuses a revoked key within moments whatever other role has Redis: it
+// does not wait for the projector to apply the revocation, nor for a cache
+// entry to expire.
+func watchRevocations(ctx context.Context, js jetstream.JetStream, names bus.Names, auth *apikeys.Authenticator, log *slog.Logger) {
+	var last uint64 // the last event seen: a restart misses nothing after it
+	for ctx.Err() == nil {
+		// Every event of the stream (FilterSubjects needs NATS 2.10); it
+		// is the low-volume one, tenancy changes only.
+		cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy, MaxResetAttempts: 3}
+		if last > 0 {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, last+1
+		}
+		cons, err := js.OrderedConsumer(ctx, names.EventStream(), cfg)
+		if err == nil {
+			err = consumeRevocations(ctx, cons, auth, log, &last)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("watching key revocations failed; retrying (the read model still refuses revoked keys)", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func consumeRevocations(ctx context.Context, cons jetstream.Consumer, auth *apikeys.Authenticator, log *slog.Logger, last *uint64) error {
+	it, err := cons.Messages()
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			return err
+		}
+		if meta, err := m.Metadata(); err == nil {
+			*last = meta.Sequence.Stream
+		}
+		if m.Headers().Get("name") != domain.APIKeyRevoked {
+			continue
+		}
+		var e domain.Event
+		if err := json.Unmarshal(m.Data(), &e); err != nil {
+			continue
+		}
+		d, err := domain.DecodeData[domain.APIKeyRevokedData](&e)
+		if err != nil || d.Hash == "" {
+			continue
+		}
+		auth.Revoked(ctx, d.Hash)
+		log.Info("API key revoked: this process refuses it from now on", "keyId", d.KeyID, "project", e.ProjectID)
+	}
 }

@@ -47,6 +47,44 @@ func TestRevocationReachesEveryAPIWithinASecond(t *testing.T) {
 	})
 }
 
+// TestRevocationNeedsNoRedisOnTheProjector: with Redis on the API
+// processes only (or nowhere, embedded), each API process learns of a
+// revocation from the event stream and refuses the key within a second,
+// although the projector can tell no shared cache.
+func TestRevocationNeedsNoRedisOnTheProjector(t *testing.T) {
+	eachMode(t, func(t *testing.T, env *testenv.Env) {
+		noRedis := func(n *services.Node) { n.Redis = nil }
+		for _, r := range []string{services.RoleWorker, services.RoleBridge, services.RoleProjector} {
+			startNodeWith(t, env, noRedis, r)
+		}
+		a, b := startNode(t, env, services.RoleAPI), startNode(t, env, services.RoleAPI)
+		tn := newTenant(t, a)
+		body := `{"event":"page_view","userId":"u"}`
+		for range 3 {
+			a.track(tn.pk, body)
+			b.track(tn.pk, body)
+		}
+		a.admin("DELETE", "/v1/projects/"+tn.project+"/api-keys/"+tn.pkID, "", http.StatusOK)
+		revoked := time.Now()
+		for _, nd := range []*node{a, b} {
+			for {
+				r := nd.post("/v1/events/track", tn.pk, body)
+				if r.Status == http.StatusUnauthorized && strings.Contains(string(r.Body), "revoked") {
+					t.Logf("refused %s after the revoke answered", time.Since(revoked))
+					break
+				}
+				if r.Status != http.StatusAccepted {
+					t.Fatalf("unexpected %d %s", r.Status, r.Body)
+				}
+				if time.Since(revoked) > time.Second {
+					t.Fatalf("revoked key still accepted %s after the revoke answered", time.Since(revoked))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	})
+}
+
 func TestKeyLastUsedIsCoalesced(t *testing.T) {
 	env := testenv.Start(t, testenv.Embedded)
 	env.Migrate(t.Context())

@@ -237,6 +237,9 @@ func (n *Node) Run(ctx context.Context) error {
 		n.mu.Unlock()
 		apiCfg.Commands, apiCfg.Queries = cb, q
 		n.auth = apikeys.New(keySource{q}, n.keyCache(), n.Log)
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go watchRevocations(watchCtx, js, names, n.auth, n.Log.With("role", RoleAPI))
 		usage := apikeys.NewUsageRecorder(n.Log)
 		apiCfg.Ingest = &api.IngestConfig{Auth: n.auth, Usage: usage, Limiter: n.limiter()}
 		qs, closeQuarantine, err := n.quarantineService(ctx, pubConn, names)
