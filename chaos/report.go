@@ -35,8 +35,8 @@ func verdictWord(r *result) string {
 
 // writeScenario prints one scenario's table and what failed.
 func writeScenario(w io.Writer, r *result) {
-	fmt.Fprintf(w, "\n=== %s — %s: %s (%s, seed %d)\n", r.Scenario.Name, r.Scenario.About, verdictWord(r),
-		fmtDuration(r.Elapsed), r.Seed)
+	fmt.Fprintf(w, "\n=== %s — %s: %s (%s; rerun: --seed %d --scenarios %s)\n", r.Scenario.Name, r.Scenario.About,
+		verdictWord(r), fmtDuration(r.Elapsed), r.RunSeed, r.Scenario.Name)
 	if r.SetupErr != nil {
 		fmt.Fprintf(w, "  setup failed: %v\n", r.SetupErr)
 		return

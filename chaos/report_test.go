@@ -29,16 +29,16 @@ func TestFmtDuration(t *testing.T) {
 }
 
 func sampleResults() []*result {
-	pass := &result{Scenario: scenario{Name: "api", About: "kill the api"}, Seed: 1, Elapsed: 20 * time.Second,
+	pass := &result{Scenario: scenario{Name: "api", About: "kill the api"}, RunSeed: 1, Elapsed: 20 * time.Second,
 		Kills:   []faultRecord{{Target: "api-1", At: 3 * time.Second, Down: time.Second, Ready: 100 * time.Millisecond}},
 		Load:    loadCounts{Requests: 10, Attempts: 12, Status5xx: 2},
 		Verdict: verdict{Offered: 100, Accepted: 100, Stored: 100, KafkaChecked: true},
 		Drained: true, Drain: 300 * time.Millisecond, Stall: 1200 * time.Millisecond}
-	fail := &result{Scenario: scenario{Name: "bridge", About: "kill the bridge"}, Seed: 2, Elapsed: time.Minute,
+	fail := &result{Scenario: scenario{Name: "bridge", About: "kill the bridge"}, RunSeed: 2, Elapsed: time.Minute,
 		Verdict: verdict{Offered: 100, Accepted: 100, Stored: 99, Lost: 1, KafkaChecked: true, KafkaDuplicated: 3,
 			Failures: []string{"LOST: 1 accepted events are not in the read model"}},
 		Drained: false, Drain: 45 * time.Second, Stall: 45 * time.Second}
-	rev := &result{Scenario: scenario{Name: "revocation", About: "revoke"}, Seed: 3, Elapsed: time.Minute,
+	rev := &result{Scenario: scenario{Name: "revocation", About: "revoke"}, RunSeed: 3, Elapsed: time.Minute,
 		Verdict: verdict{Offered: 10, Accepted: 8, Stored: 8, KafkaChecked: true}, Drained: true,
 		Revocation: &revocationResult{DeleteStatus: 200, DeleteTook: 50 * time.Millisecond, Timeout: time.Minute,
 			Probes: []probeResult{{API: "api-1", RefusedAfter: 30 * time.Millisecond}, {API: "api-2", RefusedAfter: 2 * time.Second}}}}
@@ -68,7 +68,7 @@ func TestWriteScenario(t *testing.T) {
 		r    *result
 		want []string
 	}{
-		{rs[0], []string{"=== api — kill the api: PASS (20.0s, seed 1)", "  kills  ", "1: api-1 at 3.0s, down 1.0s, ready 100ms after restart",
+		{rs[0], []string{"=== api — kill the api: PASS (20.0s; rerun: --seed 1 --scenarios api)", "  kills  ", "1: api-1 at 3.0s, down 1.0s, ready 100ms after restart",
 			"  5xx answers ", "  longest stall ", "1.2s"}},
 		{rs[1], []string{"FAIL", "  failures:", "    - NOT DRAINED: accepted events still missing or pending after 45.0s",
 			"    - LOST: 1 accepted events"}},
