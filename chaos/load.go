@@ -126,15 +126,19 @@ func (l *loader) deliver(ctx context.Context, req request, giveUp time.Time, rot
 // attempt makes one HTTP attempt and records its answer.
 func (l *loader) attempt(ctx context.Context, base string, req request) (outcome, time.Duration) {
 	l.stats.Attempts.Add(1)
-	body, err := encodeRequest(req, time.Now())
-	if err != nil {
-		panic(err) // the suite built the request; it always encodes
-	}
 	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(actx, http.MethodPost, base+req.Path, bytes.NewReader(body))
+	body, err := encodeRequest(req, time.Now())
+	var hreq *http.Request
+	if err == nil {
+		hreq, err = http.NewRequestWithContext(actx, http.MethodPost, base+req.Path, bytes.NewReader(body))
+	}
 	if err != nil {
-		panic(err)
+		// Not the server's doing, but never silently dropped either.
+		for _, e := range req.Events {
+			l.ledger.refuse(e.MessageID, "the suite could not build the request: "+err.Error())
+		}
+		return outcomeRefused, 0
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("X-Api-Key", req.Key)

@@ -145,6 +145,13 @@ func (p *proc) pid() int {
 	return p.cmd.Process.Pid
 }
 
+// exitedChan is closed when the current run of the process ends.
+func (p *proc) exitedChan() chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exited
+}
+
 // crashCount is how many times the process exited without being told to.
 func (p *proc) crashCount() (int, string) {
 	p.mu.Lock()
@@ -169,7 +176,12 @@ func (p *proc) waitReady(ctx context.Context, timeout time.Duration) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready within %s: %w", p.name, timeout, last)
+			return fmt.Errorf("%s not ready within %s (see %s): %w", p.name, timeout, p.logPath, last)
+		case <-p.exitedChan():
+			if n, why := p.crashCount(); n > 0 {
+				return fmt.Errorf("%s exited while starting: %s (see %s)", p.name, why, p.logPath)
+			}
+			return fmt.Errorf("%s stopped while starting (see %s)", p.name, p.logPath)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

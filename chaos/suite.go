@@ -171,7 +171,7 @@ func checkPostgres(ctx context.Context, adminURL string) error {
 	defer cancel()
 	r, err := openPostgresReader(ctx, adminURL, "")
 	if err != nil {
-		return fmt.Errorf("PostgreSQL (--postgres): %w", err)
+		return fmt.Errorf("postgres (--postgres): %w", err)
 	}
 	r.close()
 	return nil
@@ -181,7 +181,7 @@ func checkPostgres(ctx context.Context, adminURL string) error {
 func checkRedis(ctx context.Context, rawURL string) error {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("Redis (--redis): %q is not a redis:// URL", rawURL)
+		return fmt.Errorf("redis (--redis): %q is not a redis:// URL", rawURL)
 	}
 	host := u.Host
 	if u.Port() == "" {
@@ -192,19 +192,19 @@ func checkRedis(ctx context.Context, rawURL string) error {
 	defer cancel()
 	c, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
-		return fmt.Errorf("Redis (--redis): %w", err)
+		return fmt.Errorf("redis (--redis): %w", err)
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(c, "PING\r\n"); err != nil {
-		return fmt.Errorf("Redis (--redis): %w", err)
+		return fmt.Errorf("redis (--redis): %w", err)
 	}
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
-		return fmt.Errorf("Redis (--redis): %w", err)
+		return fmt.Errorf("redis (--redis): %w", err)
 	}
 	if !strings.HasPrefix(line, "+PONG") {
-		return fmt.Errorf("Redis (--redis): PING answered %q", strings.TrimSpace(line))
+		return fmt.Errorf("redis (--redis): PING answered %q", strings.TrimSpace(line))
 	}
 	return nil
 }
