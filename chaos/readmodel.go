@@ -25,6 +25,7 @@ type eventRow struct {
 	AnonymousID *string   `bun:"anonymous_id"`
 	MessageID   *string   `bun:"message_id"`
 	Status      string    `bun:"status"`
+	Details     *string   `bun:"error_details"`
 	Rejected    bool      `bun:"rejected"`
 	OccurredAt  time.Time `bun:"occurred_at"`
 	Amount      *int64    `bun:"amount"`

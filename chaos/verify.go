@@ -95,8 +95,9 @@ func expectedRollups(rows []eventRow) rollups {
 }
 
 const (
-	statusPending = "pending"
-	statusFailed  = "failed"
+	statusPending   = "pending"
+	statusProcessed = "processed"
+	statusFailed    = "failed"
 )
 
 func utcDay(t time.Time) time.Time {
@@ -288,7 +289,7 @@ func verify(in verifyInput) verdict {
 	fail(v.Duplicated, "DUPLICATED: %d extra read-model rows for messageIds stored more than once", dupes)
 	fail(v.Stuck, "STUCK: %d accepted events are still pending", stuck)
 	fail(v.Unexpected, "UNEXPECTED: %d read-model rows match no offered event", unexpected)
-	fail(v.Mismatched, "MISMATCHED: %d stored events differ from what was sent", mismatched)
+	fail(v.Mismatched, "MISMATCHED: %d stored events differ from what was sent or from the outcome the rules give", mismatched)
 	fail(len(in.Conflicts), "ID CONFLICT: %d messageIds were answered with two different event ids", in.Conflicts)
 	fail(v.Refused, "REFUSED: %d valid events were refused with a 4xx", refusals(in.Offers))
 	fail(len(v.Rollups), "ROLL-UPS: %d roll-up rows differ from what the events rows imply", v.Rollups)
@@ -298,6 +299,16 @@ func verify(in verifyInput) verdict {
 	fail(v.KafkaDuplicated, "KAFKA DUPLICATED: %d extra EventTracked records in the Kafka log", kafkaDupes)
 	fail(v.KafkaMissing, "KAFKA MISSING: %d accepted events have no EventTracked record in the Kafka log", kafkaMissing)
 	return v
+}
+
+// expectedStatus is the outcome the processor's rules give an event the
+// load sent: only purchases in the unknown currency fail. An outage of a
+// dependency may delay an outcome, never change it.
+func expectedStatus(o offer) string {
+	if o.Currency == failingCurrency {
+		return statusFailed
+	}
+	return statusProcessed
 }
 
 // differs says how a stored row differs from the event sent ("" if not).
@@ -314,6 +325,9 @@ func differs(o offer, row *eventRow) string {
 	}
 	if deref(row.MessageID) != o.MessageID {
 		why = append(why, fmt.Sprintf("messageId %q, sent %q", deref(row.MessageID), o.MessageID))
+	}
+	if want := expectedStatus(o); row.Status != statusPending && row.Status != want {
+		why = append(why, fmt.Sprintf("status %s (%s), expected %s", row.Status, deref(row.Details), want))
 	}
 	if o.Currency != "" {
 		if row.Amount == nil || *row.Amount != o.Amount || deref(row.Currency) != o.Currency {

@@ -206,6 +206,16 @@ func TestVerify(t *testing.T) {
 			failed: []string{"MISMATCHED: 1"},
 		},
 		{
+			name: "an outcome other than the rules give is mismatched",
+			in: verifyInput{Offers: []offer{accepted("1", "click", "u1"),
+				{MessageID: "m-2", Event: "purchase", UserID: "u1", Amount: 5, Currency: failingCurrency, AcceptedID: "2"}},
+				Snapshot: consistent(row("1", "click", user("u1"), status("failed")),
+					row("2", "purchase", user("u1"), paid(5, failingCurrency), status("failed"))),
+				Kafka: map[string]int{"1": 1, "2": 1}},
+			check:  func(v verdict) bool { return v.Mismatched == 1 },
+			failed: []string{"MISMATCHED: 1 stored events differ from what was sent or from the outcome the rules give (e.g. 1 (status failed (), expected processed))"},
+		},
+		{
 			name: "a refused valid event, an id conflict and an unreadable log fail",
 			in: verifyInput{Offers: []offer{{MessageID: "m-1", Event: "click", Refusal: "401 unknown key"}},
 				Conflicts: []string{"m-2: a then b"}, Snapshot: consistent(), KafkaErr: errors.New("broker down")},
