@@ -49,6 +49,9 @@ type Config struct {
 	// AuthFailureWindow before it is refused for a while.
 	AuthFailures      int
 	AuthFailureWindow time.Duration
+	// NATSReplicas is the replica count of the JetStream streams the roles
+	// create (3 on a three-node cluster).
+	NATSReplicas int
 }
 
 // FromEnv reads the configuration through getenv (os.Getenv in main, a map
@@ -117,6 +120,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	c.WorkerParallelism = atoi("BOOST_WORKER_PARALLELISM", "512")
 	c.ProcessorParallelism = atoi("BOOST_PROCESSOR_PARALLELISM", "512")
+	c.NATSReplicas = atoi("BOOST_NATS_REPLICAS", "1")
 	c.RateBurst = atoi("BOOST_RATE_LIMIT_BURST", "0")
 	rate, err := strconv.ParseFloat(get("BOOST_RATE_LIMIT", "10000"), 64)
 	if err != nil || rate < 0 {
@@ -128,6 +132,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		errs = append(errs, "PORT must be from 0 to 65535")
+	}
+	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {
+		errs = append(errs, "BOOST_NATS_REPLICAS must be from 1 to 5")
 	}
 	if c.Topics.Partitions < 1 {
 		errs = append(errs, "BOOST_KAFKA_PARTITIONS must be at least 1")

@@ -170,7 +170,8 @@ func (n *Node) Run(ctx context.Context) error {
 			return fmt.Errorf("jetstream: %w", err)
 		}
 		if err := waitFor(ctx, n.Log, "creating JetStream streams", func() error {
-			return bus.EnsureStreams(ctx, js, names, bus.StreamOptions{TrackedMaxAge: n.Config.TrackedMaxAge})
+			return bus.EnsureStreams(ctx, js, names, bus.StreamOptions{Replicas: n.Config.NATSReplicas,
+				TrackedMaxAge: n.Config.TrackedMaxAge})
 		}); err != nil {
 			return err
 		}

@@ -52,6 +52,8 @@ Usage:
                                     for the distributed roles on a machine without Kafka
   boost bench --project ID [...]    load a running Boost over HTTP and report events/s, latency, lag
   boost bench read [--events N ...] replay rate and analytics query latency on a synthetic log
+  boost chaos [--scenarios a,b] [--seed N] [--soak] [--keep]
+                                    SIGKILL each component under load and verify nothing is lost (docs/chaos.md)
   boost healthcheck                 exit 0 if http://127.0.0.1:$PORT/readyz answers 200
   boost version
 
@@ -149,6 +151,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runBench(ctx, cfg, rest, stdout, stderr)
 	case "replay":
 		return runReplay(ctx, cfg, rest, stdout, stderr)
+	case "chaos":
+		return runChaos(ctx, rest, stdout, stderr)
+	case "nats-server": // hidden: the NATS server the chaos suite kills
+		return runNATSServer(ctx, rest, stderr)
 	case "healthcheck":
 		return healthcheck(cfg.Port, stderr)
 	case "version":
