@@ -72,9 +72,12 @@ func (p *Publisher) Close() error { return nil }
 
 // Consumer settings of every durable consumer: how long a handler may hold
 // a message before JetStream redelivers it, and how many may be in flight.
+// A handler takes milliseconds (a few seconds with its retries, and it
+// hands a message back at once while a dependency is down), so the wait is
+// sized to that: a killed worker's messages reach another within it.
 const (
 	consumerMaxAckPending = 4096
-	consumerAckWait       = 30 * time.Second
+	consumerAckWait       = 10 * time.Second
 )
 
 // DurableName is the durable consumer a deliver group uses for a topic.

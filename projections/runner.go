@@ -117,7 +117,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		kgo.ConsumeTopics(r.p.Topics()...),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.SessionTimeout(10*time.Second),
+		// A killed member is noticed within the session timeout, and a
+		// rebalance waits at most the rebalance timeout for members to
+		// rejoin: both sized so a replacement takes over within seconds
+		// (franz-go's defaults, 45 s and 60 s, stalled the read model for
+		// minutes after a kill).
+		kgo.SessionTimeout(6*time.Second),
+		kgo.HeartbeatInterval(time.Second),
+		kgo.RebalanceTimeout(10*time.Second),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(250*time.Millisecond),
 		kgo.AdjustFetchOffsetsFn(r.checkpointOffsets),

@@ -370,7 +370,8 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		b, err := bus.NewBridge(bridgeConn, names, bus.BridgeConfig{Brokers: n.Config.KafkaBrokers, Topics: n.Config.Topics},
+		b, err := bus.NewBridge(bridgeConn, names, bus.BridgeConfig{Brokers: n.Config.KafkaBrokers, Topics: n.Config.Topics,
+			Replicas: n.Config.NATSReplicas},
 			quarantine, n.Health.Stage(health.StageBridge), n.Log.With("role", RoleBridge), n.Metrics)
 		if err != nil {
 			return err
