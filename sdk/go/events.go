@@ -24,11 +24,16 @@ const (
 // Limits the server enforces; checking them locally turns a later,
 // asynchronous rejection into an immediate error at the call site.
 const (
-	MaxBatchSize       = 500       // items per request
-	MaxRequestBytes    = 512 << 10 // bytes per request body
-	MaxPropertiesBytes = 32 << 10  // bytes of a JSON-encoded properties object
-	MaxNameLength      = 255       // characters in event, userId, anonymousId
+	MaxBatchSize       = 500             // items per request
+	MaxRequestBytes    = 512 << 10       // bytes per request body
+	MaxPropertiesBytes = 32 << 10        // bytes of a JSON-encoded properties object
+	MaxNameLength      = 255             // characters in event, userId, anonymousId
+	MaxAmount          = 100_000_000_000 // minor units of a commerce amount
 )
+
+// commerceEvents are the events that carry an order (the server's list:
+// contract/ingestion.json, which a test compares this with).
+var commerceEvents = []string{EventPurchase, EventCheckoutComplete, EventCheckoutSuccess}
 
 // Event is one behavioural or business event. Event and at least one of
 // UserID and AnonymousID are required.
@@ -193,9 +198,11 @@ func checkName(field, s string, required bool) error {
 // isCommerce matches names as the server does: trimmed and case-folded,
 // so "Purchase" is held to the same rules as "purchase".
 func isCommerce(event string) bool {
-	switch strings.ToLower(strings.TrimSpace(event)) {
-	case EventPurchase, EventCheckoutComplete, EventCheckoutSuccess:
-		return true
+	name := strings.ToLower(strings.TrimSpace(event))
+	for _, c := range commerceEvents {
+		if name == c {
+			return true
+		}
 	}
 	return false
 }
@@ -210,8 +217,8 @@ func checkCommerce(props map[string]any) error {
 	if !ok {
 		return invalid("properties.amount", "is required and must be an integer number of cents")
 	}
-	if amount < 0 {
-		return invalid("properties.amount", "must be ≥ 0, not %d", amount)
+	if amount < 0 || amount > MaxAmount {
+		return invalid("properties.amount", "must be from 0 to %d, not %d", int64(MaxAmount), amount)
 	}
 	if cur, ok := props["currency"].(string); !ok || !isCurrency(cur) {
 		return invalid("properties.currency", "is required and must be a three-letter upper-case code such as \"EUR\"")

@@ -1,7 +1,10 @@
 import { GamifyError } from './errors.js';
 import type { Properties } from './types.js';
 
-/** Server limits from the ingestion contract. */
+/**
+ * Server limits from the ingestion contract (contract/ingestion.json, which
+ * node/test/contract.test.mjs compares these with).
+ */
 export const LIMITS = {
   maxBatchItems: 500,
   maxRequestBytes: 512 * 1024,
@@ -10,11 +13,14 @@ export const LIMITS = {
   maxPropertiesBytes: 32 * 1024,
   /** Objects/arrays nested deeper than this are refused by the server. */
   maxNesting: 32,
+  /** Largest commerce amount, in minor units. */
+  maxAmount: 100_000_000_000,
 } as const;
 
 /**
- * Events only a secret key may send. The server compares names
- * case-insensitively after trimming, so we do too.
+ * Events only a secret key may send. We pre-check trimmed and lower-cased;
+ * the server also sees through invisible characters, compatibility forms
+ * and look-alike letters, and decides.
  */
 export const TRUSTED_EVENTS: ReadonlySet<string> = new Set([
   'purchase',
@@ -72,9 +78,8 @@ export function checkId(name: string, value: unknown): string | undefined {
   if (typeof value !== 'string' || value === '') {
     throw new GamifyError('invalid_event', `${name} must be a non-empty string`);
   }
-  // the server counts ids in UTF-8 bytes
-  if (byteLength(value) > LIMITS.maxIdChars) {
-    throw new GamifyError('invalid_event', `${name} must be at most ${LIMITS.maxIdChars} characters (UTF-8 bytes)`);
+  if (charCount(value) > LIMITS.maxIdChars) {
+    throw new GamifyError('invalid_event', `${name} must be at most ${LIMITS.maxIdChars} characters`);
   }
   return value;
 }
@@ -134,10 +139,10 @@ export function checkCommerce(event: string, props: Properties): void {
   if (typeof orderId !== 'string' || orderId.trim() === '') {
     throw new GamifyError('invalid_event', `${event}: properties.orderId must be a non-empty string`);
   }
-  if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount < 0) {
+  if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount < 0 || amount > LIMITS.maxAmount) {
     throw new GamifyError(
       'invalid_event',
-      `${event}: properties.amount must be an integer number of cents >= 0 (got ${JSON.stringify(amount)})`,
+      `${event}: properties.amount must be an integer number of cents from 0 to ${LIMITS.maxAmount} (got ${JSON.stringify(amount)})`,
     );
   }
   if (typeof currency !== 'string' || !/^[A-Za-z]{3}$/.test(currency)) {

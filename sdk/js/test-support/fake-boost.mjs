@@ -16,18 +16,14 @@
 //   { status: 401 } | { network: true } (socket destroyed) | { delayMs: 200 }
 import http from 'node:http';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 
-const TRUSTED = new Set([
-  'purchase',
-  'checkout_complete',
-  'checkout_success',
-  'commission.created',
-  'referral_success',
-  'user.leveled_up',
-  'step.completed',
-  'quest.completed',
-]);
-const COMMERCE = new Set(['purchase', 'checkout_complete', 'checkout_success']);
+// The server's rules, as the server exports them (contract/ingestion.json,
+// generated from its domain package): the stand-in cannot drift from them.
+const CONTRACT = JSON.parse(fs.readFileSync(new URL('../../../contract/ingestion.json', import.meta.url), 'utf8'));
+const LIMITS = CONTRACT.limits;
+const TRUSTED = new Set(CONTRACT.trustedEvents);
+const COMMERCE = new Set(CONTRACT.commerceEvents);
 
 const hex = (n) => crypto.randomBytes(n).toString('hex');
 const chars = (s) => [...s].length;
@@ -42,12 +38,12 @@ function validateItem(item, secret) {
   if (item === null || typeof item !== 'object' || Array.isArray(item)) return bad('', 'item must be an object');
   const { event, userId, anonymousId, properties, messageId, timestamp } = item;
   if (typeof event !== 'string' || event.trim() === '') return bad('event', 'event is required');
-  if (chars(event) > 255) return bad('event', 'event must be at most 255 characters');
-  if (userId !== undefined && (typeof userId !== 'string' || chars(userId) > 255)) return bad('userId', 'userId must be a string of at most 255 characters');
-  if (anonymousId !== undefined && (typeof anonymousId !== 'string' || chars(anonymousId) > 255)) return bad('anonymousId', 'anonymousId must be a string of at most 255 characters');
+  if (chars(event) > LIMITS.maxNameChars) return bad('event', `event must be at most ${LIMITS.maxNameChars} characters`);
+  if (userId !== undefined && (typeof userId !== 'string' || chars(userId) > LIMITS.maxIdChars)) return bad('userId', 'userId must be a string of at most 255 characters');
+  if (anonymousId !== undefined && (typeof anonymousId !== 'string' || chars(anonymousId) > LIMITS.maxIdChars)) return bad('anonymousId', 'anonymousId must be a string of at most 255 characters');
   if (!userId && !anonymousId) return bad('userId', 'userId or anonymousId is required');
   if (properties !== undefined && (properties === null || typeof properties !== 'object' || Array.isArray(properties))) return bad('properties', 'properties must be an object');
-  if (properties !== undefined && Buffer.byteLength(JSON.stringify(properties)) > 32 * 1024) return bad('properties', 'properties exceed 32 KB');
+  if (properties !== undefined && Buffer.byteLength(JSON.stringify(properties)) > LIMITS.maxObjectBytes) return bad('properties', 'properties exceed 32 KB');
   if (messageId !== undefined && typeof messageId !== 'string') return bad('messageId', 'messageId must be a string');
   if (timestamp !== undefined && Number.isNaN(Date.parse(timestamp))) return bad('timestamp', 'timestamp must be ISO 8601');
   const name = event.trim().toLowerCase();
@@ -55,7 +51,7 @@ function validateItem(item, secret) {
   if (COMMERCE.has(name)) {
     const p = properties ?? {};
     if (typeof p.orderId !== 'string' || p.orderId === '') return bad('properties.orderId', 'orderId is required');
-    if (!Number.isInteger(p.amount) || p.amount < 0) return bad('properties.amount', 'amount must be an integer >= 0 (cents)');
+    if (!Number.isInteger(p.amount) || p.amount < 0 || p.amount > LIMITS.maxAmount) return bad('properties.amount', `amount must be an integer from 0 to ${LIMITS.maxAmount} (cents)`);
     if (typeof p.currency !== 'string' || !/^[A-Za-z]{3}$/.test(p.currency)) return bad('properties.currency', 'currency must be 3 letters');
   }
   return null;
@@ -84,8 +80,8 @@ export async function startFakeBoost(options = {}) {
     requests: [],
     faults: [],
     revoked: new Set(),
-    maxBodyBytes: options.maxBodyBytes ?? 512 * 1024,
-    maxItems: 500,
+    maxBodyBytes: options.maxBodyBytes ?? LIMITS.maxBodyBytes,
+    maxItems: LIMITS.maxBatchItems,
     /** extra per-item rule, (item) => null | { code, field, message }, to emulate server-side checks */
     validate: null,
     concurrent: 0,
