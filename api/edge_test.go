@@ -20,6 +20,7 @@ import (
 
 	"github.com/gamify/boost/api"
 	"github.com/gamify/boost/apikeys"
+	"github.com/gamify/boost/app"
 	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/commands"
 	"github.com/gamify/boost/config"
@@ -88,8 +89,11 @@ func startEdge(t testing.TB) *edge {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e.h = commands.NewHandlers(es, e.names, slog.New(slog.NewTextHandler(io.Discard, nil)), nopMetrics{})
-			e.proc = processing.New(es, e.names, nopMetrics{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			e.h = commands.NewHandlers(es, e.names, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if e.proc, err = processing.New(processing.Config{Log: es, Subjects: e.names, Metrics: nopMetrics{},
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
+				t.Fatal(err)
+			}
 			if e.events, err = js.Stream(ctx, e.names.EventStream()); err != nil {
 				t.Fatal(err)
 			}
@@ -99,12 +103,16 @@ func startEdge(t testing.TB) *edge {
 		}
 	}
 	e.ps = []projections.Projection{projections.NewTenancy("tenancy", nil), projections.NewEvents("events")}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, db := range e.dbs {
 		q := queries.New(db)
-		e.servers = append(e.servers, api.New(api.Config{Version: "edge", Commands: e, Queries: q,
-			AdminTokenSHA256: config.HashToken(e.adminToken), Metrics: metrics.New(),
-			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), ConsistencyTimeout: 2 * time.Second,
-			Ingest: &api.IngestConfig{Auth: apikeys.New(keySource{q}, apikeys.NewLocalCache(time.Minute, 1000), slog.Default())}}))
+		a, err := app.New(app.Config{Commands: e, Read: q, ConsistencyTimeout: 2 * time.Second, Log: quiet, Metrics: metrics.New(),
+			Auth: apikeys.New(keySource{q}, apikeys.NewLocalCache(time.Minute, 1000), quiet)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.servers = append(e.servers, api.New(api.Config{Version: "edge", App: a, AdminTokenSHA256: config.HashToken(e.adminToken),
+			Metrics: metrics.New(), Log: quiet}))
 	}
 	// A tenant, made through the same path.
 	org := e.must("POST", "/v1/organizations", e.adminToken, `{"name":"Edge"}`)

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/gamify/boost/app"
 )
 
 // Error is the body of every non-2xx answer:
@@ -23,6 +26,37 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// fromApp answers a use case's error: each kind its status, the field and
+// message as the use case put them.
+func fromApp(err error) *Error {
+	var e *app.Error
+	if !errors.As(err, &e) {
+		return errUnavailable("the service")
+	}
+	out := &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: e.Message, Field: e.Field,
+		RetryAfter: int(math.Ceil(e.RetryAfter.Seconds()))}
+	switch e.Kind {
+	case app.Invalid:
+		out.Status, out.Code = http.StatusBadRequest, "invalid_request"
+	case app.Unauthorized:
+		out.Status, out.Code = http.StatusUnauthorized, "unauthorized"
+	case app.Forbidden:
+		out.Status, out.Code = http.StatusForbidden, "forbidden"
+	case app.NotFound:
+		out.Status, out.Code = http.StatusNotFound, "not_found"
+	case app.Conflict:
+		out.Status, out.Code = http.StatusConflict, "conflict"
+	case app.RateLimited:
+		out.Status, out.Code = http.StatusTooManyRequests, "rate_limited"
+	default:
+		out.RetryAfter = max(out.RetryAfter, 2)
+	}
+	if e.Code != "" {
+		out.Code = e.Code
+	}
+	return out
+}
 
 func errBadRequest(field, format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: field,

@@ -3,8 +3,9 @@ package api
 import (
 	"context"
 	"net/http"
-	"sync"
 	"time"
+
+	"github.com/gamify/boost/health"
 )
 
 func (s *Server) root(w http.ResponseWriter, _ *http.Request) {
@@ -15,7 +16,7 @@ func (s *Server) root(w http.ResponseWriter, _ *http.Request) {
 		"roles":   s.cfg.Roles,
 		"time":    time.Now().UTC(),
 	}
-	if s.cfg.Commands != nil {
+	if s.cfg.App != nil {
 		body["dashboard"] = "/dashboard/"
 	}
 	writeJSON(w, http.StatusOK, body)
@@ -34,7 +35,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	results := make(map[string]string, len(s.cfg.Checks))
 	ready := true
-	for i, err := range ProbeAll(ctx, s.cfg.Checks) {
+	for i, err := range health.ProbeAll(ctx, s.cfg.Checks) {
 		results[s.cfg.Checks[i].Name] = "ok"
 		if err != nil {
 			ready = false
@@ -63,20 +64,4 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	body["status"] = status
 	writeJSON(w, code, body)
-}
-
-// ProbeAll runs every check's probe concurrently and returns their errors
-// in the checks' order; ctx bounds them all.
-func ProbeAll(ctx context.Context, checks []Check) []error {
-	errs := make([]error, len(checks))
-	var wg sync.WaitGroup
-	for i, c := range checks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = c.Probe(ctx)
-		}()
-	}
-	wg.Wait()
-	return errs
 }

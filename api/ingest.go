@@ -13,26 +13,18 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gamify/boost/apikeys"
-	"github.com/gamify/boost/commands"
+	"github.com/gamify/boost/app"
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/ratelimit"
 )
 
-// Ingestion limits of a request; the limits of one event are domain's.
+// The limits of a request are the contract's (domain).
 const (
-	maxIngestBody = 512 << 10
-	maxBatchItems = 500
+	maxIngestBody = domain.MaxBodyBytes
+	maxBatchItems = domain.MaxBatchItems
 )
-
-// IngestConfig wires the ingestion endpoints.
-type IngestConfig struct {
-	Auth    *apikeys.Authenticator
-	Usage   *apikeys.UsageRecorder // nil: last_used_at not tracked
-	Limiter ratelimit.Limiter      // nil: no rate limit
-}
 
 // cors lets browsers call the publishable-key routes from any origin; the
 // key, not the origin, is the credential.
@@ -64,27 +56,11 @@ func headerKey(r *http.Request) string {
 }
 
 func (s *Server) authenticate(ctx context.Context, plaintext string) (*apikeys.Key, *Error) {
-	if plaintext == "" {
-		return nil, &Error{Status: http.StatusUnauthorized, Code: "unauthorized",
-			Message: "missing API key: send it as x-api-key or Authorization: Bearer"}
+	k, err := s.app.Queries.Authenticate.Handle(ctx, app.Authenticate{Plaintext: plaintext})
+	if err != nil {
+		return nil, fromApp(err)
 	}
-	k, err := s.cfg.Ingest.Auth.Authenticate(ctx, plaintext)
-	switch {
-	case err == nil:
-		if s.cfg.Ingest.Usage != nil {
-			s.cfg.Ingest.Usage.Record(k)
-		}
-		return k, nil
-	case errors.Is(err, apikeys.ErrMalformed):
-		return nil, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "malformed API key"}
-	case errors.Is(err, apikeys.ErrRevoked):
-		return nil, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "this API key has been revoked"}
-	case errors.Is(err, apikeys.ErrUnknown):
-		return nil, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "unknown API key"}
-	default:
-		s.cfg.Log.ErrorContext(ctx, "key lookup failed", "requestId", RequestID(ctx), "err", err)
-		return nil, errUnavailable("API key lookup")
-	}
+	return k, nil
 }
 
 // readIngestBody reads at most maxIngestBody bytes, gunzipping when asked.
@@ -134,57 +110,21 @@ func decodeObject(b []byte, v any) *Error {
 	return nil
 }
 
-// rateLimit takes n tokens for the key and sets the RateLimit-* headers.
-// A limiter outage lets the request through: losing events is worse.
-func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, k *apikeys.Key, n int) *Error {
-	if s.cfg.Ingest.Limiter == nil {
-		return nil
-	}
-	d, err := s.cfg.Ingest.Limiter.Allow(r.Context(), k.ID, n)
-	if err != nil {
-		s.cfg.Log.WarnContext(r.Context(), "rate limiter unavailable; allowing", "err", err)
-		return nil
+// limitHeaders sets the RateLimit-* headers of a request's answer.
+func limitHeaders(w http.ResponseWriter, d *ratelimit.Decision) {
+	if d == nil {
+		return
 	}
 	h := w.Header()
 	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
 	h.Set("RateLimit-Remaining", strconv.Itoa(max(d.Remaining, 0)))
 	h.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(d.Reset.Seconds()))))
-	if d.Allowed {
-		return nil
-	}
-	retry := max(1, int(math.Ceil(d.RetryAfter.Seconds())))
-	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", RetryAfter: retry,
-		Message: fmt.Sprintf("rate limit of this key exceeded; retry in %d s", retry)}
 }
 
-// command turns a validated event into its command.
-func command(ctx context.Context, k *apikeys.Key, p *parsedEvent) commands.Command {
-	d := p.data
-	d.KeyID, d.KeyType = k.ID, k.Type
-	id := domain.EventIDFor(k.ProjectID, d.MessageID)
-	occurred := domain.CorrectedTime(d.Timestamp, d.SentAt, d.ReceivedAt)
-	h := commands.NewHeader(CorrelationID(ctx))
-	if p.identify {
-		return &commands.IdentifyUser{Header: h, EventID: id, ProjectID: k.ProjectID, OrganizationID: k.OrganizationID,
-			OccurredAt: occurred, Event: d}
-	}
-	return &commands.TrackEvent{Header: h, EventID: id, ProjectID: k.ProjectID, OrganizationID: k.OrganizationID,
-		OccurredAt: occurred, Event: d}
-}
-
-func eventID(c commands.Command) string {
-	switch c := c.(type) {
-	case *commands.TrackEvent:
-		return c.EventID
-	case *commands.IdentifyUser:
-		return c.EventID
-	}
-	return ""
-}
-
-func forbidden(event string) *itemError {
-	return &itemError{Status: http.StatusForbidden, Code: "forbidden_event", Field: "event",
-		Message: fmt.Sprintf("event %q may only be sent with a secret key (sk_live_…): publishable keys are for browsers", event)}
+// itemProblem shows an item's error in a batch answer.
+func itemProblem(e *app.Error) *itemError {
+	x := fromApp(e)
+	return &itemError{Status: x.Status, Code: x.Code, Field: x.Field, Message: x.Message}
 }
 
 // ingestOne handles track and identify: one event, 202 with its id.
@@ -206,23 +146,17 @@ func (s *Server) ingestOne(c call) http.HandlerFunc {
 			writeError(w, e)
 			return
 		}
-		p, ie := parseEvent(&we, k.Type, c, nil, time.Now().UTC())
-		if ie != nil {
-			s.cfg.Metrics.Ingested("rejected", 1)
-			writeError(w, &Error{Status: ie.Status, Code: ie.Code, Field: ie.Field, Message: ie.Message})
+		res, err := s.app.Commands.Ingest.Handle(ctx, app.Ingest{Key: k, Events: []app.Incoming{decodeEvent(&we, c, nil)}})
+		limitHeaders(w, res.Limit)
+		if err != nil {
+			writeError(w, fromApp(err))
 			return
 		}
-		if e := s.rateLimit(w, r, k, 1); e != nil {
-			writeError(w, e)
+		if p := res.Results[0].Err; p != nil {
+			writeError(w, fromApp(p))
 			return
 		}
-		cmd := command(ctx, k, p)
-		if err := s.cfg.Commands.SendBatch(ctx, []commands.Command{cmd}); err != nil {
-			writeError(w, s.sendError(ctx, err))
-			return
-		}
-		s.cfg.Metrics.Ingested("accepted", 1)
-		writeJSON(w, http.StatusAccepted, map[string]string{"id": eventID(cmd), "status": "accepted"})
+		writeJSON(w, http.StatusAccepted, map[string]string{"id": res.Results[0].ID, "status": "accepted"})
 	}
 }
 
@@ -320,66 +254,51 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadRequest("batch", "batch has %d events; at most %d are allowed per request", len(items), maxBatchItems))
 		return
 	}
-	now := time.Now().UTC()
 	batchSentAt, ie := rawTime(req.SentAt, "sentAt")
 	if ie != nil {
 		writeError(w, errBadRequest(ie.Field, "%s", ie.Message))
 		return
 	}
-	resp := batchResponse{Accepted: []acceptedItem{}, Rejected: []rejectedItem{}}
-	var cmds []commands.Command
-	var indexes []int
+	events := make([]app.Incoming, len(items))
 	for i, raw := range items {
 		var we wireEvent
 		t := bytes.TrimSpace(raw)
 		if len(t) == 0 || t[0] != '{' || json.Unmarshal(t, &we) != nil {
-			resp.Rejected = append(resp.Rejected, rejectedItem{i, invalid("", "event must be a JSON object")})
+			events[i].Problem = &app.Error{Kind: app.Invalid, Message: "event must be a JSON object"}
 			continue
 		}
-		p, ie := parseEvent(&we, k.Type, trackCall, batchSentAt, now)
-		if ie != nil {
-			resp.Rejected = append(resp.Rejected, rejectedItem{i, ie})
-			continue
-		}
-		cmds = append(cmds, command(ctx, k, p))
-		indexes = append(indexes, i)
+		events[i] = decodeEvent(&we, trackCall, batchSentAt)
 	}
-	s.cfg.Metrics.Ingested("rejected", len(resp.Rejected))
-	if len(cmds) == 0 {
-		resp.Status = "rejected"
-		resp.Error = &Error{Code: "invalid_batch", Message: fmt.Sprintf("all %d events were rejected", len(items))}
-		writeJSON(w, http.StatusBadRequest, resp)
+	res, err := s.app.Commands.Ingest.Handle(ctx, app.Ingest{Key: k, Events: events})
+	limitHeaders(w, res.Limit)
+	if err != nil {
+		writeError(w, fromApp(err))
 		return
 	}
-	if e := s.rateLimit(w, r, k, len(cmds)); e != nil {
-		writeError(w, e)
-		return
-	}
-	if err := s.cfg.Commands.SendBatch(ctx, cmds); err != nil {
-		writeError(w, s.sendError(ctx, err))
-		return
-	}
-	for j, c := range cmds {
-		resp.Accepted = append(resp.Accepted, acceptedItem{Index: indexes[j], ID: eventID(c)})
-	}
-	s.cfg.Metrics.Ingested("accepted", len(cmds))
-	resp.Status = "accepted"
-	if len(resp.Rejected) > 0 {
-		resp.Status = "partial"
-	}
-	writeJSON(w, http.StatusAccepted, resp)
+	writeBatch(w, res)
 }
 
-// sendError maps a failed send: the command's own validation (which the
-// edge already ran, so this is a bug, never a retry) is a 400; anything
-// else is the event log's fault.
-func (s *Server) sendError(ctx context.Context, err error) *Error {
-	var fe *domain.FieldError
-	if errors.As(err, &fe) {
-		s.cfg.Log.ErrorContext(ctx, "command refused its own validation after the edge accepted it",
-			"requestId", RequestID(ctx), "err", err)
-		return validationToAPI(err)
+// writeBatch answers a batch: 202 with each item's id or problem, or 400
+// when none was accepted.
+func writeBatch(w http.ResponseWriter, res app.Ingested) {
+	resp := batchResponse{Accepted: []acceptedItem{}, Rejected: []rejectedItem{}}
+	for i, r := range res.Results {
+		if r.Err != nil {
+			resp.Rejected = append(resp.Rejected, rejectedItem{i, itemProblem(r.Err)})
+			continue
+		}
+		resp.Accepted = append(resp.Accepted, acceptedItem{Index: i, ID: r.ID})
 	}
-	s.cfg.Log.WarnContext(ctx, "events not stored", "requestId", RequestID(ctx), "err", err)
-	return errUnavailable("the event log (NATS JetStream)")
+	switch {
+	case len(resp.Accepted) == 0:
+		resp.Status = "rejected"
+		resp.Error = &Error{Code: "invalid_batch", Message: fmt.Sprintf("all %d events were rejected", len(res.Results))}
+		writeJSON(w, http.StatusBadRequest, resp)
+		return
+	case len(resp.Rejected) > 0:
+		resp.Status = "partial"
+	default:
+		resp.Status = "accepted"
+	}
+	writeJSON(w, http.StatusAccepted, resp)
 }

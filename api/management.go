@@ -10,8 +10,7 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/gamify/boost/bus"
-	"github.com/gamify/boost/commands"
+	"github.com/gamify/boost/app"
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/queries"
 	"github.com/gamify/boost/readmodel"
@@ -95,44 +94,6 @@ func pageFrom(r *http.Request) (queries.Page, *Error) {
 	return p, nil
 }
 
-// send stores a command, mapping failures to API errors.
-func (s *Server) send(ctx context.Context, cmd commands.Command) *Error {
-	err := s.cfg.Commands.Send(ctx, cmd)
-	var verr *commands.ValidationError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &verr):
-		return validationToAPI(verr)
-	case errors.Is(err, bus.ErrUnavailable):
-		s.cfg.Log.WarnContext(ctx, "command not stored", "requestId", RequestID(ctx), "err", err)
-		return errUnavailable("the command log (NATS JetStream)")
-	default:
-		s.cfg.Log.ErrorContext(ctx, "command send failed", "requestId", RequestID(ctx), "err", err)
-		return errUnavailable("the command log (NATS JetStream)")
-	}
-}
-
-// awaitReadModel polls until visible reports true or the consistency
-// timeout passes: a 201 promises that a GET right after sees the resource.
-func (s *Server) awaitReadModel(ctx context.Context, visible func(context.Context) (bool, error)) bool {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConsistencyTimeout)
-	defer cancel()
-	wait := 2 * time.Millisecond
-	for {
-		ok, err := visible(ctx)
-		if err == nil && ok {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 100*time.Millisecond)
-	}
-}
-
 // answerCreated sends 201 when the read model shows the write, or 202 with
 // the same body when the projection is lagging beyond the timeout: the
 // command is stored and will be applied, the caller just cannot read it yet.
@@ -158,148 +119,8 @@ func (s *Server) lookupError(ctx context.Context, err error, what, id string) *E
 	if errors.Is(err, queries.ErrNotFound) {
 		return errNotFound(what, id)
 	}
-	s.cfg.Log.ErrorContext(ctx, "read model query failed", "requestId", RequestID(ctx), "err", err)
+	s.cfg.Log.ErrorContext(ctx, "read model query failed", "requestId", app.RequestID(ctx), "err", err)
 	return errUnavailable("the read model database")
-}
-
-// CreateOrganization stores a new organization. visible reports whether
-// the read model shows it yet (false: the projection is lagging beyond the
-// consistency timeout; the returned row is built from the command).
-func (s *Server) CreateOrganization(ctx context.Context, name string) (org *readmodel.Organization, visible bool, err error) {
-	if err := commands.ValidateName("name", name); err != nil {
-		return nil, false, validationToAPI(err)
-	}
-	cmd := &commands.CreateOrganization{Header: commands.NewHeader(CorrelationID(ctx)),
-		OrganizationID: domain.NewID(), Name: name}
-	if e := s.send(ctx, cmd); e != nil {
-		return nil, false, e
-	}
-	visible = s.awaitReadModel(ctx, func(ctx context.Context) (bool, error) {
-		o, err := s.cfg.Queries.Organization(ctx, cmd.OrganizationID)
-		org = o
-		return err == nil, err
-	})
-	if !visible {
-		org = &readmodel.Organization{ID: cmd.OrganizationID, Name: name, CreatedAt: cmd.IssuedAt}
-	}
-	return org, visible, nil
-}
-
-// CreateProject stores a new project of an existing organization.
-func (s *Server) CreateProject(ctx context.Context, orgID, name string) (p *readmodel.Project, visible bool, err error) {
-	if err := commands.ValidateName("name", name); err != nil {
-		return nil, false, validationToAPI(err)
-	}
-	if _, err := s.cfg.Queries.Organization(ctx, orgID); err != nil {
-		return nil, false, s.lookupError(ctx, err, "organization", orgID)
-	}
-	cmd := &commands.CreateProject{Header: commands.NewHeader(CorrelationID(ctx)),
-		ProjectID: domain.NewID(), OrganizationID: orgID, Name: name}
-	if e := s.send(ctx, cmd); e != nil {
-		return nil, false, e
-	}
-	visible = s.awaitReadModel(ctx, func(ctx context.Context) (bool, error) {
-		x, err := s.cfg.Queries.Project(ctx, cmd.ProjectID)
-		p = x
-		return err == nil, err
-	})
-	if !visible {
-		p = &readmodel.Project{ID: cmd.ProjectID, OrganizationID: orgID, Name: name, CreatedAt: cmd.IssuedAt}
-	}
-	return p, visible, nil
-}
-
-// CreateKey generates a key for a project and stores its hash. The
-// plaintext is returned here once and kept nowhere.
-func (s *Server) CreateKey(ctx context.Context, projectID, name string, keyType domain.KeyType) (k *readmodel.APIKey, plaintext string, visible bool, err error) {
-	if err := commands.ValidateName("name", name); err != nil {
-		return nil, "", false, validationToAPI(err)
-	}
-	if !keyType.Valid() {
-		return nil, "", false, errBadRequest("type", `type must be "publishable" or "secret"`)
-	}
-	if _, err := s.cfg.Queries.Project(ctx, projectID); err != nil {
-		return nil, "", false, s.lookupError(ctx, err, "project", projectID)
-	}
-	key, kerr := domain.GenerateKey(keyType)
-	if kerr != nil {
-		return nil, "", false, errUnavailable("key generation")
-	}
-	cmd := &commands.CreateKey{Header: commands.NewHeader(CorrelationID(ctx)), ProjectID: projectID,
-		KeyID: domain.NewID(), Name: name, Type: keyType, Hash: key.Hash, Prefix: key.Prefix}
-	if e := s.send(ctx, cmd); e != nil {
-		return nil, "", false, e
-	}
-	visible = s.awaitReadModel(ctx, func(ctx context.Context) (bool, error) {
-		x, err := s.cfg.Queries.APIKey(ctx, projectID, cmd.KeyID)
-		k = x
-		return err == nil, err
-	})
-	if !visible {
-		k = &readmodel.APIKey{ID: cmd.KeyID, ProjectID: projectID, Name: name, Type: string(keyType),
-			Prefix: key.Prefix, CreatedAt: cmd.IssuedAt}
-	}
-	return k, key.Plaintext, visible, nil
-}
-
-// RevokeKey revokes a key; revoking a revoked key is not an error.
-// visible reports whether the read model shows the revocation yet.
-func (s *Server) RevokeKey(ctx context.Context, projectID, keyID string) (k *readmodel.APIKey, visible bool, err error) {
-	k, qerr := s.cfg.Queries.APIKey(ctx, projectID, keyID)
-	if qerr != nil {
-		return nil, false, s.lookupError(ctx, qerr, "api key", keyID)
-	}
-	if k.RevokedAt != nil {
-		return k, true, nil
-	}
-	cmd := &commands.RevokeKey{Header: commands.NewHeader(CorrelationID(ctx)), ProjectID: projectID, KeyID: keyID}
-	if e := s.send(ctx, cmd); e != nil {
-		return nil, false, e
-	}
-	visible = s.awaitReadModel(ctx, func(ctx context.Context) (bool, error) {
-		x, err := s.cfg.Queries.APIKey(ctx, projectID, keyID)
-		if err == nil && x.RevokedAt != nil {
-			k = x
-			return true, nil
-		}
-		return false, err
-	})
-	return k, visible, nil
-}
-
-// DashboardKeyID is the key id test events sent from the dashboard carry:
-// they are sent by the operator, not by any API key of the project.
-func DashboardKeyID(projectID string) string {
-	return domain.EventIDFor(projectID, "boost-dashboard-test-key")
-}
-
-// TrackTestEvent sends one behavioural event into projectID's pipeline, as
-// a publishable key would, so an operator can watch it flow end to end.
-func (s *Server) TrackTestEvent(ctx context.Context, projectID string) (eventID string, err error) {
-	p, qerr := s.cfg.Queries.Project(ctx, projectID)
-	if qerr != nil {
-		return "", s.lookupError(ctx, qerr, "project", projectID)
-	}
-	now := time.Now().UTC()
-	cmd := &commands.TrackEvent{Header: commands.NewHeader(CorrelationID(ctx)), EventID: domain.NewID(),
-		ProjectID: projectID, OrganizationID: p.OrganizationID, OccurredAt: now,
-		Event: domain.TrackedData{Event: "dashboard_test", AnonymousID: "dashboard",
-			Properties: []byte(`{"source":"boost dashboard"}`), ReceivedAt: now,
-			KeyID: DashboardKeyID(projectID), KeyType: domain.KeyPublishable}}
-	if e := s.send(ctx, cmd); e != nil {
-		return "", e
-	}
-	s.cfg.Metrics.Ingested("accepted", 1)
-	return cmd.EventID, nil
-}
-
-// writeOpError answers an error of a management operation.
-func writeOpError(w http.ResponseWriter, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		e = errUnavailable("the service")
-	}
-	writeError(w, e)
 }
 
 // nameBody is the body of the create requests. Its fields stay raw so
@@ -343,12 +164,12 @@ func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	org, visible, err := s.CreateOrganization(r.Context(), name)
+	org, err := s.app.Commands.CreateOrganization.Handle(r.Context(), app.CreateOrganization{Name: name})
 	if err != nil {
-		writeOpError(w, err)
+		writeError(w, fromApp(err))
 		return
 	}
-	s.answerCreated(w, visible, org)
+	s.answerCreated(w, org.Visible, org.Value)
 }
 
 func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) {
@@ -357,7 +178,7 @@ func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	orgs, next, err := s.cfg.Queries.Organizations(r.Context(), page)
+	orgs, next, err := s.app.Queries.Read.Organizations(r.Context(), page)
 	if err != nil {
 		writeError(w, s.listError(r.Context(), err))
 		return
@@ -371,7 +192,7 @@ func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	org, err := s.cfg.Queries.Organization(r.Context(), id)
+	org, err := s.app.Queries.Read.Organization(r.Context(), id)
 	if err != nil {
 		writeError(w, s.lookupError(r.Context(), err, "organization", id))
 		return
@@ -390,12 +211,12 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	p, visible, err := s.CreateProject(r.Context(), orgID, name)
+	p, err := s.app.Commands.CreateProject.Handle(r.Context(), app.CreateProject{OrganizationID: orgID, Name: name})
 	if err != nil {
-		writeOpError(w, err)
+		writeError(w, fromApp(err))
 		return
 	}
-	s.answerCreated(w, visible, p)
+	s.answerCreated(w, p.Visible, p.Value)
 }
 
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
@@ -403,11 +224,11 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := s.cfg.Queries.Organization(r.Context(), orgID); err != nil {
+	if _, err := s.app.Queries.Read.Organization(r.Context(), orgID); err != nil {
 		writeError(w, s.lookupError(r.Context(), err, "organization", orgID))
 		return
 	}
-	ps, next, err := s.cfg.Queries.Projects(r.Context(), orgID, page)
+	ps, next, err := s.app.Queries.Read.Projects(r.Context(), orgID, page)
 	if err != nil {
 		writeError(w, s.listError(r.Context(), err))
 		return
@@ -421,7 +242,7 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	p, err := s.cfg.Queries.Project(r.Context(), id)
+	p, err := s.app.Queries.Read.Project(r.Context(), id)
 	if err != nil {
 		writeError(w, s.lookupError(r.Context(), err, "project", id))
 		return
@@ -440,12 +261,12 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	k, plaintext, visible, err := s.CreateKey(r.Context(), projectID, name, domain.KeyType(typ))
+	k, err := s.app.Commands.CreateKey.Handle(r.Context(), app.CreateKey{ProjectID: projectID, Name: name, Type: domain.KeyType(typ)})
 	if err != nil {
-		writeOpError(w, err)
+		writeError(w, fromApp(err))
 		return
 	}
-	s.answerCreated(w, visible, createdKey{keyView: viewKey(k), Key: plaintext})
+	s.answerCreated(w, k.Visible, createdKey{keyView: viewKey(k.Value), Key: k.Plaintext})
 }
 
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
@@ -453,11 +274,11 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := s.cfg.Queries.Project(r.Context(), projectID); err != nil {
+	if _, err := s.app.Queries.Read.Project(r.Context(), projectID); err != nil {
 		writeError(w, s.lookupError(r.Context(), err, "project", projectID))
 		return
 	}
-	keys, next, err := s.cfg.Queries.APIKeys(r.Context(), projectID, page)
+	keys, next, err := s.app.Queries.Read.APIKeys(r.Context(), projectID, page)
 	if err != nil {
 		writeError(w, s.listError(r.Context(), err))
 		return
@@ -476,7 +297,7 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	k, err := s.cfg.Queries.APIKey(r.Context(), projectID, keyID)
+	k, err := s.app.Queries.Read.APIKey(r.Context(), projectID, keyID)
 	if err != nil {
 		writeError(w, s.lookupError(r.Context(), err, "api key", keyID))
 		return
@@ -496,17 +317,17 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	k, visible, err := s.RevokeKey(r.Context(), projectID, keyID)
+	k, err := s.app.Commands.RevokeKey.Handle(r.Context(), app.RevokeKey{ProjectID: projectID, KeyID: keyID})
 	if err != nil {
-		writeOpError(w, err)
+		writeError(w, fromApp(err))
 		return
 	}
-	if !visible {
+	if !k.Visible {
 		w.Header().Set("Retry-After", "1")
-		writeJSON(w, http.StatusAccepted, viewKey(k))
+		writeJSON(w, http.StatusAccepted, viewKey(k.Value))
 		return
 	}
-	writeJSON(w, http.StatusOK, viewKey(k))
+	writeJSON(w, http.StatusOK, viewKey(k.Value))
 }
 
 func validationToAPI(err error) *Error {

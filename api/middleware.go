@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -10,29 +9,10 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/gamify/boost/app"
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/metrics"
 )
-
-type ctxKey int
-
-const (
-	requestIDKey ctxKey = iota
-	correlationIDKey
-)
-
-// RequestID returns the id of the request ctx belongs to.
-func RequestID(ctx context.Context) string {
-	s, _ := ctx.Value(requestIDKey).(string)
-	return s
-}
-
-// CorrelationID returns the id that follows this request into commands and
-// events: the caller's X-Correlation-Id, or the request id.
-func CorrelationID(ctx context.Context) string {
-	s, _ := ctx.Value(correlationIDKey).(string)
-	return s
-}
 
 func validHeaderID(s string) bool {
 	if s == "" || len(s) > 128 {
@@ -86,8 +66,7 @@ func instrument(log *slog.Logger, m *metrics.Metrics) mux.MiddlewareFunc {
 				corrID = reqID
 			}
 			w.Header().Set("X-Request-Id", reqID)
-			ctx := context.WithValue(r.Context(), requestIDKey, reqID)
-			ctx = context.WithValue(ctx, correlationIDKey, corrID)
+			ctx := app.WithRequest(r.Context(), reqID, corrID)
 			rec := &statusRecorder{ResponseWriter: w}
 
 			route := "unmatched"

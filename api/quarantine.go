@@ -1,23 +1,13 @@
 package api
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/gamify/boost/bus"
+	"github.com/gamify/boost/app"
 	"github.com/gamify/boost/quarantine"
 )
-
-// Quarantine is what the admin API lists and reprocesses: the records
-// pipeline stages set aside so they could move on.
-type Quarantine interface {
-	List(ctx context.Context, f quarantine.Filter) ([]quarantine.Record, error)
-	Get(ctx context.Context, id string) (quarantine.Record, error)
-	Reprocess(ctx context.Context, id string) (quarantine.Record, error)
-}
 
 // quarantineDetail is one record with its bytes: base64 always, and as
 // text when they are valid UTF-8.
@@ -52,9 +42,9 @@ func (s *Server) listQuarantine(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
-	recs, err := s.cfg.Quarantine.List(r.Context(), f)
+	recs, err := s.app.Queries.Quarantine.List(r.Context(), f)
 	if err != nil {
-		writeError(w, s.quarantineError(r.Context(), err, ""))
+		writeError(w, fromApp(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, listResponse[quarantine.Record]{Data: nonNil(recs)})
@@ -66,9 +56,9 @@ func (s *Server) getQuarantined(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	rec, err := s.cfg.Quarantine.Get(r.Context(), id)
+	rec, err := s.app.Queries.Quarantine.Get(r.Context(), id)
 	if err != nil {
-		writeError(w, s.quarantineError(r.Context(), err, id))
+		writeError(w, fromApp(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, detail(rec))
@@ -82,31 +72,12 @@ func (s *Server) reprocessQuarantined(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	rec, err := s.cfg.Quarantine.Reprocess(r.Context(), id)
+	rec, err := s.app.Commands.Reprocess.Handle(r.Context(), app.Reprocess{ID: id})
 	if err != nil {
-		writeError(w, s.quarantineError(r.Context(), err, id))
+		writeError(w, fromApp(err))
 		return
 	}
-	s.cfg.Log.InfoContext(r.Context(), "quarantined record reprocessed", "requestId", RequestID(r.Context()),
-		"quarantineId", id, "stage", rec.Stage)
 	writeJSON(w, http.StatusOK, detail(rec))
-}
-
-func (s *Server) quarantineError(ctx context.Context, err error, id string) *Error {
-	var still *quarantine.StillFailing
-	switch {
-	case errors.Is(err, quarantine.ErrNotFound):
-		return errNotFound("quarantined record", id)
-	case errors.Is(err, quarantine.ErrAlreadyReprocessed):
-		return &Error{Status: http.StatusConflict, Code: "already_reprocessed", Message: "quarantined record " + id + " was already reprocessed"}
-	case errors.As(err, &still):
-		return &Error{Status: http.StatusConflict, Code: "still_failing", Message: still.Error()}
-	case errors.Is(err, bus.ErrUnavailable):
-		s.cfg.Log.WarnContext(ctx, "quarantine unavailable", "requestId", RequestID(ctx), "err", err)
-		return errUnavailable("NATS JetStream")
-	}
-	s.cfg.Log.ErrorContext(ctx, "quarantine operation failed", "requestId", RequestID(ctx), "err", err)
-	return errUnavailable("the quarantine")
 }
 
 func nonNil[T any](s []T) []T {

@@ -14,12 +14,11 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/gamify/boost/commands"
+	"github.com/gamify/boost/app"
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/health"
 	"github.com/gamify/boost/metrics"
@@ -27,42 +26,21 @@ import (
 	"github.com/gamify/boost/ratelimit"
 )
 
-// CommandSender stores a command durably for its handler.
-type CommandSender interface {
-	Send(ctx context.Context, cmd commands.Command) error
-	SendBatch(ctx context.Context, cmds []commands.Command) error
-}
-
-// Check is one readiness probe; it returns nil when the dependency answers.
-type Check struct {
-	Name  string
-	Probe func(ctx context.Context) error
-}
-
-// Config wires a server. Commands and Queries are nil for roles that only
-// serve health and metrics.
+// Config wires a server. App is nil for roles that only serve health and
+// metrics.
 type Config struct {
-	Version  string
-	Roles    []string
-	Commands CommandSender
-	Queries  *queries.Queries
+	Version string
+	Roles   []string
+	App     *app.Application
 	// AdminTokenSHA256 is the hex SHA-256 of the admin token; the server
 	// never holds the plaintext.
 	AdminTokenSHA256 string
-	Checks           []Check
+	Checks           []health.Check
 	// Health is the pipeline stages of this process, shown (and judged)
 	// by /readyz; nil: none.
-	Health *health.Board
-	// Quarantine lists and reprocesses set-aside records (admin); nil:
-	// not served.
-	Quarantine Quarantine
-	// Ingest enables the ingestion endpoints (track, batch, identify) and
-	// key-authenticated reads.
-	Ingest  *IngestConfig
+	Health  *health.Board
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
-	// ConsistencyTimeout bounds how long a create waits for its read model.
-	ConsistencyTimeout time.Duration
 	// AuthFailures throttles wrong admin tokens per client address
 	// (shared with the dashboard's sign-in); nil: no throttle.
 	AuthFailures *ratelimit.Failures
@@ -71,6 +49,7 @@ type Config struct {
 // Server is the HTTP handler.
 type Server struct {
 	cfg       Config
+	app       *app.Application
 	adminHash []byte
 	router    *mux.Router
 	// signedIn reports a dashboard session, which may read a project's
@@ -80,11 +59,10 @@ type Server struct {
 
 // New builds the router.
 func New(cfg Config) *Server {
-	if cfg.ConsistencyTimeout <= 0 {
-		cfg.ConsistencyTimeout = 10 * time.Second
-	}
 	adminHash, _ := hex.DecodeString(cfg.AdminTokenSHA256)
-	s := &Server{cfg: cfg, adminHash: adminHash, router: mux.NewRouter()}
+	// Paths are matched as sent: cleaning would answer "/users/." with a
+	// redirect elsewhere instead of looking up the user ".".
+	s := &Server{cfg: cfg, app: cfg.App, adminHash: adminHash, router: mux.NewRouter().SkipClean(true)}
 	r := s.router
 	r.Use(instrument(cfg.Log, cfg.Metrics), checkParams)
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
@@ -98,7 +76,10 @@ func New(cfg Config) *Server {
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
 	r.Handle("/metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 
-	if cfg.Commands != nil && cfg.Queries != nil && cfg.Ingest != nil {
+	if cfg.App == nil {
+		return s
+	}
+	{
 		ingest := r.PathPrefix("/v1").Subrouter()
 		ingest.Use(cors)
 		ingest.HandleFunc("/events/track", s.ingestOne(trackCall)).Methods(http.MethodPost, http.MethodOptions)
@@ -118,7 +99,7 @@ func New(cfg Config) *Server {
 		reads.HandleFunc("/analytics/funnel", s.analyticsFunnel).Methods(http.MethodGet)
 		reads.HandleFunc("/analytics/retention", s.analyticsRetention).Methods(http.MethodGet)
 	}
-	if cfg.Commands != nil && cfg.Queries != nil {
+	{
 		admin := r.PathPrefix("/v1").Subrouter()
 		admin.Use(s.requireAdmin)
 		admin.HandleFunc("/organizations", s.createOrganization).Methods(http.MethodPost)
@@ -131,7 +112,7 @@ func New(cfg Config) *Server {
 		admin.HandleFunc("/projects/{projectId}/api-keys", s.listKeys).Methods(http.MethodGet)
 		admin.HandleFunc("/projects/{projectId}/api-keys/{keyId}", s.getKey).Methods(http.MethodGet)
 		admin.HandleFunc("/projects/{projectId}/api-keys/{keyId}", s.revokeKey).Methods(http.MethodDelete)
-		if cfg.Quarantine != nil {
+		if cfg.App.Queries.Quarantine != nil {
 			admin.HandleFunc("/quarantine", s.listQuarantine).Methods(http.MethodGet)
 			admin.HandleFunc("/quarantine/{id}", s.getQuarantined).Methods(http.MethodGet)
 			admin.HandleFunc("/quarantine/{id}/reprocess", s.reprocessQuarantined).Methods(http.MethodPost)
@@ -216,13 +197,13 @@ type scopedQueriesKey struct{}
 // security on PostgreSQL), reachable through s.queries(r).
 func (s *Server) inProject(w http.ResponseWriter, r *http.Request, projectID string, next http.Handler) {
 	served := false
-	err := s.cfg.Queries.InProject(r.Context(), projectID, func(ctx context.Context, q *queries.Queries) error {
+	err := s.app.Queries.Read.InProject(r.Context(), projectID, func(ctx context.Context, q *queries.Queries) error {
 		served = true
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, scopedQueriesKey{}, q)))
 		return nil
 	})
 	if err != nil && !served {
-		s.cfg.Log.ErrorContext(r.Context(), "opening project scope failed", "requestId", RequestID(r.Context()), "err", err)
+		s.cfg.Log.ErrorContext(r.Context(), "opening project scope failed", "requestId", app.RequestID(r.Context()), "err", err)
 		writeError(w, errUnavailable("the read model database"))
 	}
 }
@@ -232,7 +213,7 @@ func (s *Server) queries(r *http.Request) *queries.Queries {
 	if q, ok := r.Context().Value(scopedQueriesKey{}).(*queries.Queries); ok {
 		return q
 	}
-	return s.cfg.Queries
+	return s.app.Queries.Read
 }
 
 // notFound answers 405 with Allow when the path exists under another
@@ -306,6 +287,6 @@ func (s *Server) authFailed(r *http.Request) {
 	if s.cfg.AuthFailures != nil {
 		client := ratelimit.ClientAddress(r)
 		s.cfg.AuthFailures.Failed(client)
-		s.cfg.Log.WarnContext(r.Context(), "wrong admin token", "requestId", RequestID(r.Context()), "client", client)
+		s.cfg.Log.WarnContext(r.Context(), "wrong admin token", "requestId", app.RequestID(r.Context()), "client", client)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gamify/boost/app"
 	"github.com/gamify/boost/domain"
 )
 
@@ -87,6 +88,15 @@ func rawString(raw json.RawMessage, field string) (string, *itemError) {
 	return s, nil
 }
 
+// fieldItemError shows a domain validation error as the item's 400.
+func fieldItemError(err error) *itemError {
+	var fe *domain.FieldError
+	if errors.As(err, &fe) {
+		return invalid(fe.Field, "%s", fe.Error())
+	}
+	return invalid("", "%v", err)
+}
+
 // rawID reads an optional id; a blank one (only white space and invisible
 // characters) counts as missing.
 func rawID(raw json.RawMessage, field string) (string, *itemError) {
@@ -130,8 +140,8 @@ func rawTime(raw json.RawMessage, field string) (*time.Time, *itemError) {
 // has no RFC 3339 form.
 const maxEpochMillis = 253402300799999
 
-// rawObject checks an optional JSON object (domain.CheckObject) and
-// returns it compacted.
+// rawObject reads an optional JSON object, compacted; what it may hold is
+// the domain's to check (domain.ValidateTracked).
 func rawObject(raw json.RawMessage, field string) (json.RawMessage, *itemError) {
 	if isNull(raw) {
 		return nil, nil
@@ -144,19 +154,12 @@ func rawObject(raw json.RawMessage, field string) (json.RawMessage, *itemError) 
 	if err := json.Compact(&buf, t); err != nil {
 		return nil, invalid(field, "%s is not valid JSON", field)
 	}
-	if err := domain.CheckObject(field, buf.Bytes()); err != nil {
-		return nil, fieldItemError(err)
-	}
 	return buf.Bytes(), nil
 }
 
-// fieldItemError shows a domain validation error as the item's 400.
-func fieldItemError(err error) *itemError {
-	var fe *domain.FieldError
-	if errors.As(err, &fe) {
-		return invalid(fe.Field, "%s", fe.Error())
-	}
-	return invalid("", "%v", err)
+// problem is an item the port could not decode.
+func problem(e *itemError) *app.Error {
+	return &app.Error{Kind: app.Invalid, Field: e.Field, Message: e.Message}
 }
 
 // call says which endpoint an event came through: an identify call implies
@@ -168,19 +171,23 @@ const (
 	identifyCall
 )
 
-// parsedEvent is a validated event ready to become a command.
-type parsedEvent struct {
-	data     domain.TrackedData
-	identify bool
+// decodeEvent reads one event off the wire into what the ingestion use
+// case takes, which validates it. batchSentAt applies when the event has
+// none.
+func decodeEvent(w *wireEvent, c call, batchSentAt *time.Time) app.Incoming {
+	d, e := decodeFields(w, c)
+	if e != nil {
+		return app.Incoming{Problem: problem(e)}
+	}
+	if d.SentAt == nil {
+		d.SentAt = batchSentAt
+	}
+	return app.Incoming{Event: d}
 }
 
-// parseEvent reads one event off the wire and validates it with the one
-// canonical validation (domain.ValidateTracked). batchSentAt applies when
-// the event has none.
-func parseEvent(w *wireEvent, keyType domain.KeyType, c call, batchSentAt *time.Time, now time.Time) (*parsedEvent, *itemError) {
-	var p parsedEvent
+func decodeFields(w *wireEvent, c call) (domain.TrackedData, *itemError) {
+	var d domain.TrackedData
 	var e *itemError
-	d := &p.data
 	if c == identifyCall {
 		d.Event = domain.IdentifyEvent
 	} else {
@@ -189,47 +196,31 @@ func parseEvent(w *wireEvent, keyType domain.KeyType, c call, batchSentAt *time.
 			raw, field = w.Type, "type"
 		}
 		if d.Event, e = rawString(raw, field); e != nil {
-			return nil, e
-		}
-		if err := domain.CheckName("event", d.Event); err != nil {
-			return nil, fieldItemError(err)
+			return d, e
 		}
 	}
-	if !domain.KeyAllows(keyType, d.Event) {
-		return nil, forbidden(d.Event)
-	}
-	p.identify = c == identifyCall || domain.IsIdentify(d.Event)
 	if d.UserID, e = rawID(w.UserID, "userId"); e != nil {
-		return nil, e
+		return d, e
 	}
 	if d.AnonymousID, e = rawID(w.AnonymousID, "anonymousId"); e != nil {
-		return nil, e
+		return d, e
 	}
 	if d.MessageID, e = rawID(w.MessageID, "messageId"); e != nil {
-		return nil, e
+		return d, e
 	}
 	props, field := w.Properties, "properties"
 	if isNull(props) {
 		props, field = w.Traits, "traits"
 	}
 	if d.Properties, e = rawObject(props, field); e != nil {
-		return nil, e
+		return d, e
 	}
 	if d.Context, e = rawObject(w.Context, "context"); e != nil {
-		return nil, e
+		return d, e
 	}
 	if d.Timestamp, e = rawTime(w.Timestamp, "timestamp"); e != nil {
-		return nil, e
+		return d, e
 	}
-	if d.SentAt, e = rawTime(w.SentAt, "sentAt"); e != nil {
-		return nil, e
-	}
-	if d.SentAt == nil {
-		d.SentAt = batchSentAt
-	}
-	d.ReceivedAt = now
-	if err := domain.ValidateTracked(d, domain.CorrectedTime(d.Timestamp, d.SentAt, now)); err != nil {
-		return nil, fieldItemError(err)
-	}
-	return &p, nil
+	d.SentAt, e = rawTime(w.SentAt, "sentAt")
+	return d, e
 }

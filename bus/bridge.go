@@ -19,6 +19,7 @@ import (
 
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/health"
+	"github.com/gamify/boost/internal/retry"
 )
 
 // BridgeMetrics receives what the bridge did.
@@ -140,7 +141,7 @@ func (b *Bridge) ensureBuckets(ctx context.Context) error {
 // shutdown leaves nothing half-sent; the leases are then released for a
 // standby to take over at once.
 func (b *Bridge) Run(ctx context.Context) error {
-	if err := retry(ctx, b.log, "creating the bridge's buckets", func() error { return b.ensureBuckets(ctx) }); err != nil {
+	if err := retry.Forever(ctx, b.log, "creating the bridge's buckets", func() error { return b.ensureBuckets(ctx) }); err != nil {
 		return err
 	}
 	streams := []string{b.names.EventStream(), b.names.TrackedStream()}
@@ -174,7 +175,7 @@ func (b *Bridge) runStream(ctx context.Context, stream string) {
 			// recorded position, still holding the lease.
 			b.stage.Failed(err, "")
 			b.log.Warn("bridge: serving the stream failed; resuming from its recorded position", "stream", stream, "err", err)
-			sleepCtx(held, time.Second)
+			retry.Sleep(held, time.Second)
 		}
 		lost(nil)
 		<-renewed
@@ -202,7 +203,7 @@ func (b *Bridge) acquire(ctx context.Context, stream string) (uint64, bool) {
 		} else if gerr != nil && !errors.Is(gerr, jetstream.ErrKeyNotFound) {
 			b.stage.Failed(gerr, "NATS JetStream")
 		}
-		if !sleepCtx(ctx, b.cfg.LeaseTTL/3) {
+		if !retry.Sleep(ctx, b.cfg.LeaseTTL/3) {
 			return 0, false
 		}
 	}
@@ -370,7 +371,7 @@ func (b *Bridge) record(ctx context.Context, stream string, seq, rev uint64) (ui
 		}
 		// Kafka has the records: giving up here only means the next
 		// holder finds them in its tail scan.
-		if !sleepCtx(ctx, backoff(attempt)) {
+		if !retry.Sleep(ctx, retry.Delay(attempt, 3*time.Second)) {
 			return 0, context.Cause(ctx)
 		}
 	}
@@ -411,7 +412,7 @@ func (b *Bridge) forward(ctx context.Context, stream string, msgs []jetstream.Ms
 		}
 		b.stage.Failed(err, "Kafka")
 		b.log.Warn("bridge: kafka produce failed; retrying", "stream", stream, "records", len(failed), "attempt", attempt, "err", err)
-		if !sleepCtx(ctx, backoff(attempt)) {
+		if !retry.Sleep(ctx, retry.Delay(attempt, 3*time.Second)) {
 			// Shutting down: what Kafka has is found by the next holder.
 			return context.Cause(ctx)
 		}
@@ -510,7 +511,7 @@ func (b *Bridge) setAside(ctx context.Context, m jetstream.Msg, err error) error
 			return nil
 		}
 		b.stage.Failed(perr, "NATS JetStream")
-		if !sleepCtx(ctx, backoff(attempt)) {
+		if !retry.Sleep(ctx, retry.Delay(attempt, 3*time.Second)) {
 			return context.Cause(ctx)
 		}
 	}
@@ -610,37 +611,6 @@ func (b *Bridge) reportLag(ctx context.Context, stream string, pos *atomic.Uint6
 			return
 		case <-t.C:
 		}
-	}
-}
-
-func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		if attempt%10 == 0 {
-			log.Warn(what+" failed; retrying", "attempt", attempt, "err", err)
-		}
-		if !sleepCtx(ctx, backoff(attempt)) {
-			return errors.Join(ctx.Err(), err)
-		}
-	}
-}
-
-func backoff(attempt int) time.Duration {
-	d := 100 * time.Millisecond << min(attempt, 5)
-	return min(d, 3*time.Second)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

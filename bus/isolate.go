@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gamify/boost/health"
+	"github.com/gamify/boost/internal/retry"
 )
 
 // Isolator is the Watermill middleware that keeps one message from
@@ -90,7 +91,7 @@ func (i *Isolator) Middleware(h message.HandlerFunc) message.HandlerFunc {
 			if attempt >= i.maxAttempts {
 				break
 			}
-			if !sleepCtx(ctx, backoff(attempt)) {
+			if !retry.Sleep(ctx, retry.Delay(attempt, 3*time.Second)) {
 				return nil, err
 			}
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gamify/boost/internal/retry"
 )
 
 // Subscriber is a Watermill subscriber over one JetStream stream: one
@@ -271,5 +273,5 @@ func redeliveryDelay(m *nats.Msg) time.Duration {
 	if meta, err := m.Metadata(); err == nil && meta.NumDelivered > 0 {
 		n = meta.NumDelivered
 	}
-	return min(100*time.Millisecond<<min(n-1, 6), 5*time.Second)
+	return retry.Delay(int(n-1), 5*time.Second)
 }

@@ -36,13 +36,14 @@ type Rejection struct{ Reason string }
 func (r *Rejection) Error() string { return "rejected: " + r.Reason }
 
 // Handlers decides on commands. Each handler is idempotent: a redelivered
-// command finds its effect already in the history and appends nothing.
+// command finds its effect already in the history and appends nothing. It
+// records how its command ended (applied, noop, rejected) in its context;
+// the processor's one decorator counts and logs it.
 type Handlers struct {
 	store    EventStore
 	tracked  TrackedLog
 	subjects Subjects
 	log      *slog.Logger
-	metrics  Metrics
 }
 
 // Store is the event store the handlers need: aggregates with optimistic
@@ -53,19 +54,17 @@ type Store interface {
 }
 
 // NewHandlers returns the command handlers over store.
-func NewHandlers(store Store, subjects Subjects, log *slog.Logger, m Metrics) *Handlers {
-	return &Handlers{store: store, tracked: store, subjects: subjects, log: log, metrics: m}
+func NewHandlers(store Store, subjects Subjects, log *slog.Logger) *Handlers {
+	return &Handlers{store: store, tracked: store, subjects: subjects, log: log}
 }
 
 const maxConcurrencyRetries = 8
 
 // decide loads one aggregate, asks fn what to append, and appends it with
 // optimistic concurrency, deciding again on a conflict.
-func (h *Handlers) decide(ctx context.Context, name, aggregateType, id string,
+func (h *Handlers) decide(ctx context.Context, aggregateType, id string,
 	fn func(history []domain.Event) ([]domain.Event, error),
 ) error {
-	outcome := "error"
-	defer func() { h.metrics.CommandHandled(name, outcome) }()
 	for attempt := 0; attempt < maxConcurrencyRetries; attempt++ {
 		history, version, err := h.store.Load(ctx, aggregateType, id)
 		if err != nil {
@@ -75,15 +74,14 @@ func (h *Handlers) decide(ctx context.Context, name, aggregateType, id string,
 		var rej *Rejection
 		var verr *ValidationError
 		if errors.As(err, &rej) || errors.As(err, &verr) {
-			outcome = "rejected"
-			h.log.WarnContext(ctx, "command rejected", "command", name, "aggregate", id, "reason", err.Error())
+			record(ctx, outcomeRejected, err.Error())
 			return nil
 		}
 		if err != nil {
 			return err
 		}
 		if len(events) == 0 {
-			outcome = "noop"
+			record(ctx, outcomeNoop, "")
 			return nil
 		}
 		err = h.store.Append(ctx, aggregateType, id, version, events...)
@@ -93,14 +91,13 @@ func (h *Handlers) decide(ctx context.Context, name, aggregateType, id string,
 		if err != nil {
 			return err
 		}
-		outcome = "applied"
 		for _, e := range events {
-			h.log.InfoContext(ctx, "event appended", "command", name, "event", e.Type, "eventId", e.ID,
+			h.log.InfoContext(ctx, "event appended", "event", e.Type, "eventId", e.ID,
 				"aggregate", id, "correlationId", e.CorrelationID)
 		}
 		return nil
 	}
-	return fmt.Errorf("%w: %s on %s %s: still conflicting after %d attempts", bus.ErrConcurrency, name, aggregateType, id,
+	return fmt.Errorf("%w: %s %s: still conflicting after %d attempts", bus.ErrConcurrency, aggregateType, id,
 		maxConcurrencyRetries)
 }
 
@@ -122,9 +119,9 @@ func one(e domain.Event, err error) ([]domain.Event, error) {
 // CreateOrganization appends OrganizationCreated unless it exists.
 func (h *Handlers) CreateOrganization(ctx context.Context, c *CreateOrganization) error {
 	if err := c.Validate(); err != nil {
-		return h.reject(ctx, "CreateOrganization", err)
+		return h.reject(ctx, err)
 	}
-	return h.decide(ctx, "CreateOrganization", domain.AggregateOrganization, c.OrganizationID,
+	return h.decide(ctx, domain.AggregateOrganization, c.OrganizationID,
 		func(history []domain.Event) ([]domain.Event, error) {
 			if foldOrganization(history).exists {
 				return nil, nil
@@ -138,14 +135,14 @@ func (h *Handlers) CreateOrganization(ctx context.Context, c *CreateOrganization
 // CreateProject appends ProjectCreated if its organization exists.
 func (h *Handlers) CreateProject(ctx context.Context, c *CreateProject) error {
 	if err := c.Validate(); err != nil {
-		return h.reject(ctx, "CreateProject", err)
+		return h.reject(ctx, err)
 	}
 	orgHistory, _, err := h.store.Load(ctx, domain.AggregateOrganization, c.OrganizationID)
 	if err != nil {
 		return err
 	}
 	orgExists := foldOrganization(orgHistory).exists
-	return h.decide(ctx, "CreateProject", domain.AggregateProject, c.ProjectID,
+	return h.decide(ctx, domain.AggregateProject, c.ProjectID,
 		func(history []domain.Event) ([]domain.Event, error) {
 			p, err := foldProject(history)
 			if err != nil {
@@ -166,9 +163,9 @@ func (h *Handlers) CreateProject(ctx context.Context, c *CreateProject) error {
 // CreateKey appends ApiKeyCreated if the project exists and the key id is new.
 func (h *Handlers) CreateKey(ctx context.Context, c *CreateKey) error {
 	if err := c.Validate(); err != nil {
-		return h.reject(ctx, "CreateKey", err)
+		return h.reject(ctx, err)
 	}
-	return h.decide(ctx, "CreateKey", domain.AggregateProject, c.ProjectID,
+	return h.decide(ctx, domain.AggregateProject, c.ProjectID,
 		func(history []domain.Event) ([]domain.Event, error) {
 			p, err := foldProject(history)
 			if err != nil {
@@ -189,9 +186,9 @@ func (h *Handlers) CreateKey(ctx context.Context, c *CreateKey) error {
 // RevokeKey appends ApiKeyRevoked once; revoking again is a no-op.
 func (h *Handlers) RevokeKey(ctx context.Context, c *RevokeKey) error {
 	if err := c.Validate(); err != nil {
-		return h.reject(ctx, "RevokeKey", err)
+		return h.reject(ctx, err)
 	}
-	return h.decide(ctx, "RevokeKey", domain.AggregateProject, c.ProjectID,
+	return h.decide(ctx, domain.AggregateProject, c.ProjectID,
 		func(history []domain.Event) ([]domain.Event, error) {
 			p, err := foldProject(history)
 			if err != nil {
@@ -210,31 +207,41 @@ func (h *Handlers) RevokeKey(ctx context.Context, c *RevokeKey) error {
 		})
 }
 
-func (h *Handlers) reject(ctx context.Context, name string, err error) error {
-	h.metrics.CommandHandled(name, "rejected")
-	h.log.WarnContext(ctx, "invalid command rejected", "command", name, "reason", err.Error())
+// reject acknowledges a command that can never be applied.
+func (h *Handlers) reject(ctx context.Context, err error) error {
+	record(ctx, outcomeRejected, err.Error())
 	return nil
+}
+
+// handlers is every command handler, named for its command's type (the
+// last token of its subject), so a name is spelled nowhere else.
+func handlers(h *Handlers) []cqrs.CommandHandler {
+	return []cqrs.CommandHandler{
+		handler(h.CreateOrganization), handler(h.CreateProject), handler(h.CreateKey), handler(h.RevokeKey),
+		handler(h.TrackEvent), handler(h.IdentifyUser), handler(h.RecordKeyUsage),
+	}
+}
+
+func handler[C any](fn func(context.Context, *C) error) cqrs.CommandHandler {
+	return cqrs.NewCommandHandler(commandName(new(C)), fn)
 }
 
 // Names lists the commands NewProcessor handles: one durable consumer each.
 func Names() []string {
-	return []string{"CreateOrganization", "CreateProject", "CreateKey", "RevokeKey", "TrackEvent", "IdentifyUser",
-		"RecordKeyUsage"}
-}
-
-// Transient reports the handler errors that mean "retry for as long as it
-// takes" rather than "this command cannot be handled": the event store
-// unavailable, or an aggregate too contended to append to right now.
-func Transient(err error) bool {
-	return errors.Is(err, bus.ErrUnavailable) || errors.Is(err, bus.ErrConcurrency)
+	var names []string
+	for _, h := range handlers(nil) {
+		names = append(names, h.HandlerName())
+	}
+	return names
 }
 
 // NewProcessor registers the handlers on a Watermill router: every command
 // type gets its own durable JetStream consumer. isolator retries a failing
 // command in process, hands it back for redelivery while a dependency is
-// down, and quarantines one that keeps failing.
+// down, and quarantines one that keeps failing. Each handled command is
+// counted by outcome and logged once, here.
 func NewProcessor(router *message.Router, sub message.Subscriber, names bus.Names, h *Handlers,
-	logger watermill.LoggerAdapter, isolator *bus.Isolator,
+	logger watermill.LoggerAdapter, isolator *bus.Isolator, m Metrics,
 ) error {
 	router.AddMiddleware(isolator.Middleware)
 	proc, err := cqrs.NewCommandProcessorWithConfig(router, cqrs.CommandProcessorConfig{
@@ -244,19 +251,63 @@ func NewProcessor(router *message.Router, sub message.Subscriber, names bus.Name
 		SubscriberConstructor: func(cqrs.CommandProcessorSubscriberConstructorParams) (message.Subscriber, error) {
 			return sub, nil
 		},
+		OnHandle: func(p cqrs.CommandProcessorOnHandleParams) error {
+			ctx, out := WithOutcome(p.Message.Context())
+			err := p.Handler.Handle(ctx, p.Command)
+			outcome := out.String()
+			if err != nil {
+				outcome = "error"
+			}
+			m.CommandHandled(p.CommandName, outcome)
+			if outcome == outcomeRejected {
+				h.log.WarnContext(ctx, "command rejected", "command", p.CommandName, "reason", out.reason)
+			}
+			return err
+		},
 		Marshaler: marshaler(),
 		Logger:    logger,
 	})
 	if err != nil {
 		return fmt.Errorf("creating command processor: %w", err)
 	}
-	return proc.AddHandlers(
-		cqrs.NewCommandHandler("CreateOrganization", h.CreateOrganization),
-		cqrs.NewCommandHandler("CreateProject", h.CreateProject),
-		cqrs.NewCommandHandler("CreateKey", h.CreateKey),
-		cqrs.NewCommandHandler("RevokeKey", h.RevokeKey),
-		cqrs.NewCommandHandler("TrackEvent", h.TrackEvent),
-		cqrs.NewCommandHandler("IdentifyUser", h.IdentifyUser),
-		cqrs.NewCommandHandler("RecordKeyUsage", h.RecordKeyUsage),
-	)
+	return proc.AddHandlers(handlers(h)...)
+}
+
+// How a handled command ended.
+const (
+	outcomeApplied  = "applied"
+	outcomeNoop     = "noop"
+	outcomeRejected = "rejected"
+)
+
+// Outcome is how a handled command ended, as its handler recorded it.
+type Outcome struct{ outcome, reason string }
+
+func (o *Outcome) String() string {
+	if o.outcome == "" {
+		return outcomeApplied
+	}
+	return o.outcome
+}
+
+type outcomeKey struct{}
+
+// WithOutcome returns ctx in which a handler records how its command
+// ended into the returned Outcome.
+func WithOutcome(ctx context.Context) (context.Context, *Outcome) {
+	o := &Outcome{}
+	return context.WithValue(ctx, outcomeKey{}, o), o
+}
+
+func record(ctx context.Context, outcome, reason string) {
+	if o, ok := ctx.Value(outcomeKey{}).(*Outcome); ok {
+		o.outcome, o.reason = outcome, reason
+	}
+}
+
+// Transient reports the handler errors that mean "retry for as long as it
+// takes" rather than "this command cannot be handled": the event store
+// unavailable, or an aggregate too contended to append to right now.
+func Transient(err error) bool {
+	return errors.Is(err, bus.ErrUnavailable) || errors.Is(err, bus.ErrConcurrency)
 }

@@ -52,7 +52,7 @@ func TestConcurrentRevokesAppendOnce(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				workers = append(workers, commands.NewHandlers(store, names, testenv.Logger(t), metrics))
+				workers = append(workers, commands.NewHandlers(store, names, testenv.Logger(t)))
 			}
 			orgID, projID, keyID := domain.NewID(), domain.NewID(), domain.NewID()
 			key, _ := domain.GenerateKey(domain.KeySecret)
@@ -68,9 +68,11 @@ func TestConcurrentRevokesAppendOnce(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					cmd := &commands.RevokeKey{Header: commands.NewHeader("t"), ProjectID: projID, KeyID: keyID}
-					if err := workers[i%2].RevokeKey(ctx, cmd); err != nil {
+					rctx, out := commands.WithOutcome(ctx)
+					if err := workers[i%2].RevokeKey(rctx, cmd); err != nil {
 						t.Errorf("revoke: %v", err)
 					}
+					metrics.CommandHandled("RevokeKey", out.String())
 				}()
 			}
 			wg.Wait()
@@ -108,19 +110,33 @@ func TestHandlersRejectAndStayIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &countMetrics{}
-	h := commands.NewHandlers(store, names, testenv.Logger(t), m)
+	h := commands.NewHandlers(store, names, testenv.Logger(t))
+	counted := func(name string, run func(ctx context.Context) error) error {
+		ctx, out := commands.WithOutcome(ctx)
+		err := run(ctx)
+		m.CommandHandled(name, out.String())
+		return err
+	}
 	orgID, projID := domain.NewID(), domain.NewID()
 	key, _ := domain.GenerateKey(domain.KeyPublishable)
 
 	// A project in a missing organization, a key in a missing project and a
 	// revoke of a missing key are rejected: acked, counted, nothing appended.
-	must(t, h.CreateProject(ctx, &commands.CreateProject{Header: commands.NewHeader(""), ProjectID: projID, OrganizationID: orgID, Name: "p"}))
-	must(t, h.CreateKey(ctx, &commands.CreateKey{Header: commands.NewHeader(""), ProjectID: projID, KeyID: domain.NewID(), Name: "k",
-		Type: domain.KeyPublishable, Hash: key.Hash, Prefix: key.Prefix}))
-	must(t, h.RevokeKey(ctx, &commands.RevokeKey{Header: commands.NewHeader(""), ProjectID: projID, KeyID: domain.NewID()}))
+	must(t, counted("CreateProject", func(ctx context.Context) error {
+		return h.CreateProject(ctx, &commands.CreateProject{Header: commands.NewHeader(""), ProjectID: projID, OrganizationID: orgID, Name: "p"})
+	}))
+	must(t, counted("CreateKey", func(ctx context.Context) error {
+		return h.CreateKey(ctx, &commands.CreateKey{Header: commands.NewHeader(""), ProjectID: projID, KeyID: domain.NewID(), Name: "k",
+			Type: domain.KeyPublishable, Hash: key.Hash, Prefix: key.Prefix})
+	}))
+	must(t, counted("RevokeKey", func(ctx context.Context) error {
+		return h.RevokeKey(ctx, &commands.RevokeKey{Header: commands.NewHeader(""), ProjectID: projID, KeyID: domain.NewID()})
+	}))
 	// A command carrying what looks like a plaintext key as its prefix is refused.
-	must(t, h.CreateKey(ctx, &commands.CreateKey{Header: commands.NewHeader(""), ProjectID: projID, KeyID: domain.NewID(), Name: "k",
-		Type: domain.KeyPublishable, Hash: key.Hash, Prefix: key.Plaintext}))
+	must(t, counted("CreateKey", func(ctx context.Context) error {
+		return h.CreateKey(ctx, &commands.CreateKey{Header: commands.NewHeader(""), ProjectID: projID, KeyID: domain.NewID(), Name: "k",
+			Type: domain.KeyPublishable, Hash: key.Hash, Prefix: key.Plaintext})
+	}))
 	if m.n["CreateProject/rejected"] != 1 || m.n["CreateKey/rejected"] != 2 || m.n["RevokeKey/rejected"] != 1 {
 		t.Fatalf("outcomes %v", m.n)
 	}

@@ -9,9 +9,11 @@ import (
 	"github.com/gamify/boost/domain"
 )
 
-// TrackEvent records one event sent with an API key. The API has already
-// validated it; the handler checks the key class again (defence in depth)
-// and appends EventTracked, or EventRejected with the reason.
+// TrackEvent records one event sent with an API key; an identify (its
+// name is an identify event's) is a kind of tracked event, not another
+// command. The edge has validated it; the handler validates it again with
+// the same function (defence in depth) and appends EventTracked (or
+// UserIdentified), or EventRejected with the reason.
 type TrackEvent struct {
 	Header
 	EventID        string             `json:"eventId"`
@@ -21,15 +23,9 @@ type TrackEvent struct {
 	Event          domain.TrackedData `json:"event"`
 }
 
-// IdentifyUser merges traits into an end user and links an anonymous id.
-type IdentifyUser struct {
-	Header
-	EventID        string             `json:"eventId"`
-	ProjectID      string             `json:"projectId"`
-	OrganizationID string             `json:"organizationId"`
-	OccurredAt     time.Time          `json:"occurredAt"`
-	Event          domain.TrackedData `json:"event"`
-}
+// IdentifyUser is how earlier builds sent identifies; the workers still
+// handle ones waiting in the command stream, as TrackEvent.
+type IdentifyUser TrackEvent
 
 // KeyUsage is the last time the API saw a key.
 type KeyUsage struct {
@@ -66,13 +62,7 @@ func (c *TrackEvent) Validate() error {
 }
 
 // Validate checks the command on its own.
-func (c *IdentifyUser) Validate() error {
-	err := validateTracked(c.EventID, c.ProjectID, c.OccurredAt, &c.Event)
-	if !domain.IsIdentify(c.Event.Event) {
-		err = errors.Join(err, &ValidationError{Field: "event", Reason: "must be an identify event"})
-	}
-	return err
-}
+func (c *IdentifyUser) Validate() error { return (*TrackEvent)(c).Validate() }
 
 // Validate checks the command on its own.
 func (c *RecordKeyUsage) Validate() error {
@@ -99,62 +89,49 @@ type Subjects interface {
 	UsageSubject(projectID string) string
 }
 
-func trackedMeta(h Header, eventID, orgID, projectID string, occurred time.Time) domain.Meta {
-	return domain.Meta{AggregateType: domain.AggregateEvent, AggregateID: eventID, OrganizationID: orgID,
-		ProjectID: projectID, CorrelationID: h.CorrelationID, CausationID: h.CommandID, OccurredAt: occurred}
-}
-
-// TrackEvent appends EventTracked, or EventRejected when the key may not
-// send this event or the command is malformed.
+// TrackEvent appends EventTracked (UserIdentified for an identify), or
+// EventRejected when the key may not send the event or the command is
+// malformed.
 func (h *Handlers) TrackEvent(ctx context.Context, c *TrackEvent) error {
-	return h.appendTracked(ctx, "TrackEvent", domain.EventTracked, c.Header, c.EventID, c.OrganizationID, c.ProjectID,
-		c.OccurredAt, c.Event, c.Validate())
-}
-
-// IdentifyUser appends UserIdentified, or EventRejected.
-func (h *Handlers) IdentifyUser(ctx context.Context, c *IdentifyUser) error {
-	return h.appendTracked(ctx, "IdentifyUser", domain.UserIdentified, c.Header, c.EventID, c.OrganizationID, c.ProjectID,
-		c.OccurredAt, c.Event, c.Validate())
-}
-
-func (h *Handlers) appendTracked(ctx context.Context, name, eventType string, hdr Header, eventID, orgID, projectID string,
-	occurred time.Time, data domain.TrackedData, invalid error,
-) error {
-	if _, err := domain.ParseID(projectID); err != nil {
+	if _, err := domain.ParseID(c.ProjectID); err != nil {
 		// Without a project there is no subject to record a rejection on.
-		return h.reject(ctx, name, fmt.Errorf("projectId: %w", err))
+		return h.reject(ctx, fmt.Errorf("projectId: %w", err))
 	}
-	if _, err := domain.ParseID(eventID); err != nil {
-		return h.reject(ctx, name, fmt.Errorf("eventId: %w", err))
+	if _, err := domain.ParseID(c.EventID); err != nil {
+		return h.reject(ctx, fmt.Errorf("eventId: %w", err))
 	}
-	outcome := "applied"
-	switch {
-	case invalid != nil:
-		eventType, data.Code, data.Reason = domain.EventRejected, "invalid_request", invalid.Error()
+	data, eventType := c.Event, domain.EventTracked
+	if domain.IsIdentify(data.Event) {
+		eventType = domain.UserIdentified
+	}
+	switch err := c.Validate(); {
+	case err != nil:
+		eventType, data.Code, data.Reason = domain.EventRejected, "invalid_request", err.Error()
 	case !domain.KeyAllows(data.KeyType, data.Event):
 		eventType, data.Code = domain.EventRejected, "forbidden_event"
 		data.Reason = fmt.Sprintf("event %q requires a secret key", data.Event)
 	}
 	if eventType == domain.EventRejected {
-		outcome = "rejected"
-		h.log.WarnContext(ctx, "tracked event rejected", "eventId", eventID, "project", projectID, "reason", data.Reason)
+		record(ctx, outcomeRejected, data.Reason)
 	}
-	e, err := domain.NewEventWithID(eventID, eventType, trackedMeta(hdr, eventID, orgID, projectID, occurred), data)
+	meta := domain.Meta{AggregateType: domain.AggregateEvent, AggregateID: c.EventID, OrganizationID: c.OrganizationID,
+		ProjectID: c.ProjectID, CorrelationID: c.CorrelationID, CausationID: c.CommandID, OccurredAt: c.OccurredAt}
+	e, err := domain.NewEventWithID(c.EventID, eventType, meta, data)
 	if err != nil {
 		return err
 	}
-	if err := h.tracked.Publish(ctx, h.subjects.TrackedSubject(projectID), e); err != nil {
-		h.metrics.CommandHandled(name, "error")
-		return err
-	}
-	h.metrics.CommandHandled(name, outcome)
-	return nil
+	return h.tracked.Publish(ctx, h.subjects.TrackedSubject(c.ProjectID), e)
+}
+
+// IdentifyUser handles an identify sent by an earlier build.
+func (h *Handlers) IdentifyUser(ctx context.Context, c *IdentifyUser) error {
+	return h.TrackEvent(ctx, (*TrackEvent)(c))
 }
 
 // RecordKeyUsage appends one ApiKeyUsed per key.
 func (h *Handlers) RecordKeyUsage(ctx context.Context, c *RecordKeyUsage) error {
 	if err := c.Validate(); err != nil {
-		return h.reject(ctx, "RecordKeyUsage", err)
+		return h.reject(ctx, err)
 	}
 	for _, u := range c.Usages {
 		// The id is derived from the command, so a redelivery is a duplicate.
@@ -167,10 +144,8 @@ func (h *Handlers) RecordKeyUsage(ctx context.Context, c *RecordKeyUsage) error 
 			return err
 		}
 		if err := h.tracked.Publish(ctx, h.subjects.UsageSubject(u.ProjectID), e); err != nil {
-			h.metrics.CommandHandled("RecordKeyUsage", "error")
 			return err
 		}
 	}
-	h.metrics.CommandHandled("RecordKeyUsage", "applied")
 	return nil
 }

@@ -29,11 +29,8 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/gamify/boost/api"
-	"github.com/gamify/boost/domain"
-	"github.com/gamify/boost/queries"
+	"github.com/gamify/boost/app"
 	"github.com/gamify/boost/ratelimit"
-	"github.com/gamify/boost/readmodel"
 )
 
 //go:embed templates/*.html
@@ -42,31 +39,19 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Manager performs the write actions of the dashboard; the API server
-// implements it, so a key made here is made exactly like one made with
-// POST /v1/projects/{id}/api-keys.
-type Manager interface {
-	CreateOrganization(ctx context.Context, name string) (*readmodel.Organization, bool, error)
-	CreateProject(ctx context.Context, orgID, name string) (*readmodel.Project, bool, error)
-	CreateKey(ctx context.Context, projectID, name string, t domain.KeyType) (*readmodel.APIKey, string, bool, error)
-	RevokeKey(ctx context.Context, projectID, keyID string) (*readmodel.APIKey, bool, error)
-	TrackTestEvent(ctx context.Context, projectID string) (string, error)
-}
-
 // Config wires the dashboard.
 type Config struct {
 	// AdminTokenSHA256 is the hex SHA-256 of the admin token that signs in.
 	AdminTokenSHA256 string
 	// SessionTTL is how long a sign-in lasts.
 	SessionTTL time.Duration
-	Manage     Manager
-	Queries    *queries.Queries
+	// App is every use case: the dashboard calls the same ones as the
+	// HTTP API, so a key made here is made exactly like one made with POST
+	// /v1/projects/{id}/api-keys.
+	App *app.Application
 	// Feed streams events to the live tail; nil disables it.
 	Feed   Feed
 	Health *Health
-	// Quarantine lists and reprocesses set-aside records; nil: the page
-	// says it is not served here.
-	Quarantine Quarantine
 	// AuthFailures throttles wrong admin tokens per client address, shared
 	// with the API; nil: no throttle.
 	AuthFailures *ratelimit.Failures
@@ -253,13 +238,13 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		} else if d.cfg.AuthFailures != nil {
 			d.cfg.AuthFailures.Failed(client)
 		}
-		d.cfg.Log.WarnContext(r.Context(), "dashboard sign-in refused", "requestId", api.RequestID(r.Context()), "client", client)
+		d.cfg.Log.WarnContext(r.Context(), "dashboard sign-in refused", "requestId", app.RequestID(r.Context()), "client", client)
 		d.render(w, r, http.StatusUnauthorized, "login", &view{Title: "Sign in", Error: msg,
 			Data: map[string]string{"Next": next}})
 		return
 	}
 	d.sessions.issue(w, r)
-	d.cfg.Log.InfoContext(r.Context(), "dashboard sign-in", "requestId", api.RequestID(r.Context()))
+	d.cfg.Log.InfoContext(r.Context(), "dashboard sign-in", "requestId", app.RequestID(r.Context()))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -278,13 +263,19 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
 
 // opMessage turns a Manager error into what the page says.
 func opMessage(err error) (int, string) {
-	var e *api.Error
-	if errors.As(err, &e) {
-		msg := e.Message
-		if e.Status == http.StatusServiceUnavailable {
-			msg += " Nothing was changed."
-		}
-		return e.Status, msg
+	var e *app.Error
+	if !errors.As(err, &e) {
+		return http.StatusServiceUnavailable, "The service is unavailable; nothing was changed. Retry shortly."
 	}
-	return http.StatusServiceUnavailable, "The service is unavailable; nothing was changed. Retry shortly."
+	switch e.Kind {
+	case app.Invalid:
+		return http.StatusBadRequest, e.Message
+	case app.NotFound:
+		return http.StatusNotFound, e.Message
+	case app.Conflict:
+		return http.StatusConflict, e.Message
+	case app.Forbidden, app.Unauthorized:
+		return http.StatusForbidden, e.Message
+	}
+	return http.StatusServiceUnavailable, e.Message + " Nothing was changed."
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/gamify/boost/api"
 	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/health"
 	"github.com/gamify/boost/projections"
@@ -32,7 +31,7 @@ type ProjectionTopics struct {
 // processor and the bridge; Kafka end offsets against the projections'
 // database checkpoints; the ingest counter; the failed events.
 type Health struct {
-	Checks      []api.Check
+	Checks      []health.Check
 	Registry    prometheus.Gatherer
 	JetStream   jetstream.JetStream // nil: not shown
 	Names       bus.Names
@@ -121,7 +120,7 @@ func (h *Health) Snapshot(ctx context.Context, projectIDs []string) HealthSnapsh
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i, err := range api.ProbeAll(ctx, h.Checks) {
+		for i, err := range health.ProbeAll(ctx, h.Checks) {
 			deps[i] = DependencyState{Name: h.Checks[i].Name, OK: true}
 			if err != nil {
 				deps[i] = DependencyState{Name: h.Checks[i].Name, Error: err.Error()}

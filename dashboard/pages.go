@@ -9,7 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/gamify/boost/api"
+	"github.com/gamify/boost/app"
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/queries"
 	"github.com/gamify/boost/readmodel"
@@ -39,12 +39,12 @@ func (d *Dashboard) project(fn func(http.ResponseWriter, *http.Request, *project
 			d.renderError(w, r, http.StatusNotFound, "Project not found", "There is no project "+raw+".")
 			return
 		}
-		p, err := d.cfg.Queries.Project(r.Context(), id)
+		p, err := d.cfg.App.Queries.Read.Project(r.Context(), id)
 		if err != nil {
 			d.queryFailed(w, r, err, "Project not found", "There is no project "+id+".")
 			return
 		}
-		org, err := d.cfg.Queries.Organization(r.Context(), p.OrganizationID)
+		org, err := d.cfg.App.Queries.Read.Organization(r.Context(), p.OrganizationID)
 		if err != nil {
 			d.queryFailed(w, r, err, "Organization not found", "The project's organization is missing.")
 			return
@@ -56,7 +56,7 @@ func (d *Dashboard) project(fn func(http.ResponseWriter, *http.Request, *project
 // read runs fn with queries confined to the project (row-level security
 // on PostgreSQL), exactly as the read API does.
 func (d *Dashboard) read(ctx context.Context, pc *projectCtx, fn func(ctx context.Context, q *queries.Queries) error) error {
-	return d.cfg.Queries.InProject(ctx, pc.project.ID, fn)
+	return d.cfg.App.Queries.Read.InProject(ctx, pc.project.ID, fn)
 }
 
 // queryFailed answers a read error: a 404 page for a missing row, else a
@@ -70,7 +70,7 @@ func (d *Dashboard) queryFailed(w http.ResponseWriter, r *http.Request, err erro
 		d.renderError(w, r, http.StatusBadRequest, "Bad page link", "That page link is not one this dashboard issued; go back to the first page.")
 		return
 	}
-	d.cfg.Log.ErrorContext(r.Context(), "dashboard read failed", "requestId", api.RequestID(r.Context()), "err", err)
+	d.cfg.Log.ErrorContext(r.Context(), "dashboard read failed", "requestId", app.RequestID(r.Context()), "err", err)
 	d.renderError(w, r, http.StatusServiceUnavailable, "Database unavailable",
 		"The read-model database did not answer. Nothing was lost: events keep flowing into the log. Retry shortly.")
 }
@@ -85,13 +85,13 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request) {
 
 func (d *Dashboard) createOrganization(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	org, _, err := d.cfg.Manage.CreateOrganization(r.Context(), name)
+	org, err := d.cfg.App.Commands.CreateOrganization.Handle(r.Context(), app.CreateOrganization{Name: name})
 	if err != nil {
 		status, msg := opMessage(err)
 		d.render(w, r, status, "overview", &view{Title: "Projects", Nav: "overview", Error: "Could not create the organization: " + msg})
 		return
 	}
-	http.Redirect(w, r, "/dashboard/?created="+url.QueryEscape(org.Name), http.StatusSeeOther)
+	http.Redirect(w, r, "/dashboard/?created="+url.QueryEscape(org.Value.Name), http.StatusSeeOther)
 }
 
 func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request) {
@@ -101,13 +101,13 @@ func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	p, _, err := d.cfg.Manage.CreateProject(r.Context(), orgID, name)
+	p, err := d.cfg.App.Commands.CreateProject.Handle(r.Context(), app.CreateProject{OrganizationID: orgID, Name: name})
 	if err != nil {
 		status, msg := opMessage(err)
 		d.render(w, r, status, "overview", &view{Title: "Projects", Nav: "overview", Error: "Could not create the project: " + msg})
 		return
 	}
-	http.Redirect(w, r, "/dashboard/projects/"+p.ID+"/start?created=1", http.StatusSeeOther)
+	http.Redirect(w, r, "/dashboard/projects/"+p.Value.ID+"/start?created=1", http.StatusSeeOther)
 }
 
 // eventFilters are the live tail's filters, from the query string.
@@ -178,7 +178,7 @@ func (d *Dashboard) eventPage(w http.ResponseWriter, r *http.Request, pc *projec
 }
 
 func (d *Dashboard) testEvent(w http.ResponseWriter, r *http.Request, pc *projectCtx) {
-	id, err := d.cfg.Manage.TrackTestEvent(r.Context(), pc.project.ID)
+	id, err := d.cfg.App.Commands.SendTestEvent.Handle(r.Context(), app.SendTestEvent{ProjectID: pc.project.ID})
 	wantsJSON := strings.Contains(r.Header.Get("Accept"), "application/json")
 	if err != nil {
 		status, msg := opMessage(err)
@@ -248,7 +248,7 @@ func (d *Dashboard) userPage(w http.ResponseWriter, r *http.Request, pc *project
 }
 
 func (d *Dashboard) listKeys(r *http.Request, pc *projectCtx) ([]readmodel.APIKey, error) {
-	keys, _, err := d.cfg.Queries.APIKeys(r.Context(), pc.project.ID, pageOf(queries.MaxLimit))
+	keys, _, err := d.cfg.App.Queries.Read.APIKeys(r.Context(), pc.project.ID, pageOf(queries.MaxLimit))
 	return keys, err
 }
 
@@ -277,14 +277,14 @@ func (d *Dashboard) createKey(w http.ResponseWriter, r *http.Request, pc *projec
 	typ := domain.KeyType(r.PostFormValue("type"))
 	v := pc.view("API keys", "keys")
 	status := http.StatusCreated
-	k, plaintext, _, err := d.cfg.Manage.CreateKey(r.Context(), pc.project.ID, name, typ)
+	k, err := d.cfg.App.Commands.CreateKey.Handle(r.Context(), app.CreateKey{ProjectID: pc.project.ID, Name: name, Type: typ})
 	var created *newKey
 	if err != nil {
 		var msg string
 		status, msg = opMessage(err)
 		v.Error = "Could not create the key: " + msg
 	} else {
-		created = &newKey{Key: k, Plaintext: plaintext}
+		created = &newKey{Key: k.Value, Plaintext: k.Plaintext}
 	}
 	keys, err := d.listKeys(r, pc)
 	if err != nil {
@@ -305,7 +305,7 @@ func (d *Dashboard) keyOf(w http.ResponseWriter, r *http.Request, pc *projectCtx
 		d.queryFailed(w, r, queries.ErrNotFound, title, missing)
 		return nil
 	}
-	k, err := d.cfg.Queries.APIKey(r.Context(), pc.project.ID, id)
+	k, err := d.cfg.App.Queries.Read.APIKey(r.Context(), pc.project.ID, id)
 	if err != nil {
 		// A missing key is a 404 page, a database outage a 503 one.
 		d.queryFailed(w, r, err, title, missing)
@@ -329,7 +329,7 @@ func (d *Dashboard) revokeKey(w http.ResponseWriter, r *http.Request, pc *projec
 	if k == nil {
 		return
 	}
-	if _, _, err := d.cfg.Manage.RevokeKey(r.Context(), pc.project.ID, k.ID); err != nil {
+	if _, err := d.cfg.App.Commands.RevokeKey.Handle(r.Context(), app.RevokeKey{ProjectID: pc.project.ID, KeyID: k.ID}); err != nil {
 		status, msg := opMessage(err)
 		v := pc.view("Revoke "+k.Name, "keys")
 		v.Error, v.Data = "Could not revoke the key: "+msg, k
@@ -353,7 +353,9 @@ func (d *Dashboard) startPage(w http.ResponseWriter, r *http.Request, pc *projec
 }
 
 func (d *Dashboard) startWithKey(w http.ResponseWriter, r *http.Request, pc *projectCtx) {
-	k, plaintext, _, err := d.cfg.Manage.CreateKey(r.Context(), pc.project.ID, "Get started (browser)", domain.KeyPublishable)
+	created, err := d.cfg.App.Commands.CreateKey.Handle(r.Context(), app.CreateKey{ProjectID: pc.project.ID,
+		Name: "Get started (browser)", Type: domain.KeyPublishable})
+	k, plaintext := created.Value, created.Plaintext
 	if err != nil {
 		status, msg := opMessage(err)
 		d.renderStart(w, r, pc, status, nil, "Could not create the key: "+msg)

@@ -1,24 +1,15 @@
 package dashboard
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"net/url"
 
 	"github.com/gorilla/mux"
 
+	"github.com/gamify/boost/app"
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/quarantine"
 )
-
-// Quarantine lists and reprocesses what pipeline stages set aside; the
-// quarantine service implements it.
-type Quarantine interface {
-	List(ctx context.Context, f quarantine.Filter) ([]quarantine.Record, error)
-	Get(ctx context.Context, id string) (quarantine.Record, error)
-	Reprocess(ctx context.Context, id string) (quarantine.Record, error)
-}
 
 // quarantineList is the quarantine page's data.
 type quarantineList struct {
@@ -29,7 +20,7 @@ type quarantineList struct {
 
 func (d *Dashboard) quarantinePage(w http.ResponseWriter, r *http.Request) {
 	v := &view{Title: "Quarantine", Nav: "quarantine"}
-	if d.cfg.Quarantine == nil {
+	if d.cfg.App.Queries.Quarantine == nil {
 		v.Error = "This process does not serve the quarantine."
 		d.render(w, r, http.StatusOK, "quarantine", v)
 		return
@@ -42,7 +33,7 @@ func (d *Dashboard) quarantinePage(w http.ResponseWriter, r *http.Request) {
 	if list.Status == "all" {
 		list.Status = ""
 	}
-	recs, err := d.cfg.Quarantine.List(r.Context(), quarantine.Filter{Stage: list.Stage, Status: list.Status, Limit: 200})
+	recs, err := d.cfg.App.Queries.Quarantine.List(r.Context(), quarantine.Filter{Stage: list.Stage, Status: list.Status, Limit: 200})
 	if err != nil {
 		v.Error = "The quarantine could not be read: " + err.Error()
 	}
@@ -67,20 +58,18 @@ func (d *Dashboard) reprocess(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := d.cfg.Quarantine.Reprocess(r.Context(), rec.ID); err != nil {
+	if _, err := d.cfg.App.Commands.Reprocess.Handle(r.Context(), app.Reprocess{ID: rec.ID}); err != nil {
 		v := &view{Title: "Quarantined record", Nav: "quarantine", Data: rec}
-		status := http.StatusConflict
-		var still *quarantine.StillFailing
-		switch {
-		case errors.As(err, &still):
-			v.Error = "Reprocessing failed again; the record stays quarantined: " + still.Err.Error()
-		case errors.Is(err, quarantine.ErrAlreadyReprocessed):
+		status, msg := opMessage(err)
+		switch e, _ := err.(*app.Error); {
+		case e != nil && e.Code == "still_failing":
+			v.Error = "Reprocessing failed again; the record stays quarantined: " + msg
+		case e != nil && e.Code == "already_reprocessed":
 			v.Error = "This record was already reprocessed."
 		default:
-			status = http.StatusServiceUnavailable
-			v.Error = "Reprocessing could not run now: " + err.Error()
+			v.Error = "Reprocessing could not run now: " + msg
 		}
-		if fresh, gerr := d.cfg.Quarantine.Get(r.Context(), rec.ID); gerr == nil {
+		if fresh, gerr := d.cfg.App.Queries.Quarantine.Get(r.Context(), rec.ID); gerr == nil {
 			v.Data = fresh
 		}
 		d.render(w, r, status, "quarantined", v)
@@ -91,7 +80,7 @@ func (d *Dashboard) reprocess(w http.ResponseWriter, r *http.Request) {
 
 // quarantined reads the record in the path, answering the error itself.
 func (d *Dashboard) quarantined(w http.ResponseWriter, r *http.Request) (quarantine.Record, bool) {
-	if d.cfg.Quarantine == nil {
+	if d.cfg.App.Queries.Quarantine == nil {
 		d.renderError(w, r, http.StatusNotFound, "No quarantine", "This process does not serve the quarantine.")
 		return quarantine.Record{}, false
 	}
@@ -100,13 +89,14 @@ func (d *Dashboard) quarantined(w http.ResponseWriter, r *http.Request) (quarant
 		d.renderError(w, r, http.StatusNotFound, "Not found", "There is no quarantined record with that id.")
 		return quarantine.Record{}, false
 	}
-	rec, err := d.cfg.Quarantine.Get(r.Context(), id)
-	if errors.Is(err, quarantine.ErrNotFound) {
+	rec, err := d.cfg.App.Queries.Quarantine.Get(r.Context(), id)
+	if app.KindOf(err) == app.NotFound {
 		d.renderError(w, r, http.StatusNotFound, "Not found", "There is no quarantined record "+id+".")
 		return quarantine.Record{}, false
 	}
 	if err != nil {
-		d.renderError(w, r, http.StatusServiceUnavailable, "Quarantine unavailable", err.Error())
+		_, msg := opMessage(err)
+		d.renderError(w, r, http.StatusServiceUnavailable, "Quarantine unavailable", msg)
 		return quarantine.Record{}, false
 	}
 	return rec, true

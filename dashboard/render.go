@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gamify/boost/api"
+	"github.com/gamify/boost/app"
 	"github.com/gamify/boost/readmodel"
 )
 
@@ -232,7 +232,7 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, p
 	}
 	var buf bytes.Buffer
 	if err := d.pages[page].ExecuteTemplate(&buf, "layout", v); err != nil {
-		d.cfg.Log.ErrorContext(r.Context(), "rendering dashboard page", "page", page, "requestId", api.RequestID(r.Context()), "err", err)
+		d.cfg.Log.ErrorContext(r.Context(), "rendering dashboard page", "page", page, "requestId", app.RequestID(r.Context()), "err", err)
 		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
 		return
 	}
@@ -250,13 +250,13 @@ func (d *Dashboard) renderError(w http.ResponseWriter, r *http.Request, status i
 // sidebar lists organizations and their projects for the project switcher.
 // On a database error it is empty, not nil, so render does not ask again.
 func (d *Dashboard) sidebar(r *http.Request) []orgProjects {
-	orgs, _, err := d.cfg.Queries.Organizations(r.Context(), pageOf(100))
+	orgs, _, err := d.cfg.App.Queries.Read.Organizations(r.Context(), pageOf(100))
 	if err != nil {
 		return []orgProjects{}
 	}
 	out := make([]orgProjects, 0, len(orgs))
 	for _, o := range orgs {
-		ps, _, err := d.cfg.Queries.Projects(r.Context(), o.ID, pageOf(100))
+		ps, _, err := d.cfg.App.Queries.Read.Projects(r.Context(), o.ID, pageOf(100))
 		if err != nil {
 			return []orgProjects{}
 		}

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gamify/boost/api"
+	"github.com/gamify/boost/app"
 	"github.com/gamify/boost/domain"
 )
 
@@ -40,7 +40,7 @@ func (d *Dashboard) eventStream(w http.ResponseWriter, r *http.Request, pc *proj
 	defer context.AfterFunc(d.streamsCtx, cancel)()
 	feed, err := d.cfg.Feed.Subscribe(ctx, pc.project.ID)
 	if err != nil {
-		d.cfg.Log.WarnContext(ctx, "live tail: subscribing failed", "requestId", api.RequestID(ctx), "err", err)
+		d.cfg.Log.WarnContext(ctx, "live tail: subscribing failed", "requestId", app.RequestID(ctx), "err", err)
 		d.renderError(w, r, http.StatusServiceUnavailable, "Live events unavailable",
 			"The pipeline (NATS) did not answer; retry shortly.")
 		return

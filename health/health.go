@@ -6,6 +6,7 @@
 package health
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"time"
@@ -225,4 +226,23 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(s.Failures), s.Name)
 		ch <- prometheus.MustNewConstMetric(descQuarantined, prometheus.CounterValue, float64(s.Quarantined), s.Name)
 	}
+}
+
+// Check is one readiness probe of a dependency; Probe returns nil when it
+// answers.
+type Check struct {
+	Name  string
+	Probe func(ctx context.Context) error
+}
+
+// ProbeAll runs every check's probe concurrently and returns their errors
+// in the checks' order; ctx bounds them all.
+func ProbeAll(ctx context.Context, checks []Check) []error {
+	errs := make([]error, len(checks))
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Go(func() { errs[i] = c.Probe(ctx) })
+	}
+	wg.Wait()
+	return errs
 }

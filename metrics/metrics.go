@@ -3,6 +3,8 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -20,6 +22,8 @@ type Metrics struct {
 	BridgeLagEvents *prometheus.GaugeVec
 	ProjectedEvents *prometheus.CounterVec
 	ProjectionLag   *prometheus.GaugeVec
+	UseCases        *prometheus.CounterVec
+	UseCaseDuration *prometheus.HistogramVec
 }
 
 // New registers and returns a fresh set of collectors.
@@ -63,12 +67,21 @@ func New() *Metrics {
 			Name: "boost_projection_lag_records",
 			Help: "Kafka records behind the end of the log, per projection.",
 		}, []string{"projection"}),
+		UseCases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boost_use_cases_total",
+			Help: "Use cases handled by the application layer, by name and outcome (ok, or the error kind).",
+		}, []string{"use_case", "outcome"}),
+		UseCaseDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "boost_use_case_duration_seconds",
+			Help:    "Time the application layer took for a use case.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"use_case"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPDuration, m.CommandsHandled, m.EventOutcomes, m.EventsAccepted,
-		m.BridgedEvents, m.BridgeLagEvents, m.ProjectedEvents, m.ProjectionLag,
+		m.BridgedEvents, m.BridgeLagEvents, m.ProjectedEvents, m.ProjectionLag, m.UseCases, m.UseCaseDuration,
 	)
 	return m
 }
@@ -102,4 +115,10 @@ func (m *Metrics) EventOutcome(outcome string) { m.EventOutcomes.WithLabelValues
 // Ingested counts events the API accepted or rejected.
 func (m *Metrics) Ingested(result string, n int) {
 	m.EventsAccepted.WithLabelValues(result).Add(float64(n))
+}
+
+// UseCase counts and times one use case of the application layer.
+func (m *Metrics) UseCase(name, outcome string, took time.Duration) {
+	m.UseCases.WithLabelValues(name, outcome).Inc()
+	m.UseCaseDuration.WithLabelValues(name).Observe(took.Seconds())
 }

@@ -80,13 +80,24 @@ type Processor struct {
 	logger   *slog.Logger
 }
 
+// Config is what a processor needs.
+type Config struct {
+	Log      Log // where outcomes are appended
+	Subjects Subjects
+	Metrics  Metrics
+	Logger   *slog.Logger
+}
+
 // New returns a processor with the built-in rules.
-func New(log Log, subjects Subjects, m Metrics, logger *slog.Logger) *Processor {
-	p := &Processor{log: log, subjects: subjects, rules: map[string][]Rule{}, metrics: m, logger: logger}
+func New(cfg Config) (*Processor, error) {
+	if cfg.Log == nil || cfg.Subjects == nil || cfg.Metrics == nil || cfg.Logger == nil {
+		return nil, errors.New("processing: an outcome log, subjects, metrics and a logger are required")
+	}
+	p := &Processor{log: cfg.Log, subjects: cfg.Subjects, rules: map[string][]Rule{}, metrics: cfg.Metrics, logger: cfg.Logger}
 	for _, name := range domain.CommerceEvents {
 		p.Register(name, RuleFunc(knownCurrency))
 	}
-	return p
+	return p, nil
 }
 
 // Register adds a rule for an event name (matched trimmed and

@@ -51,7 +51,10 @@ func TestProcessorIsolatesPoison(t *testing.T) {
 	}
 	var attempts, flaky atomic.Int64
 	m := &outcomes{}
-	p := processing.New(store, names, m, testenv.Logger(t))
+	p, err := processing.New(processing.Config{Log: store, Subjects: names, Metrics: m, Logger: testenv.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	p.Register("poison", processing.RuleFunc(func(context.Context, *domain.Event, *domain.TrackedData) error {
 		attempts.Add(1)
 		return errors.New("this rule has a bug")

@@ -69,8 +69,11 @@ func TestRunnerQuarantinesWhatItCannotApply(t *testing.T) {
 			produce(t, env, &kgo.Record{Topic: topic, Key: []byte(b), Value: []byte("not json at all")})
 
 			p := projections.NewEvents(topic)
-			r := projections.NewRunner(db, env.Kafka.Addrs(), prefix+".group", p, testenv.Logger(t), nopMetrics{})
-			r.Stage = health.NewBoard(0).Stage(projections.StageName(p.Name()))
+			r, err := projections.NewRunner(projections.RunnerConfig{DB: db, Brokers: env.Kafka.Addrs(), Group: prefix + ".group",
+				Projection: p, Log: testenv.Logger(t), Metrics: nopMetrics{}, Stage: health.NewBoard(0).Stage(projections.StageName(p.Name()))})
+			if err != nil {
+				t.Fatal(err)
+			}
 			ctx, cancel := context.WithCancel(t.Context())
 			done := make(chan error, 1)
 			go func() { done <- r.Run(ctx) }()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/health"
+	"github.com/gamify/boost/internal/retry"
 	"github.com/gamify/boost/readmodel"
 	"github.com/gamify/boost/store"
 )
@@ -87,11 +88,55 @@ type Runner struct {
 	setAside func(ctx context.Context, tx bun.Tx, q *readmodel.QuarantinedRecord) error
 }
 
-// NewRunner wires a runner; group is the Kafka consumer group name.
-func NewRunner(db *store.DB, brokers []string, group string, p Projection, log *slog.Logger, m Metrics) *Runner {
-	return &Runner{db: db, brokers: brokers, group: group, p: p, log: log.With("projection", p.Name()),
-		metrics: m, MaxBatch: 5000, Linger: 50 * time.Millisecond, MaxAttempts: defaultMaxAttempts,
-		checkpoint: p.Name(), partitionLock: p.Name()}
+// RunnerConfig is what a runner needs; zero tuning fields take defaults.
+type RunnerConfig struct {
+	DB         *store.DB
+	Brokers    []string
+	Group      string // the Kafka consumer group
+	Projection Projection
+	Log        *slog.Logger
+	Metrics    Metrics
+	// Stage reports progress, backlog, failures and quarantines (nil: a
+	// stage of its own that nobody reads).
+	Stage *health.Stage
+	// MaxBatch bounds one transaction (5000); Linger is how long a small
+	// batch waits for more records (50 ms); MaxAttempts is how often a
+	// record that fails alone is tried before it is quarantined (4).
+	MaxBatch    int
+	Linger      time.Duration
+	MaxAttempts int
+}
+
+func (c *RunnerConfig) validate() error {
+	switch {
+	case c.DB == nil || len(c.Brokers) == 0 || c.Group == "" || c.Projection == nil:
+		return errors.New("projections: a runner needs a database, brokers, a group and a projection")
+	case c.Log == nil || c.Metrics == nil:
+		return errors.New("projections: a runner needs a logger and metrics")
+	case c.MaxBatch < 0 || c.Linger < 0 || c.MaxAttempts < 0:
+		return errors.New("projections: a runner's tuning must not be negative")
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 5000
+	}
+	if c.Linger == 0 {
+		c.Linger = 50 * time.Millisecond
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = defaultMaxAttempts
+	}
+	return nil
+}
+
+// NewRunner wires a runner.
+func NewRunner(cfg RunnerConfig) (*Runner, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	p := cfg.Projection
+	return &Runner{db: cfg.DB, brokers: cfg.Brokers, group: cfg.Group, p: p, log: cfg.Log.With("projection", p.Name()),
+		metrics: cfg.Metrics, MaxBatch: cfg.MaxBatch, Linger: cfg.Linger, MaxAttempts: cfg.MaxAttempts, Stage: cfg.Stage,
+		checkpoint: p.Name(), partitionLock: p.Name()}, nil
 }
 
 // defaultMaxAttempts tries a failing record over about a second and a half
@@ -253,7 +298,7 @@ func (r *Runner) applyBatch(ctx context.Context, records []*kgo.Record) error {
 		r.stage().Failed(err, "the database")
 		r.log.Error("projection batch failed: the database is unavailable; retrying",
 			"records", len(records), "attempt", attempt, "err", err)
-		if !sleepCtx(ctx, backoff(attempt)) {
+		if !retry.Sleep(ctx, retry.Delay(attempt, 5*time.Second)) {
 			return ctx.Err()
 		}
 	}
@@ -277,7 +322,7 @@ func (r *Runner) isolate(ctx context.Context, rec *kgo.Record, err error) error 
 	first := time.Now().UTC()
 	attempts := 1
 	for ; attempts < r.MaxAttempts; attempts++ {
-		if !sleepCtx(ctx, backoff(attempts)) {
+		if !retry.Sleep(ctx, retry.Delay(attempts, 5*time.Second)) {
 			return ctx.Err()
 		}
 		if err = r.applyBatch(ctx, []*kgo.Record{rec}); err == nil || ctx.Err() != nil {
@@ -297,25 +342,9 @@ func (r *Runner) isolate(ctx context.Context, rec *kgo.Record, err error) error 
 		// Nothing moves past a record that could not be set aside.
 		r.stage().Failed(qerr, "the database")
 		r.log.Error("quarantining a record failed; retrying", "offset", rec.Offset, "err", qerr)
-		if !sleepCtx(ctx, backoff(attempt)) {
+		if !retry.Sleep(ctx, retry.Delay(attempt, 5*time.Second)) {
 			return ctx.Err()
 		}
-	}
-}
-
-// backoff grows from 100 ms to 5 s.
-func backoff(attempt int) time.Duration {
-	return min(100*time.Millisecond<<min(attempt, 6), 5*time.Second)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

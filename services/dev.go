@@ -16,9 +16,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gamify/boost/api"
 	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/config"
+	"github.com/gamify/boost/health"
 	"github.com/gamify/boost/metrics"
 	"github.com/gamify/boost/store"
 )
@@ -87,7 +87,7 @@ func Dev(ctx context.Context, o DevOptions) error {
 	// so a script waiting on /readyz can use them right away.
 	var setUp atomic.Bool
 	node := &Node{Config: cfg, Roles: AllRoles, Version: o.Version, NATS: nc, DB: db, Log: o.Log,
-		Metrics: metrics.New(), Dial: ns.Connect, ExtraChecks: []api.Check{{Name: "setup", Probe: func(context.Context) error {
+		Metrics: metrics.New(), Dial: ns.Connect, ExtraChecks: []health.Check{{Name: "setup", Probe: func(context.Context) error {
 			if !setUp.Load() {
 				return errors.New("creating the default organization, project and keys")
 			}
@@ -105,7 +105,7 @@ func Dev(ctx context.Context, o DevOptions) error {
 	var seeded *Seeded
 	if _, err := os.Stat(seedFile); errors.Is(err, os.ErrNotExist) {
 		seedCtx, cancel := context.WithTimeout(ctx, time.Minute)
-		seeded, err = Seed(seedCtx, node.CommandBus(), node.Queries())
+		seeded, err = Seed(seedCtx, node.App())
 		cancel()
 		if err != nil {
 			return fmt.Errorf("creating the default organization, project and keys: %w", err)

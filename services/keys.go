@@ -53,8 +53,8 @@ func (n *Node) keyCache() apikeys.Cache {
 func (n *Node) revocations() projections.KeyRevocations {
 	var r multiRevocations
 	n.mu.Lock()
-	if n.auth != nil {
-		r = append(r, n.auth)
+	if n.api != nil {
+		r = append(r, n.api.auth)
 	}
 	n.mu.Unlock()
 	if n.Redis != nil && len(r) == 0 {

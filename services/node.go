@@ -17,26 +17,20 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/rueidis"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/gamify/boost/api"
-	"github.com/gamify/boost/apikeys"
+	"github.com/gamify/boost/app"
 	"github.com/gamify/boost/bus"
 	"github.com/gamify/boost/commands"
 	"github.com/gamify/boost/config"
 	"github.com/gamify/boost/dashboard"
 	"github.com/gamify/boost/health"
 	"github.com/gamify/boost/metrics"
-	"github.com/gamify/boost/processing"
 	"github.com/gamify/boost/projections"
-	"github.com/gamify/boost/quarantine"
-	"github.com/gamify/boost/queries"
 	"github.com/gamify/boost/ratelimit"
 	"github.com/gamify/boost/store"
 )
@@ -109,15 +103,20 @@ type Node struct {
 	Listener net.Listener
 	// ExtraChecks join the readiness probes (boost dev reports its
 	// first-start setup through one).
-	ExtraChecks []api.Check
+	ExtraChecks []health.Check
 
-	mu      sync.Mutex
-	conns   []*nats.Conn
-	auth    *apikeys.Authenticator
-	addr    string
-	ready   chan struct{}
-	cmdBus  *commands.Bus
-	queries *queries.Queries
+	mu    sync.Mutex
+	conns []*nats.Conn
+	api   *apiRole
+	addr  string
+	ready chan struct{}
+}
+
+// Role is one part of Boost a node runs: built by its own constructor
+// from its dependencies, run until its context ends.
+type Role interface {
+	Name() string
+	Run(ctx context.Context) error
 }
 
 func (n *Node) has(role string) bool { return slices.Contains(n.Roles, role) }
@@ -142,285 +141,105 @@ func (n *Node) readyChan() chan struct{} {
 }
 
 // Run starts the roles and blocks until ctx is cancelled and every role has
-// stopped: HTTP first (in-flight requests finish), then command handlers,
-// the bridge and the projections, each finishing the batch in hand.
+// stopped: HTTP first (in-flight requests finish), then the roles, each
+// finishing the batch in hand; a role that fails stops the node.
 func (n *Node) Run(ctx context.Context) error {
-	ready := n.readyChan()
 	if n.Health == nil {
 		n.Health = health.NewBoard(n.Config.StallAfter)
 		if err := n.Metrics.Registry.Register(n.Health.Collector()); err != nil {
 			return fmt.Errorf("registering stage metrics: %w", err)
 		}
 	}
-	names := bus.Names{Prefix: n.Config.NATSPrefix}
-	wlog := watermill.NewSlogLoggerWithLevelMapping(n.Log.With("component", "watermill"), map[slog.Level]slog.Level{
-		slog.LevelInfo: slog.LevelDebug,
-	})
-	checks := append([]api.Check{}, n.ExtraChecks...)
+	inf, err := n.infrastructure(ctx)
+	if err != nil {
+		return err
+	}
+	defer inf.close()
+	roles, err := n.roles(ctx, inf)
+	if err != nil {
+		return err
+	}
+	srv, ln, closeHTTP, err := n.httpServer(ctx, inf)
+	if err != nil {
+		return err
+	}
+	defer closeHTTP()
+	return n.serve(ctx, roles, srv, ln)
+}
 
-	need := NeedsOf(n.Roles)
-	var js jetstream.JetStream
-	if need.NATS {
-		if n.NATS == nil {
-			return errors.New("roles need NATS but no connection was given")
-		}
-		var err error
-		js, err = jetstream.New(n.NATS)
-		if err != nil {
-			return fmt.Errorf("jetstream: %w", err)
-		}
-		if err := waitFor(ctx, n.Log, "creating JetStream streams", func() error {
-			return bus.EnsureStreams(ctx, js, names, bus.StreamOptions{Replicas: n.Config.NATSReplicas,
-				TrackedMaxAge: n.Config.TrackedMaxAge})
-		}); err != nil {
-			return err
-		}
-		checks = append(checks, api.Check{Name: "jetstream", Probe: func(ctx context.Context) error {
-			return bus.PingJetStream(ctx, js)
-		}})
-	}
-	if need.DB {
-		if n.DB == nil {
-			return errors.New("roles need a database but none was given")
-		}
-		checks = append(checks, api.Check{Name: "database", Probe: n.DB.Ping})
-	}
-	if n.Redis != nil {
-		checks = append(checks, api.Check{Name: "redis", Probe: func(ctx context.Context) error {
-			if err := n.Redis.Do(ctx, n.Redis.B().Ping().Build()).Error(); err != nil {
-				return fmt.Errorf("redis: %w", err)
-			}
-			return nil
-		}})
-	}
-	var kafka *kgo.Client
-	if need.Kafka {
-		var err error
-		kafka, err = bus.NewKafkaClient(n.Config.KafkaBrokers, kgo.ProducerLinger(time.Millisecond))
-		if err != nil {
-			return err
-		}
-		defer kafka.Close()
-		if err := waitFor(ctx, n.Log, "creating Kafka topics", func() error {
-			return bus.EnsureTopics(ctx, kafka, n.Config.Topics)
-		}); err != nil {
-			return err
-		}
-		checks = append(checks, api.Check{Name: "kafka", Probe: func(ctx context.Context) error {
-			return bus.PingKafka(ctx, kafka)
-		}})
-	}
-
-	usageDone := make(chan struct{})
-	authFailures := ratelimit.NewFailures(n.Config.AuthFailures,
-		n.Config.AuthFailureWindow/time.Duration(max(n.Config.AuthFailures, 1)))
-	apiCfg := api.Config{
-		Version: n.Version, Roles: n.Roles, Checks: checks, Metrics: n.Metrics, Log: n.Log,
-		AdminTokenSHA256: n.Config.AdminTokenSHA256, ConsistencyTimeout: n.Config.ConsistencyTimeout,
-		Health: n.Health, AuthFailures: authFailures,
-	}
+// roles builds the roles this node runs, each from its dependencies.
+func (n *Node) roles(ctx context.Context, inf *infra) ([]Role, error) {
+	var roles []Role
 	if n.has(RoleAPI) {
-		pubConn, err := n.conn(ctx, "api")
+		nc, err := n.conn(ctx, "api")
 		if err != nil {
-			return err
+			return nil, err
 		}
-		pub, err := bus.NewPublisher(pubConn, 5*time.Second)
+		r, err := newAPIRole(ctx, n, inf, nc)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		cb, err := commands.NewBus(pub, names, wlog)
-		if err != nil {
-			return err
-		}
-		q := queries.New(n.DB)
 		n.mu.Lock()
-		n.cmdBus, n.queries = cb, q
+		n.api = r
 		n.mu.Unlock()
-		apiCfg.Commands, apiCfg.Queries = cb, q
-		n.auth = apikeys.New(keySource{q}, n.keyCache(), n.Log)
-		watchCtx, stopWatch := context.WithCancel(ctx)
-		defer stopWatch()
-		go watchRevocations(watchCtx, js, names, n.auth, n.Log.With("role", RoleAPI))
-		usage := apikeys.NewUsageRecorder(n.Log)
-		apiCfg.Ingest = &api.IngestConfig{Auth: n.auth, Usage: usage, Limiter: n.limiter()}
-		qs, closeQuarantine, err := n.quarantineService(ctx, pubConn, names)
-		if err != nil {
-			return err
-		}
-		defer closeQuarantine()
-		apiCfg.Quarantine = qs
-		// Stopped (with a last flush) whenever Run returns, also when a
-		// role failed and ctx is still live.
-		usageCtx, stopUsage := context.WithCancel(ctx)
-		defer func() { stopUsage(); <-usageDone }()
-		go func() {
-			defer close(usageDone)
-			usage.Run(usageCtx, n.Config.KeyUsageInterval, func(ctx context.Context, us []apikeys.Usage) error {
-				return sendUsage(ctx, cb, us)
-			})
-		}()
+		roles = append(roles, r)
 	}
-
-	// Background roles run under their own context so HTTP can be drained
-	// before they stop.
-	rolesCtx, stopRoles := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRoles()
-	var wg sync.WaitGroup
-	errc := make(chan error, 8)
-	start := func(name string, fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(rolesCtx); err != nil && !errors.Is(err, context.Canceled) {
-				errc <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-	}
-
 	if n.has(RoleWorker) {
-		router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 15 * time.Second}, wlog)
-		if err != nil {
-			return fmt.Errorf("creating router: %w", err)
-		}
-		workerConn, err := n.conn(ctx, "worker")
-		if err != nil {
-			return err
-		}
-		wlogger := n.Log.With("role", RoleWorker)
-		quarantine, err := bus.NewQuarantine(workerConn, names)
-		if err != nil {
-			return err
-		}
-		cmdStage := n.Health.Stage(health.StageCommands)
-		isolator, err := bus.NewIsolator(health.StageCommands, cmdStage, quarantine, wlogger,
-			bus.WithTransient(commands.Transient))
-		if err != nil {
-			return err
-		}
-		sub, err := bus.NewSubscriber(workerConn, names.CommandStream(), names.WorkerQueue(), n.Config.WorkerParallelism, wlog,
-			bus.WithUndecodable(bus.QuarantineUndecodable(health.StageCommands, cmdStage, quarantine, wlogger)))
-		if err != nil {
-			return err
-		}
-		store, err := bus.NewEventStore(ctx, workerConn, names)
-		if err != nil {
-			return err
-		}
-		h := commands.NewHandlers(store, names, wlogger, n.Metrics)
-		if err := commands.NewProcessor(router, sub, names, h, wlog, isolator); err != nil {
-			return err
-		}
-		start(RoleWorker, func(ctx context.Context) error {
-			defer sub.Close()
-			return router.Run(ctx)
-		})
-
-		procRouter, err := message.NewRouter(message.RouterConfig{CloseTimeout: 15 * time.Second}, wlog)
-		if err != nil {
-			return fmt.Errorf("creating router: %w", err)
-		}
-		procConn, err := n.conn(ctx, "processor")
-		if err != nil {
-			return err
-		}
-		procStage := n.Health.Stage(health.StageProcessor)
-		procIsolator, err := bus.NewIsolator(health.StageProcessor, procStage, quarantine, wlogger,
-			bus.WithTransient(processing.Transient))
-		if err != nil {
-			return err
-		}
-		procSub, err := bus.NewSubscriber(procConn, names.TrackedStream(), names.ProcessorQueue(), n.Config.ProcessorParallelism, wlog,
-			bus.WithUndecodable(bus.QuarantineUndecodable(health.StageProcessor, procStage, quarantine, wlogger)))
-		if err != nil {
-			return err
-		}
-		procStore, err := bus.NewEventStore(ctx, procConn, names)
-		if err != nil {
-			return err
-		}
-		proc := processing.New(procStore, names, n.Metrics, wlogger)
-		if err := proc.Attach(procRouter, procSub, names.TrackedSubjects(), wlog, procIsolator); err != nil {
-			return err
-		}
-		start(RoleWorker+"/backlog", func(ctx context.Context) error {
-			go bus.WatchBacklog(ctx, js, names.TrackedStream(), func(c string) bool {
-				return strings.HasPrefix(c, names.ProcessorQueue())
-			}, procStage, 2*time.Second)
-			bus.WatchBacklog(ctx, js, names.CommandStream(), func(string) bool { return true }, cmdStage, 2*time.Second)
-			return nil
-		})
-		start(RoleWorker+"/processor", func(ctx context.Context) error {
-			defer procSub.Close()
-			return procRouter.Run(ctx)
-		})
-		for _, r := range []*message.Router{router, procRouter} {
-			select {
-			case <-r.Running():
-			case <-ctx.Done():
-				return nil
+		for _, build := range []func(context.Context, *Node, *infra, *nats.Conn) (*routerRole, error){newCommandsRole, newProcessorRole} {
+			nc, err := n.conn(ctx, "worker")
+			if err != nil {
+				return nil, err
 			}
+			r, err := build(ctx, n, inf, nc)
+			if err != nil {
+				return nil, err
+			}
+			roles = append(roles, r)
 		}
 	}
 	if n.has(RoleBridge) {
-		bridgeConn, err := n.conn(ctx, "bridge")
+		nc, err := n.conn(ctx, "bridge")
 		if err != nil {
-			return err
+			return nil, err
 		}
-		quarantine, err := bus.NewQuarantine(bridgeConn, names)
+		r, err := newBridgeRole(n, inf, nc)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		b, err := bus.NewBridge(bridgeConn, names, bus.BridgeConfig{Brokers: n.Config.KafkaBrokers, Topics: n.Config.Topics,
-			Replicas: n.Config.NATSReplicas},
-			quarantine, n.Health.Stage(health.StageBridge), n.Log.With("role", RoleBridge), n.Metrics)
-		if err != nil {
-			return err
-		}
-		start(RoleBridge, func(ctx context.Context) error {
-			defer b.Close()
-			return b.Run(ctx)
-		})
+		roles = append(roles, r)
 	}
 	if n.has(RoleProjector) {
-		for _, p := range Projections(n.Config, n.revocations()) {
-			group := n.Config.NATSPrefix + ".projection." + p.Name()
-			r := projections.NewRunner(n.DB, n.Config.KafkaBrokers, group, p, n.Log.With("role", RoleProjector), n.Metrics)
-			r.Stage = n.Health.Stage(projections.StageName(p.Name()))
-			start(RoleProjector+"/"+p.Name(), r.Run)
+		r, err := newProjectorRole(n)
+		if err != nil {
+			return nil, err
 		}
-		if n.DB.Dialect == store.SQLite {
-			start(RoleProjector+"/statistics", func(ctx context.Context) error {
-				keepStatistics(ctx, n.DB, n.Log.With("role", RoleProjector))
-				return nil
-			})
-		}
+		roles = append(roles, r)
 	}
+	return roles, nil
+}
 
-	ln := n.Listener
-	if ln == nil {
-		var err error
-		addr := net.JoinHostPort(n.Config.Bind, strconv.Itoa(n.Config.Port))
-		ln, err = net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("listening on %s: %w", addr, err)
-		}
+// serve runs the roles and the HTTP server until ctx ends or one fails,
+// then stops HTTP first (in-flight requests finish) and the roles after.
+func (n *Node) serve(ctx context.Context, roles []Role, srv *http.Server, ln net.Listener) error {
+	// Roles run under their own context, so HTTP can be drained first.
+	rolesCtx, stopRoles := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRoles()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(roles)+1)
+	for _, r := range roles {
+		wg.Go(func() {
+			if err := r.Run(rolesCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", r.Name(), err)
+			}
+		})
 	}
-	handler := api.New(apiCfg)
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-	}
-	if n.has(RoleAPI) {
-		dash, closeDash, err := n.dashboard(ctx, handler, apiCfg, js, kafka, names)
-		if err != nil {
-			return err
+	for _, r := range roles {
+		if rr, ok := r.(*routerRole); ok {
+			select {
+			case <-rr.running():
+			case <-ctx.Done():
+			}
 		}
-		defer closeDash()
-		handler.Mount("/dashboard", dash)
-		handler.AcceptSessions(dash.SignedIn)
-		srv.RegisterOnShutdown(dash.Shutdown)
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -429,7 +248,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}()
 	n.mu.Lock()
 	n.addr = ln.Addr().String()
-	close(ready)
+	close(n.ready)
 	n.mu.Unlock()
 	n.Log.Info("boost node started", "roles", strings.Join(n.Roles, ","), "addr", ln.Addr().String())
 
@@ -454,16 +273,51 @@ func (n *Node) Run(ctx context.Context) error {
 	return runErr
 }
 
-// dashboard builds the admin web app over the API's own operations, a
-// live feed from the pipeline's subjects and the health numbers.
-func (n *Node) dashboard(ctx context.Context, srv *api.Server, apiCfg api.Config, js jetstream.JetStream,
-	kafka *kgo.Client, names bus.Names,
-) (*dashboard.Dashboard, func(), error) {
+// httpServer builds what the node serves on its port: the API and the
+// dashboard with the api role, health and metrics with every role.
+func (n *Node) httpServer(ctx context.Context, inf *infra) (*http.Server, net.Listener, func(), error) {
+	cfg := api.Config{Version: n.Version, Roles: n.Roles, Checks: inf.checks, Metrics: n.Metrics, Log: n.Log,
+		AdminTokenSHA256: n.Config.AdminTokenSHA256, Health: n.Health,
+		AuthFailures: ratelimit.NewFailures(n.Config.AuthFailures,
+			n.Config.AuthFailureWindow/time.Duration(max(n.Config.AuthFailures, 1)))}
+	if n.api != nil {
+		cfg.App = n.api.app
+	}
+	handler := api.New(cfg)
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: 120 * time.Second}
+	closeFn := func() {}
+	if n.api != nil {
+		dash, closeDash, err := n.dashboard(ctx, cfg, inf)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		closeFn = closeDash
+		handler.Mount("/dashboard", dash)
+		handler.AcceptSessions(dash.SignedIn)
+		srv.RegisterOnShutdown(dash.Shutdown)
+	}
+	ln := n.Listener
+	if ln == nil {
+		addr := net.JoinHostPort(n.Config.Bind, strconv.Itoa(n.Config.Port))
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			closeFn()
+			return nil, nil, nil, fmt.Errorf("listening on %s: %w", addr, err)
+		}
+	}
+	return srv, ln, closeFn, nil
+}
+
+// dashboard builds the admin web app over the same use cases as the API,
+// a live feed from the pipeline's subjects and the health numbers.
+func (n *Node) dashboard(ctx context.Context, cfg api.Config, inf *infra) (*dashboard.Dashboard, func(), error) {
 	closeFn := func() {}
 	feedConn, err := n.conn(ctx, "dashboard")
 	if err != nil {
 		return nil, nil, err
 	}
+	js, kafka := inf.js, inf.kafka
 	if js == nil {
 		if js, err = jetstream.New(feedConn); err != nil {
 			return nil, nil, fmt.Errorf("jetstream: %w", err)
@@ -476,62 +330,25 @@ func (n *Node) dashboard(ctx context.Context, srv *api.Server, apiCfg api.Config
 		}
 		closeFn = kafka.Close
 	}
-	health := &dashboard.Health{Checks: apiCfg.Checks, Registry: n.Metrics.Registry, JetStream: js, Names: names,
-		Queries: apiCfg.Queries, Board: n.Health, StallAfter: n.Config.StallAfter}
-	var q dashboard.Quarantine
-	if qs, ok := apiCfg.Quarantine.(*quarantine.Service); ok && qs != nil {
-		health.Quarantine, q = qs, qs
+	h := &dashboard.Health{Checks: cfg.Checks, Registry: n.Metrics.Registry, JetStream: js, Names: inf.names,
+		Queries: cfg.App.Queries.Read, Board: n.Health, StallAfter: n.Config.StallAfter}
+	if cfg.App.Queries.Quarantine != nil {
+		h.Quarantine = cfg.App.Queries.Quarantine
 	}
 	if kafka != nil {
-		health.Kafka = kadm.NewClient(kafka)
+		h.Kafka = kadm.NewClient(kafka)
 	}
 	for _, p := range Projections(n.Config, nil) {
-		health.Projections = append(health.Projections, dashboard.ProjectionTopics{Name: p.Name(), Topics: p.Topics()})
+		h.Projections = append(h.Projections, dashboard.ProjectionTopics{Name: p.Name(), Topics: p.Topics()})
 	}
 	d, err := dashboard.New(dashboard.Config{AdminTokenSHA256: n.Config.AdminTokenSHA256,
-		SessionTTL: n.Config.DashboardSessionTTL, Manage: srv, Queries: apiCfg.Queries,
-		Feed: dashboard.NewNATSFeed(feedConn, names), Health: health, Quarantine: q, AuthFailures: apiCfg.AuthFailures,
-		Log: n.Log.With("component", "dashboard"), Version: n.Version})
+		SessionTTL: n.Config.DashboardSessionTTL, App: cfg.App, Feed: dashboard.NewNATSFeed(feedConn, inf.names),
+		Health: h, AuthFailures: cfg.AuthFailures, Log: n.Log.With("component", "dashboard"), Version: n.Version})
 	if err != nil {
 		closeFn()
 		return nil, nil, err
 	}
 	return d, closeFn, nil
-}
-
-// quarantineService lists the records every stage set aside and
-// reprocesses one by handing it to its stage's own code in this process:
-// a projection's applied to the read model, a command republished to the
-// workers, a tracked event run through the processor's rules, a message
-// the bridge could not forward produced to Kafka as the bridge would.
-func (n *Node) quarantineService(ctx context.Context, nc *nats.Conn, names bus.Names) (*quarantine.Service, func(), error) {
-	msgs, err := bus.NewQuarantine(nc, names)
-	if err != nil {
-		return nil, nil, err
-	}
-	outcomes, err := bus.NewEventStore(ctx, nc, names)
-	if err != nil {
-		return nil, nil, err
-	}
-	log := n.Log.With("component", "quarantine")
-	proc := processing.New(outcomes, names, n.Metrics, log)
-	bridge, err := bus.NewBridge(nc, names, bus.BridgeConfig{Brokers: n.Config.KafkaBrokers, Topics: n.Config.Topics},
-		msgs, health.NewBoard(0).Stage(health.StageBridge), log, n.Metrics)
-	if err != nil {
-		return nil, nil, err
-	}
-	svc, err := quarantine.New(n.DB, Projections(n.Config, n.revocations()), msgs, map[string]quarantine.Reprocessor{
-		health.StageCommands: msgs.Republish,
-		health.StageProcessor: func(ctx context.Context, m bus.QuarantinedMessage) error {
-			return proc.Reprocess(ctx, m.Data)
-		},
-		health.StageBridge: bridge.Reprocess,
-	})
-	if err != nil {
-		bridge.Close()
-		return nil, nil, err
-	}
-	return svc, bridge.Close, nil
 }
 
 // conn returns a dedicated connection when the node can dial one (drained
@@ -550,18 +367,25 @@ func (n *Node) conn(ctx context.Context, component string) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// CommandBus is the node's command bus (api role), for seeding.
+// App is the node's use cases (api role) once Ready is closed, for seeding.
+func (n *Node) App() *app.Application {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.api == nil {
+		return nil
+	}
+	return n.api.app
+}
+
+// CommandBus is the node's command bus (api role), for tests that send
+// commands directly.
 func (n *Node) CommandBus() *commands.Bus {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.cmdBus
-}
-
-// Queries is the node's read-model queries (api role), for seeding.
-func (n *Node) Queries() *queries.Queries {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.queries
+	if n.api == nil {
+		return nil
+	}
+	return n.api.bus
 }
 
 // Projections lists every projection this build runs; revoked is told of
@@ -570,25 +394,6 @@ func Projections(cfg config.Config, revoked projections.KeyRevocations) []projec
 	return []projections.Projection{
 		projections.NewTenancy(cfg.Topics.Tenancy, revoked),
 		projections.NewEvents(cfg.Topics.Events),
-	}
-}
-
-// waitFor retries fn until it succeeds or ctx ends, so roles started before
-// their infrastructure wait for it instead of crashing.
-func waitFor(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		if attempt%10 == 0 {
-			log.Warn(what+" failed; retrying", "attempt", attempt, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w", what, errors.Join(ctx.Err(), err))
-		case <-time.After(min(200*time.Millisecond<<min(attempt, 4), 3*time.Second)):
-		}
 	}
 }
 

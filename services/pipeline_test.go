@@ -258,8 +258,11 @@ func TestProjectorStoppedMidwayResumesExactly(t *testing.T) {
 			return n
 		}
 		run := func(p projections.Projection, maxBatch int) (stop func()) {
-			r := projections.NewRunner(db, env.Config.KafkaBrokers, group, p, testenv.Logger(t), m)
-			r.MaxBatch = maxBatch
+			r, err := projections.NewRunner(projections.RunnerConfig{DB: db, Brokers: env.Config.KafkaBrokers, Group: group,
+				Projection: p, Log: testenv.Logger(t), Metrics: m, MaxBatch: maxBatch})
+			if err != nil {
+				t.Fatal(err)
+			}
 			rctx, cancel := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			go func() { done <- r.Run(rctx) }()
