@@ -507,12 +507,20 @@ func (b *eventsBulk) took(step string, began time.Time) {
 // bulkTask is one step of finishing a bulk build; it runs once the
 // tasks it depends on are done, on whichever connection is free.
 type bulkTask struct {
-	name string
-	deps []string
-	// first puts the task ahead of the others: it is on the longest chain.
-	first bool
+	name  string
+	deps  []string
+	chain chain
 	run   func(ctx context.Context, w bulkWriter) error
 }
+
+// chain says where a task stands in the build: tasks on the longest chain
+// of dependencies go ahead of the others, so the build ends sooner.
+type chain int
+
+const (
+	sideChain chain = iota
+	longestChain
+)
 
 func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpoint) error {
 	began := time.Now()
@@ -538,16 +546,16 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 	// serves the late outcomes' update, which revenue waits for.
 	var tasks []bulkTask
 	var planErr error
-	table := func(name string, deps []string, first bool, fill func(ctx context.Context, w bulkWriter) error) {
+	table := func(name string, deps []string, c chain, fill func(ctx context.Context, w bulkWriter) error) {
 		if planErr == nil {
 			var t []bulkTask
-			t, planErr = b.tableTasks(ctx, name, deps, first, fill)
+			t, planErr = b.tableTasks(ctx, name, deps, c, fill)
 			tasks = append(tasks, t...)
 		}
 	}
-	table("events", nil, false, nil)
+	table("events", nil, sideChain, nil)
 	tasks = append(tasks, bulkTask{name: "late outcomes", deps: []string{"events"}, run: b.applyLate})
-	table("end_users", nil, false, func(ctx context.Context, w bulkWriter) error {
+	table("end_users", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		return w.rows(ctx, "end_users", endUserColumns, len(users), func(i int, v []any) {
 			r := &users[i]
 			v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ProjectID, r.ExternalID, r.Traits, r.TraitVersions,
@@ -555,13 +563,13 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		})
 	})
 	orphans := b.orphanRows()
-	table("orphan_outcomes", nil, false, func(ctx context.Context, w bulkWriter) error {
+	table("orphan_outcomes", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		return w.rows(ctx, "orphan_outcomes", orphanColumns, len(orphans), func(i int, v []any) {
 			r := &orphans[i]
 			v[0], v[1], v[2], v[3], v[4] = r.EventID, r.ProjectID, r.Status, r.Reason, r.At
 		})
 	})
-	table("end_user_aliases", nil, false, func(ctx context.Context, w bulkWriter) error {
+	table("end_user_aliases", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		return w.rows(ctx, "end_user_aliases", aliasColumns, len(aliases), func(i int, v []any) {
 			r := &aliases[i]
 			v[0], v[1], v[2], v[3] = r.ProjectID, r.AnonymousID, r.ExternalID, r.LinkedAt
@@ -583,7 +591,7 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		}
 		return a.BucketStart.Before(c.BucketStart)
 	})
-	table("event_counts_hourly", nil, false, func(ctx context.Context, w bulkWriter) error {
+	table("event_counts_hourly", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		return w.rows(ctx, "event_counts_hourly", hourlyColumns, len(hourly), func(i int, v []any) {
 			r := &hourly[i]
 			v[0], v[1], v[2], v[3] = r.ProjectID, r.EventType, r.BucketStart, r.Count
@@ -594,8 +602,13 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 	// is filled first, while the other connection works on.
 	typeDays := b.typeDays
 	b.typeDays = nil
-	table("daily_event_users", nil, true, func(ctx context.Context, w bulkWriter) error {
-		rows := typeDays.rows(b.db.Dialect == store.SQLite)
+	table("daily_event_users", nil, longestChain, func(ctx context.Context, w bulkWriter) error {
+		var rows []readmodel.DailyEventUser
+		if b.db.Dialect == store.SQLite {
+			rows = typeDays.rowsInKeyOrder() // the order SQLite appends to its B-tree in
+		} else {
+			rows = typeDays.rows() // PostgreSQL sorts as it builds the key's index anyway
+		}
 		return w.rows(ctx, "daily_event_users", typeDayColumns, len(rows), func(i int, v []any) {
 			r := &rows[i]
 			v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ProjectID, r.EventType, r.DistinctID, r.Day, r.FirstAt, r.LastAt, r.PrevLastAt
@@ -607,28 +620,28 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		b.took("user sets folded", began)
 		return &s
 	})
-	table("daily_users", nil, false, func(ctx context.Context, w bulkWriter) error {
+	table("daily_users", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		s := sets()
 		return w.rows(ctx, "daily_users", dailyUserColumns, len(s.daily), func(i int, v []any) {
 			r := &s.daily[i]
 			v[0], v[1], v[2] = r.ProjectID, r.Day, r.DistinctID
 		})
 	})
-	table("weekly_users", nil, false, func(ctx context.Context, w bulkWriter) error {
+	table("weekly_users", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		s := sets()
 		return w.rows(ctx, "weekly_users", weeklyUserColumns, len(s.weekly), func(i int, v []any) {
 			r := &s.weekly[i]
 			v[0], v[1], v[2] = r.ProjectID, r.DistinctID, r.Week
 		})
 	})
-	table("monthly_users", nil, false, func(ctx context.Context, w bulkWriter) error {
+	table("monthly_users", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		s := sets()
 		return w.rows(ctx, "monthly_users", monthlyUserColumns, len(s.monthly), func(i int, v []any) {
 			r := &s.monthly[i]
 			v[0], v[1], v[2] = r.ProjectID, r.DistinctID, r.Month
 		})
 	})
-	table("active_user_counts", nil, false, func(ctx context.Context, w bulkWriter) error {
+	table("active_user_counts", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		s := sets()
 		return w.rows(ctx, "active_user_counts", activeCountColumns, len(s.counts), func(i int, v []any) {
 			r := &s.counts[i]
@@ -636,7 +649,7 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		})
 	})
 	for _, r := range b.rollups() {
-		table(r.table, r.deps, false, func(ctx context.Context, w bulkWriter) error {
+		table(r.table, r.deps, sideChain, func(ctx context.Context, w bulkWriter) error {
 			if err := w.exec(ctx, r.query); err != nil {
 				return fmt.Errorf("replay: computing %s: %w", r.table, err)
 			}
@@ -648,7 +661,7 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 	}
 	// On PostgreSQL one connection builds an index while the other fills
 	// a table or builds another.
-	sort.SliceStable(tasks, func(i, j int) bool { return tasks[i].first && !tasks[j].first })
+	sort.SliceStable(tasks, func(i, j int) bool { return tasks[i].chain > tasks[j].chain })
 	if err := b.runTasks(ctx, tasks, b.ws); err != nil {
 		return err
 	}
@@ -666,7 +679,7 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 // being there already), builds each of its indexes as a task of its own
 // ("<table> index i"), then finishes it (task "<table>": constraints and
 // statistics).
-func (b *eventsBulk) tableTasks(ctx context.Context, table string, deps []string, first bool,
+func (b *eventsBulk) tableTasks(ctx context.Context, table string, deps []string, c chain,
 	fill func(ctx context.Context, w bulkWriter) error) ([]bulkTask, error) {
 	build, finish, err := b.w.indexPlan(ctx, table)
 	if err != nil {
@@ -674,14 +687,14 @@ func (b *eventsBulk) tableTasks(ctx context.Context, table string, deps []string
 	}
 	var tasks []bulkTask
 	if fill != nil {
-		tasks = append(tasks, bulkTask{name: table + " loaded", deps: deps, first: first, run: fill})
+		tasks = append(tasks, bulkTask{name: table + " loaded", deps: deps, chain: c, run: fill})
 		deps = []string{table + " loaded"}
 	}
 	built := deps
 	for i, s := range build {
 		name := fmt.Sprintf("%s index %d", table, i)
 		built = append(slices.Clip(built), name)
-		tasks = append(tasks, bulkTask{name: name, deps: deps, first: first, run: func(ctx context.Context, w bulkWriter) error {
+		tasks = append(tasks, bulkTask{name: name, deps: deps, chain: c, run: func(ctx context.Context, w bulkWriter) error {
 			return w.exec(ctx, s)
 		}})
 	}

@@ -49,7 +49,11 @@ func (rp *Replay) Run(ctx context.Context) error {
 		rp.MaxBatch = 20_000
 	}
 	bl, bulk := rp.Projection.(bulkLoader)
-	shadow, prelude, cleanup, err := rp.prepare(ctx, bulk)
+	indexes := withIndexes
+	if bulk {
+		indexes = indexesLater
+	}
+	shadow, prelude, cleanup, err := rp.prepare(ctx, indexes)
 	if err != nil {
 		return err
 	}
@@ -268,7 +272,17 @@ func (rp *Replay) bulkLoad(ctx context.Context, cl *kgo.Client, adm *kadm.Client
 // PostgreSQL (reached by search_path), a database file beside the live one
 // on SQLite. For a bulk build they have no secondary indexes (nor, on
 // PostgreSQL, primary keys) until the build adds them.
-func (rp *Replay) prepare(ctx context.Context, bulk bool) (*store.DB, func(context.Context, bun.Tx) error, func(), error) {
+// shadowIndexes says when a shadow's secondary indexes are built: with its
+// tables (rows then go in through Apply), or after a bulk load has filled
+// them (one build beats millions of inserts into an index).
+type shadowIndexes int
+
+const (
+	withIndexes shadowIndexes = iota
+	indexesLater
+)
+
+func (rp *Replay) prepare(ctx context.Context, indexes shadowIndexes) (*store.DB, func(context.Context, bun.Tx) error, func(), error) {
 	if rp.DB.Dialect == store.SQLite {
 		path := rp.shadowPath()
 		for _, suffix := range []string{"", "-wal", "-shm"} {
@@ -282,7 +296,7 @@ func (rp *Replay) prepare(ctx context.Context, bulk bool) (*store.DB, func(conte
 			shadow.Close()
 			return nil, nil, nil, err
 		}
-		if bulk {
+		if indexes == indexesLater {
 			if err := dropSecondaryIndexes(ctx, shadow, rp.Projection.Tables()); err != nil {
 				shadow.Close()
 				return nil, nil, nil, err
@@ -299,7 +313,7 @@ func (rp *Replay) prepare(ctx context.Context, bulk bool) (*store.DB, func(conte
 	stmts := []string{"DROP SCHEMA IF EXISTS " + schema + " CASCADE", "CREATE SCHEMA " + schema}
 	for _, t := range rp.Projection.Tables() {
 		like := "INCLUDING ALL"
-		if bulk {
+		if indexes == indexesLater {
 			like = "INCLUDING ALL EXCLUDING INDEXES"
 		}
 		stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s.%s (LIKE %s %s)", schema, t, t, like))

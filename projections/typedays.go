@@ -209,20 +209,31 @@ func (f typeDaysFold) add(r *readmodel.Event) {
 	f[k] = addTime(f[k], r.OccurredAt.UnixMicro())
 }
 
-// rows returns the folded rows, chained; in key order if sorted (the
-// order SQLite appends to its B-tree in; PostgreSQL sorts as it builds the
-// key's index anyway).
-func (f typeDaysFold) rows(sorted bool) []readmodel.DailyEventUser {
+// rows returns the folded rows, chained, in no particular order.
+func (f typeDaysFold) rows() []readmodel.DailyEventUser {
 	keys := make([]typeDaysKey, 0, len(f))
-	n := 0
-	for k, days := range f {
+	for k := range f {
 		keys = append(keys, k)
-		n += len(days)
 	}
-	if sorted {
-		slices.SortFunc(keys, func(a, b typeDaysKey) int {
-			return cmp.Or(strings.Compare(a.project, b.project), strings.Compare(a.typ, b.typ), strings.Compare(a.id, b.id))
-		})
+	return f.rowsOf(keys)
+}
+
+// rowsInKeyOrder returns the folded rows, chained, in key order.
+func (f typeDaysFold) rowsInKeyOrder() []readmodel.DailyEventUser {
+	keys := make([]typeDaysKey, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b typeDaysKey) int {
+		return cmp.Or(strings.Compare(a.project, b.project), strings.Compare(a.typ, b.typ), strings.Compare(a.id, b.id))
+	})
+	return f.rowsOf(keys)
+}
+
+func (f typeDaysFold) rowsOf(keys []typeDaysKey) []readmodel.DailyEventUser {
+	n := 0
+	for _, days := range f {
+		n += len(days)
 	}
 	rows := make([]readmodel.DailyEventUser, 0, n)
 	for _, k := range keys {
