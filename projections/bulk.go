@@ -523,6 +523,30 @@ const (
 )
 
 func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpoint) error {
+	if err := b.drain(ctx); err != nil {
+		return err
+	}
+	plan := &bulkPlan{b: b, ctx: ctx}
+	if err := b.planTables(plan); err != nil {
+		return err
+	}
+	// On PostgreSQL one connection builds an index while the other fills
+	// a table or builds another.
+	sort.SliceStable(plan.tasks, func(i, j int) bool { return plan.tasks[i].chain > plan.tasks[j].chain })
+	if err := b.runTasks(ctx, plan.tasks, b.ws); err != nil {
+		return err
+	}
+	return b.w.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if len(checkpoints) == 0 {
+			return nil
+		}
+		_, err := tx.NewInsert().Model(&checkpoints).Exec(ctx)
+		return err
+	})
+}
+
+// drain writes the last buffered rows and stops the writers.
+func (b *eventsBulk) drain(ctx context.Context) error {
 	began := time.Now()
 	if err := b.foldPending(ctx); err != nil {
 		return err
@@ -535,27 +559,57 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 	}
 	b.seen, b.seenStr, b.bufIdx = nil, nil, nil
 	b.took("last rows written", began)
+	return nil
+}
 
-	began = time.Now()
+// bulkPlan gathers the tasks of a build; the first error stops it.
+type bulkPlan struct {
+	b     *eventsBulk
+	ctx   context.Context
+	tasks []bulkTask
+	err   error
+}
+
+// table adds the tasks that fill, index and finish one table.
+func (p *bulkPlan) table(name string, deps []string, c chain, fill func(ctx context.Context, w bulkWriter) error) {
+	if p.err != nil {
+		return
+	}
+	t, err := p.b.tableTasks(p.ctx, name, deps, c, fill)
+	p.tasks, p.err = append(p.tasks, t...), err
+}
+
+// planTables plans every table of the build. Every table's indexes build
+// side by side; the events' primary key serves the late outcomes'
+// update, which revenue waits for.
+func (b *eventsBulk) planTables(plan *bulkPlan) error {
+	plan.table("events", nil, sideChain, nil)
+	plan.tasks = append(plan.tasks, bulkTask{name: "late outcomes", deps: []string{"events"}, run: b.applyLate})
+	if err := b.planUsers(plan); err != nil {
+		return err
+	}
+	b.planHourly(plan)
+	b.planTypeDays(plan)
+	for _, r := range b.rollups() {
+		plan.table(r.table, r.deps, sideChain, func(ctx context.Context, w bulkWriter) error {
+			if err := w.exec(ctx, r.query); err != nil {
+				return fmt.Errorf("replay: computing %s: %w", r.table, err)
+			}
+			return nil
+		})
+	}
+	return plan.err
+}
+
+// planUsers plans the end users, their aliases and the orphan outcomes.
+func (b *eventsBulk) planUsers(plan *bulkPlan) error {
+	began := time.Now()
 	users, aliases, err := b.endUsers()
 	if err != nil {
 		return err
 	}
 	b.took("end users folded", began)
-	// Every table's indexes build side by side; the events' primary key
-	// serves the late outcomes' update, which revenue waits for.
-	var tasks []bulkTask
-	var planErr error
-	table := func(name string, deps []string, c chain, fill func(ctx context.Context, w bulkWriter) error) {
-		if planErr == nil {
-			var t []bulkTask
-			t, planErr = b.tableTasks(ctx, name, deps, c, fill)
-			tasks = append(tasks, t...)
-		}
-	}
-	table("events", nil, sideChain, nil)
-	tasks = append(tasks, bulkTask{name: "late outcomes", deps: []string{"events"}, run: b.applyLate})
-	table("end_users", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
+	plan.table("end_users", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		return w.rows(ctx, "end_users", endUserColumns, len(users), func(i int, v []any) {
 			r := &users[i]
 			v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ProjectID, r.ExternalID, r.Traits, r.TraitVersions,
@@ -563,18 +617,23 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		})
 	})
 	orphans := b.orphanRows()
-	table("orphan_outcomes", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
+	plan.table("orphan_outcomes", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		return w.rows(ctx, "orphan_outcomes", orphanColumns, len(orphans), func(i int, v []any) {
 			r := &orphans[i]
 			v[0], v[1], v[2], v[3], v[4] = r.EventID, r.ProjectID, r.Status, r.Reason, r.At
 		})
 	})
-	table("end_user_aliases", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
+	plan.table("end_user_aliases", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		return w.rows(ctx, "end_user_aliases", aliasColumns, len(aliases), func(i int, v []any) {
 			r := &aliases[i]
 			v[0], v[1], v[2], v[3] = r.ProjectID, r.AnonymousID, r.ExternalID, r.LinkedAt
 		})
 	})
+	return nil
+}
+
+// planHourly plans the hourly counts, in key order.
+func (b *eventsBulk) planHourly(plan *bulkPlan) {
 	hourly := make([]readmodel.EventCountHourly, 0, len(b.hourly))
 	for k, n := range b.hourly {
 		hourly = append(hourly, readmodel.EventCountHourly{ProjectID: k.project, EventType: k.typ,
@@ -591,18 +650,21 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		}
 		return a.BucketStart.Before(c.BucketStart)
 	})
-	table("event_counts_hourly", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
+	plan.table("event_counts_hourly", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		return w.rows(ctx, "event_counts_hourly", hourlyColumns, len(hourly), func(i int, v []any) {
 			r := &hourly[i]
 			v[0], v[1], v[2], v[3] = r.ProjectID, r.EventType, r.BucketStart, r.Count
 		})
 	})
-	// The daily event users (the longest chain) and the user sets both
-	// read the fold; the sets are folded once, by whichever of their tables
-	// is filled first, while the other connection works on.
+}
+
+// planTypeDays plans the daily event users (the longest chain) and the
+// user sets. Both read the fold; the sets are folded once, by whichever of
+// their tables is filled first, while the other connection works on.
+func (b *eventsBulk) planTypeDays(plan *bulkPlan) {
 	typeDays := b.typeDays
 	b.typeDays = nil
-	table("daily_event_users", nil, longestChain, func(ctx context.Context, w bulkWriter) error {
+	plan.table("daily_event_users", nil, longestChain, func(ctx context.Context, w bulkWriter) error {
 		var rows []readmodel.DailyEventUser
 		if b.db.Dialect == store.SQLite {
 			rows = typeDays.rowsInKeyOrder() // the order SQLite appends to its B-tree in
@@ -620,57 +682,33 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		b.took("user sets folded", began)
 		return &s
 	})
-	table("daily_users", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
+	plan.table("daily_users", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		s := sets()
 		return w.rows(ctx, "daily_users", dailyUserColumns, len(s.daily), func(i int, v []any) {
 			r := &s.daily[i]
 			v[0], v[1], v[2] = r.ProjectID, r.Day, r.DistinctID
 		})
 	})
-	table("weekly_users", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
+	plan.table("weekly_users", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		s := sets()
 		return w.rows(ctx, "weekly_users", weeklyUserColumns, len(s.weekly), func(i int, v []any) {
 			r := &s.weekly[i]
 			v[0], v[1], v[2] = r.ProjectID, r.DistinctID, r.Week
 		})
 	})
-	table("monthly_users", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
+	plan.table("monthly_users", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		s := sets()
 		return w.rows(ctx, "monthly_users", monthlyUserColumns, len(s.monthly), func(i int, v []any) {
 			r := &s.monthly[i]
 			v[0], v[1], v[2] = r.ProjectID, r.DistinctID, r.Month
 		})
 	})
-	table("active_user_counts", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
+	plan.table("active_user_counts", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		s := sets()
 		return w.rows(ctx, "active_user_counts", activeCountColumns, len(s.counts), func(i int, v []any) {
 			r := &s.counts[i]
 			v[0], v[1], v[2], v[3] = r.ProjectID, r.Period, r.PeriodStart, r.Users
 		})
-	})
-	for _, r := range b.rollups() {
-		table(r.table, r.deps, sideChain, func(ctx context.Context, w bulkWriter) error {
-			if err := w.exec(ctx, r.query); err != nil {
-				return fmt.Errorf("replay: computing %s: %w", r.table, err)
-			}
-			return nil
-		})
-	}
-	if planErr != nil {
-		return planErr
-	}
-	// On PostgreSQL one connection builds an index while the other fills
-	// a table or builds another.
-	sort.SliceStable(tasks, func(i, j int) bool { return tasks[i].chain > tasks[j].chain })
-	if err := b.runTasks(ctx, tasks, b.ws); err != nil {
-		return err
-	}
-	return b.w.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if len(checkpoints) == 0 {
-			return nil
-		}
-		_, err := tx.NewInsert().Model(&checkpoints).Exec(ctx)
-		return err
 	})
 }
 

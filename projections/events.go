@@ -77,50 +77,122 @@ const insertChunk = 500
 
 // Apply implements Projection.
 func (p *Events) Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []domain.Event) error {
-	var rows []*trackedRow
-	byID := map[string]*trackedRow{}
-	outcomes := map[string]outcome{}
-	var outcomeOrder []string
+	b, err := decodeEvents(events)
+	if err != nil {
+		return err
+	}
+	inserted, err := insertEvents(ctx, tx, b.rows)
+	if err != nil {
+		return err
+	}
+	fresh, pending := b.settle(inserted)
+	// An event stored after its outcome (it was quarantined, then
+	// reprocessed) takes the outcome that waited for it.
+	adopted, err := adoptOrphans(ctx, tx, pending)
+	if err != nil {
+		return err
+	}
+	for id, o := range adopted {
+		b.outcomes.addIfAbsent(id, o)
+	}
+	if err := p.applyUsers(ctx, tx, fresh); err != nil {
+		return err
+	}
+	if err := p.applyRollups(ctx, tx, fresh); err != nil {
+		return err
+	}
+	refunds, err := p.applyOutcomes(ctx, tx, db, b.outcomes.order, b.outcomes.byID)
+	if err != nil {
+		return err
+	}
+	return p.applyRevenue(ctx, tx, refunds, -1)
+}
+
+// eventsBatch is a batch decoded: the rows of its tracked events (first
+// copy of each) and the outcomes of events stored before.
+type eventsBatch struct {
+	rows     []*trackedRow
+	byID     map[string]*trackedRow
+	outcomes outcomeSet
+}
+
+// outcomeSet keeps outcomes by event id in the order they first came.
+type outcomeSet struct {
+	order []string
+	byID  map[string]outcome
+}
+
+func (s *outcomeSet) add(id string, o outcome) {
+	if _, seen := s.byID[id]; !seen {
+		s.order = append(s.order, id)
+	}
+	s.byID[id] = o
+}
+
+func (s *outcomeSet) addIfAbsent(id string, o outcome) {
+	if _, seen := s.byID[id]; !seen {
+		s.add(id, o)
+	}
+}
+
+func decodeEvents(events []domain.Event) (*eventsBatch, error) {
+	b := &eventsBatch{byID: map[string]*trackedRow{}, outcomes: outcomeSet{byID: map[string]outcome{}}}
 	for i := range events {
 		e := &events[i]
+		var err error
 		switch e.Type {
 		case domain.EventTracked, domain.UserIdentified, domain.EventRejected:
-			if _, dup := byID[e.ID]; dup {
-				continue
-			}
-			d, err := domain.DecodeData[domain.TrackedData](e)
-			if err != nil {
-				return err
-			}
-			if err := checkTracked(e, &d); err != nil {
-				return fmt.Errorf("%s %s: %w", e.Type, e.ID, err)
-			}
-			r := newTrackedRow(e, &d)
-			rows = append(rows, r)
-			byID[e.ID] = r
+			err = b.addTracked(e)
 		case domain.EventProcessed, domain.EventFailed:
-			d, err := domain.DecodeData[domain.OutcomeData](e)
-			if err != nil {
-				return err
-			}
-			if err := checkOutcome(e, &d); err != nil {
-				return fmt.Errorf("%s %s: %w", e.Type, e.ID, err)
-			}
-			o := newOutcome(e.ProjectID, e.Type, d.Reason, e.OccurredAt)
-			// Coalesce: an outcome for an event of this batch is written
-			// with its row instead of as a second update.
-			if r, ok := byID[d.EventID]; ok && r.row.Status == readmodel.StatusPending {
-				setOutcome(&r.row, o)
-				r.coalesced = &o
-				continue
-			}
-			if _, seen := outcomes[d.EventID]; !seen {
-				outcomeOrder = append(outcomeOrder, d.EventID)
-			}
-			outcomes[d.EventID] = o
+			err = b.addOutcome(e)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
+	return b, nil
+}
 
+func (b *eventsBatch) addTracked(e *domain.Event) error {
+	if _, dup := b.byID[e.ID]; dup {
+		return nil
+	}
+	d, err := domain.DecodeData[domain.TrackedData](e)
+	if err != nil {
+		return err
+	}
+	if err := checkTracked(e, &d); err != nil {
+		return fmt.Errorf("%s %s: %w", e.Type, e.ID, err)
+	}
+	r := newTrackedRow(e, &d)
+	b.rows = append(b.rows, r)
+	b.byID[e.ID] = r
+	return nil
+}
+
+func (b *eventsBatch) addOutcome(e *domain.Event) error {
+	d, err := domain.DecodeData[domain.OutcomeData](e)
+	if err != nil {
+		return err
+	}
+	if err := checkOutcome(e, &d); err != nil {
+		return fmt.Errorf("%s %s: %w", e.Type, e.ID, err)
+	}
+	o := newOutcome(e.ProjectID, e.Type, d.Reason, e.OccurredAt)
+	// Coalesce: an outcome for an event of this batch is written with its
+	// row instead of as a second update.
+	if r, ok := b.byID[d.EventID]; ok && r.row.Status == readmodel.StatusPending {
+		setOutcome(&r.row, o)
+		r.coalesced = &o
+		return nil
+	}
+	b.outcomes.add(d.EventID, o)
+	return nil
+}
+
+// insertEvents inserts the rows, skipping those stored already, and
+// returns the ids it inserted.
+func insertEvents(ctx context.Context, tx bun.Tx, rows []*trackedRow) (map[string]bool, error) {
 	inserted := map[string]bool{}
 	for chunk := range slices.Chunk(rows, insertChunk) {
 		models := make([]readmodel.Event, len(chunk))
@@ -129,55 +201,35 @@ func (p *Events) Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []do
 		}
 		var ids []string
 		if err := tx.NewInsert().Model(&models).On("CONFLICT (id) DO NOTHING").Returning("id").Scan(ctx, &ids); err != nil {
-			return fmt.Errorf("inserting events: %w", err)
+			return nil, fmt.Errorf("inserting events: %w", err)
 		}
 		for _, id := range ids {
 			inserted[id] = true
 		}
 	}
+	return inserted, nil
+}
 
-	for _, r := range rows {
-		if !inserted[r.row.ID] && r.coalesced != nil {
-			if _, seen := outcomes[r.row.ID]; !seen {
-				outcomeOrder = append(outcomeOrder, r.row.ID)
+// settle sorts the rows by what their insert did: those inserted and
+// counted feed the users and roll-ups (fresh), those inserted still pending
+// may adopt a waiting outcome, and an outcome coalesced into a row that
+// turned out to exist already (a re-sent event) is applied as an update.
+func (b *eventsBatch) settle(inserted map[string]bool) (fresh []*trackedRow, pending []string) {
+	for _, r := range b.rows {
+		switch {
+		case !inserted[r.row.ID]:
+			if r.coalesced != nil {
+				b.outcomes.add(r.row.ID, *r.coalesced)
 			}
-			outcomes[r.row.ID] = *r.coalesced
-		}
-	}
-
-	var fresh []*trackedRow
-	var freshIDs []string
-	for _, r := range rows {
-		if inserted[r.row.ID] && r.counted {
+			continue
+		case r.counted:
 			fresh = append(fresh, r)
 		}
-		if inserted[r.row.ID] && r.row.Status == readmodel.StatusPending {
-			freshIDs = append(freshIDs, r.row.ID)
+		if r.row.Status == readmodel.StatusPending {
+			pending = append(pending, r.row.ID)
 		}
 	}
-	// An event stored after its outcome (it was quarantined, then
-	// reprocessed) takes the outcome that waited for it.
-	adopted, err := adoptOrphans(ctx, tx, freshIDs)
-	if err != nil {
-		return err
-	}
-	for id, o := range adopted {
-		if _, seen := outcomes[id]; !seen {
-			outcomeOrder = append(outcomeOrder, id)
-			outcomes[id] = o
-		}
-	}
-	if err := p.applyUsers(ctx, tx, fresh); err != nil {
-		return err
-	}
-	if err := p.applyRollups(ctx, tx, fresh); err != nil {
-		return err
-	}
-	refunds, err := p.applyOutcomes(ctx, tx, db, outcomeOrder, outcomes)
-	if err != nil {
-		return err
-	}
-	return p.applyRevenue(ctx, tx, refunds, -1)
+	return fresh, pending
 }
 
 // adoptOrphans takes the waiting outcomes of the events ids, if any. The
@@ -374,45 +426,75 @@ func newTrackedRow(e *domain.Event, d *domain.TrackedData) *trackedRow {
 // applyUsers folds fresh events into end users: counts, first/last seen,
 // traits merged in log order, anonymous ids linked on identify.
 func (p *Events) applyUsers(ctx context.Context, tx bun.Tx, fresh []*trackedRow) error {
-	type key struct{ project, user string }
-	users := map[key]*readmodel.EndUser{}
-	var order []key
-	var aliases []readmodel.EndUserAlias
-	aliasAt := map[key]int{}
+	f := foldUsers(fresh)
+	if len(f.users) == 0 {
+		return nil
+	}
+	if err := f.mergeStored(ctx, tx); err != nil {
+		return err
+	}
+	f.mergeTraits(fresh)
+	rows, err := f.rows()
+	if err != nil {
+		return err
+	}
+	return writeUsers(ctx, tx, rows, f.aliases)
+}
+
+type userKey struct{ project, user string }
+
+// userFold is a batch's end users as they become: counts, first and last
+// seen, traits by last writer, and the anonymous ids identifies linked.
+type userFold struct {
+	users    map[userKey]*readmodel.EndUser
+	order    []userKey
+	aliases  []readmodel.EndUserAlias
+	aliasAt  map[userKey]int
+	traits   map[userKey]map[string]json.RawMessage
+	versions map[userKey]map[string]string
+}
+
+func foldUsers(fresh []*trackedRow) *userFold {
+	f := &userFold{users: map[userKey]*readmodel.EndUser{}, aliasAt: map[userKey]int{},
+		traits: map[userKey]map[string]json.RawMessage{}, versions: map[userKey]map[string]string{}}
 	for _, r := range fresh {
 		if r.row.UserID == nil {
 			continue
 		}
-		k := key{r.row.ProjectID, *r.row.UserID}
-		u, ok := users[k]
+		k := userKey{r.row.ProjectID, *r.row.UserID}
+		u, ok := f.users[k]
 		if !ok {
-			u = &readmodel.EndUser{ProjectID: k.project, ExternalID: k.user, Traits: nil,
-				FirstSeenAt: r.row.OccurredAt, LastSeenAt: r.row.OccurredAt}
-			users[k] = u
-			order = append(order, k)
+			u = &readmodel.EndUser{ProjectID: k.project, ExternalID: k.user, FirstSeenAt: r.row.OccurredAt,
+				LastSeenAt: r.row.OccurredAt}
+			f.users[k] = u
+			f.order = append(f.order, k)
 		}
 		countSeen(u, r.row.OccurredAt)
 		if r.identify && r.row.AnonymousID != nil {
-			a := readmodel.EndUserAlias{ProjectID: k.project, AnonymousID: *r.row.AnonymousID,
-				ExternalID: k.user, LinkedAt: r.row.OccurredAt}
-			ak := key{k.project, a.AnonymousID}
-			if i, ok := aliasAt[ak]; !ok {
-				aliasAt[ak] = len(aliases)
-				aliases = append(aliases, a)
-			} else if a.LinkedAt.Before(aliases[i].LinkedAt) {
-				aliases[i] = a
-			}
+			f.link(readmodel.EndUserAlias{ProjectID: k.project, AnonymousID: *r.row.AnonymousID, ExternalID: k.user,
+				LinkedAt: r.row.OccurredAt})
 		}
 	}
-	if len(users) == 0 {
-		return nil
+	return f
+}
+
+// link keeps the earliest link of an anonymous id.
+func (f *userFold) link(a readmodel.EndUserAlias) {
+	ak := userKey{a.ProjectID, a.AnonymousID}
+	if i, ok := f.aliasAt[ak]; !ok {
+		f.aliasAt[ak] = len(f.aliases)
+		f.aliases = append(f.aliases, a)
+	} else if a.LinkedAt.Before(f.aliases[i].LinkedAt) {
+		f.aliases[i] = a
 	}
-	// Merge with what is stored.
+}
+
+// mergeStored folds in what the read model holds of the batch's users.
+func (f *userFold) mergeStored(ctx context.Context, tx bun.Tx) error {
 	byProject := map[string][]string{}
-	for _, k := range order {
+	for _, k := range f.order {
 		byProject[k.project] = append(byProject[k.project], k.user)
 	}
-	existing := map[key]readmodel.EndUser{}
 	for project, ids := range byProject {
 		for chunk := range slices.Chunk(ids, insertChunk) {
 			var stored []readmodel.EndUser
@@ -420,34 +502,40 @@ func (p *Events) applyUsers(ctx context.Context, tx bun.Tx, fresh []*trackedRow)
 				Where("external_id IN (?)", bun.In(chunk)).Scan(ctx); err != nil {
 				return fmt.Errorf("loading end users: %w", err)
 			}
-			for _, s := range stored {
-				existing[key{s.ProjectID, s.ExternalID}] = s
+			for i := range stored {
+				f.mergeUser(&stored[i])
 			}
 		}
 	}
-	traits := map[key]map[string]json.RawMessage{}
-	versions := map[key]map[string]string{}
-	for k, s := range existing {
-		m, v := map[string]json.RawMessage{}, map[string]string{}
-		_ = json.Unmarshal(s.Traits, &m)
-		_ = json.Unmarshal(s.TraitVersions, &v)
-		traits[k], versions[k] = m, v
-		u := users[k]
-		u.EventCount += s.EventCount
-		if s.FirstSeenAt.Before(u.FirstSeenAt) {
-			u.FirstSeenAt = s.FirstSeenAt
-		}
-		if s.LastSeenAt.After(u.LastSeenAt) {
-			u.LastSeenAt = s.LastSeenAt
-		}
+	return nil
+}
+
+func (f *userFold) mergeUser(s *readmodel.EndUser) {
+	k := userKey{s.ProjectID, s.ExternalID}
+	m, v := map[string]json.RawMessage{}, map[string]string{}
+	_ = json.Unmarshal(s.Traits, &m)
+	_ = json.Unmarshal(s.TraitVersions, &v)
+	f.traits[k], f.versions[k] = m, v
+	u := f.users[k]
+	u.EventCount += s.EventCount
+	if s.FirstSeenAt.Before(u.FirstSeenAt) {
+		u.FirstSeenAt = s.FirstSeenAt
 	}
+	if s.LastSeenAt.After(u.LastSeenAt) {
+		u.LastSeenAt = s.LastSeenAt
+	}
+}
+
+// mergeTraits applies the batch's identifies, last writer by trait
+// version winning.
+func (f *userFold) mergeTraits(fresh []*trackedRow) {
 	for _, r := range fresh {
 		if !r.identify || r.row.UserID == nil {
 			continue
 		}
-		k := key{r.row.ProjectID, *r.row.UserID}
-		if traits[k] == nil {
-			traits[k], versions[k] = map[string]json.RawMessage{}, map[string]string{}
+		k := userKey{r.row.ProjectID, *r.row.UserID}
+		if f.traits[k] == nil {
+			f.traits[k], f.versions[k] = map[string]json.RawMessage{}, map[string]string{}
 		}
 		var add map[string]json.RawMessage
 		if err := json.Unmarshal(r.traits, &add); err != nil {
@@ -455,33 +543,36 @@ func (p *Events) applyUsers(ctx context.Context, tx bun.Tx, fresh []*trackedRow)
 		}
 		version := traitVersion(&r.row)
 		for name, value := range add {
-			if version > versions[k][name] {
-				traits[k][name], versions[k][name] = value, version
+			if version > f.versions[k][name] {
+				f.traits[k][name], f.versions[k][name] = value, version
 			}
 		}
 	}
-	rows := make([]readmodel.EndUser, 0, len(order))
-	for _, k := range order {
-		u := users[k]
-		m := traits[k]
-		if m == nil {
-			m = map[string]json.RawMessage{}
+}
+
+// rows returns the users to upsert, traits encoded with sorted keys
+// (deterministic bytes).
+func (f *userFold) rows() ([]readmodel.EndUser, error) {
+	rows := make([]readmodel.EndUser, 0, len(f.order))
+	for _, k := range f.order {
+		u := f.users[k]
+		traits, versions := f.traits[k], f.versions[k]
+		if traits == nil {
+			traits, versions = map[string]json.RawMessage{}, map[string]string{}
 		}
-		b, err := json.Marshal(m) // map keys sort: deterministic bytes
-		if err != nil {
-			return err
+		var err error
+		if u.Traits, err = json.Marshal(traits); err != nil {
+			return nil, err
 		}
-		v := versions[k]
-		if v == nil {
-			v = map[string]string{}
+		if u.TraitVersions, err = json.Marshal(versions); err != nil {
+			return nil, err
 		}
-		vb, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		u.Traits, u.TraitVersions = b, vb
 		rows = append(rows, *u)
 	}
+	return rows, nil
+}
+
+func writeUsers(ctx context.Context, tx bun.Tx, rows []readmodel.EndUser, aliases []readmodel.EndUserAlias) error {
 	for chunk := range slices.Chunk(rows, insertChunk) {
 		if _, err := tx.NewInsert().Model(&chunk).
 			On("CONFLICT (project_id, external_id) DO UPDATE").
@@ -506,129 +597,175 @@ func (p *Events) applyUsers(ctx context.Context, tx bun.Tx, fresh []*trackedRow)
 // distinct users per day, per day and event type, per week and per month
 // (counting the users each period gains), and the hourly revenue.
 func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, fresh []*trackedRow) error {
-	type countKey struct {
-		project, typ string
-		at           time.Time
-	}
-	type userKey struct {
-		project, id string
-		at          time.Time
-	}
-	hourly, daily := map[countKey]int64{}, map[countKey]int64{}
-	var hourOrder, dayOrder []countKey
-	days, weeks, months := map[userKey]bool{}, map[userKey]bool{}, map[userKey]bool{}
-	var dayUsers []readmodel.DailyUser
-	var weekUsers []readmodel.WeeklyUser
-	var monthUsers []readmodel.MonthlyUser
+	var f rollupFold
 	for _, r := range fresh {
-		hk := countKey{r.row.ProjectID, r.row.Type, r.row.OccurredAt.Truncate(time.Hour)}
-		if _, ok := hourly[hk]; !ok {
-			hourOrder = append(hourOrder, hk)
-		}
-		hourly[hk]++
-		day := UTCDay(r.row.OccurredAt)
-		dk := countKey{r.row.ProjectID, r.row.Type, day}
-		if _, ok := daily[dk]; !ok {
-			dayOrder = append(dayOrder, dk)
-		}
-		daily[dk]++
-		distinct := distinctIDOf(&r.row)
-		if distinct == nil {
-			continue
-		}
-		id := *distinct
-		if k := (userKey{r.row.ProjectID, id, day}); !days[k] {
-			days[k] = true
-			dayUsers = append(dayUsers, readmodel.DailyUser{ProjectID: k.project, Day: day, DistinctID: id})
-		}
-		if k := (userKey{r.row.ProjectID, id, UTCWeek(day)}); !weeks[k] {
-			weeks[k] = true
-			weekUsers = append(weekUsers, readmodel.WeeklyUser{ProjectID: k.project, DistinctID: id, Week: k.at})
-		}
-		if k := (userKey{r.row.ProjectID, id, UTCMonth(day)}); !months[k] {
-			months[k] = true
-			monthUsers = append(monthUsers, readmodel.MonthlyUser{ProjectID: k.project, DistinctID: id, Month: k.at})
-		}
+		f.add(&r.row)
 	}
-	if len(hourOrder) > 0 {
-		rows := make([]readmodel.EventCountHourly, len(hourOrder))
-		for i, k := range hourOrder {
-			rows[i] = readmodel.EventCountHourly{ProjectID: k.project, EventType: k.typ, BucketStart: k.at, Count: hourly[k]}
-		}
-		for chunk := range slices.Chunk(rows, insertChunk) {
-			if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, event_type, bucket_start) DO UPDATE").
-				Set("count = event_counts_hourly.count + EXCLUDED.count").Exec(ctx); err != nil {
-				return fmt.Errorf("upserting hourly counts: %w", err)
-			}
-		}
-		rowsD := make([]readmodel.EventCountDaily, len(dayOrder))
-		for i, k := range dayOrder {
-			rowsD[i] = readmodel.EventCountDaily{ProjectID: k.project, EventType: k.typ, Day: k.at, Count: daily[k]}
-		}
-		for chunk := range slices.Chunk(rowsD, insertChunk) {
-			if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, event_type, day) DO UPDATE").
-				Set("count = event_counts_daily.count + EXCLUDED.count").Exec(ctx); err != nil {
-				return fmt.Errorf("upserting daily counts: %w", err)
-			}
-		}
+	if err := f.writeCounts(ctx, tx); err != nil {
+		return err
 	}
-	// Each set of distinct users gains only the rows it did not hold; the
-	// counts of active users grow by exactly those.
-	gained := map[countKey]int64{}
-	var gainedOrder []countKey
-	type insertedRow struct {
-		ProjectID string    `bun:"project_id"`
-		At        time.Time `bun:"at"`
-	}
-	collect := func(rows []insertedRow, period string) {
-		for _, r := range rows {
-			k := countKey{r.ProjectID, period, r.At}
-			if _, ok := gained[k]; !ok {
-				gainedOrder = append(gainedOrder, k)
-			}
-			gained[k]++
-		}
-	}
-	for chunk := range slices.Chunk(dayUsers, insertChunk) {
-		var in []insertedRow
-		if err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, day, distinct_id) DO NOTHING").
-			Returning("project_id, day AS at").Scan(ctx, &in); err != nil {
-			return fmt.Errorf("inserting daily users: %w", err)
-		}
-		collect(in, PeriodDay)
-	}
-	for chunk := range slices.Chunk(weekUsers, insertChunk) {
-		var in []insertedRow
-		if err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, distinct_id, week) DO NOTHING").
-			Returning("project_id, week AS at").Scan(ctx, &in); err != nil {
-			return fmt.Errorf("inserting weekly users: %w", err)
-		}
-		collect(in, PeriodWeek)
-	}
-	for chunk := range slices.Chunk(monthUsers, insertChunk) {
-		var in []insertedRow
-		if err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, distinct_id, month) DO NOTHING").
-			Returning("project_id, month AS at").Scan(ctx, &in); err != nil {
-			return fmt.Errorf("inserting monthly users: %w", err)
-		}
-		collect(in, PeriodMonth)
+	gained, err := f.insertUsers(ctx, tx)
+	if err != nil {
+		return err
 	}
 	if err := p.applyTypeDays(ctx, tx, fresh); err != nil {
 		return err
 	}
-	if len(gainedOrder) > 0 {
-		rows := make([]readmodel.ActiveUserCount, len(gainedOrder))
-		for i, k := range gainedOrder {
-			rows[i] = readmodel.ActiveUserCount{ProjectID: k.project, Period: k.typ, PeriodStart: UTCDay(k.at), Users: gained[k]}
-		}
-		for chunk := range slices.Chunk(rows, insertChunk) {
-			if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, period, period_start) DO UPDATE").
-				Set("users = active_user_counts.users + EXCLUDED.users").Exec(ctx); err != nil {
-				return fmt.Errorf("upserting active user counts: %w", err)
-			}
-		}
+	if err := gained.write(ctx, tx); err != nil {
+		return err
 	}
 	return p.applyRevenue(ctx, tx, fresh, 1)
+}
+
+// rollupKey is one counter of a rollup: a project, an event type or a
+// period name, and the bucket it counts.
+type rollupKey struct {
+	project, name string
+	at            time.Time
+}
+
+// counter adds to keyed counts and remembers the order keys first
+// appeared in, so that the rows it writes are in a stable order.
+type counter struct {
+	counts map[rollupKey]int64
+	order  []rollupKey
+}
+
+func (c *counter) add(k rollupKey, n int64) {
+	if c.counts == nil {
+		c.counts = map[rollupKey]int64{}
+	}
+	if _, ok := c.counts[k]; !ok {
+		c.order = append(c.order, k)
+	}
+	c.counts[k] += n
+}
+
+// rollupFold is one batch's contribution to the counts and the sets of
+// distinct users.
+type rollupFold struct {
+	hourly, daily counter
+	seen          map[userInPeriod]bool
+	dayUsers      []readmodel.DailyUser
+	weekUsers     []readmodel.WeeklyUser
+	monthUsers    []readmodel.MonthlyUser
+}
+
+func (f *rollupFold) add(row *readmodel.Event) {
+	f.hourly.add(rollupKey{row.ProjectID, row.Type, row.OccurredAt.Truncate(time.Hour)}, 1)
+	day := UTCDay(row.OccurredAt)
+	f.daily.add(rollupKey{row.ProjectID, row.Type, day}, 1)
+	distinct := distinctIDOf(row)
+	if distinct == nil {
+		return
+	}
+	id := *distinct
+	if f.firstSeen(userInPeriod{PeriodDay, row.ProjectID, id, day}) {
+		f.dayUsers = append(f.dayUsers, readmodel.DailyUser{ProjectID: row.ProjectID, Day: day, DistinctID: id})
+	}
+	if week := UTCWeek(day); f.firstSeen(userInPeriod{PeriodWeek, row.ProjectID, id, week}) {
+		f.weekUsers = append(f.weekUsers, readmodel.WeeklyUser{ProjectID: row.ProjectID, DistinctID: id, Week: week})
+	}
+	if month := UTCMonth(day); f.firstSeen(userInPeriod{PeriodMonth, row.ProjectID, id, month}) {
+		f.monthUsers = append(f.monthUsers, readmodel.MonthlyUser{ProjectID: row.ProjectID, DistinctID: id, Month: month})
+	}
+}
+
+// userInPeriod is a distinct user in one period of one project.
+type userInPeriod struct {
+	period, project, id string
+	start               time.Time
+}
+
+// firstSeen reports whether this batch meets a user in a period for the
+// first time.
+func (f *rollupFold) firstSeen(k userInPeriod) bool {
+	if f.seen == nil {
+		f.seen = map[userInPeriod]bool{}
+	}
+	if f.seen[k] {
+		return false
+	}
+	f.seen[k] = true
+	return true
+}
+
+func (f *rollupFold) writeCounts(ctx context.Context, tx bun.Tx) error {
+	hourly := make([]readmodel.EventCountHourly, len(f.hourly.order))
+	for i, k := range f.hourly.order {
+		hourly[i] = readmodel.EventCountHourly{ProjectID: k.project, EventType: k.name, BucketStart: k.at, Count: f.hourly.counts[k]}
+	}
+	for chunk := range slices.Chunk(hourly, insertChunk) {
+		if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, event_type, bucket_start) DO UPDATE").
+			Set("count = event_counts_hourly.count + EXCLUDED.count").Exec(ctx); err != nil {
+			return fmt.Errorf("upserting hourly counts: %w", err)
+		}
+	}
+	daily := make([]readmodel.EventCountDaily, len(f.daily.order))
+	for i, k := range f.daily.order {
+		daily[i] = readmodel.EventCountDaily{ProjectID: k.project, EventType: k.name, Day: k.at, Count: f.daily.counts[k]}
+	}
+	for chunk := range slices.Chunk(daily, insertChunk) {
+		if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, event_type, day) DO UPDATE").
+			Set("count = event_counts_daily.count + EXCLUDED.count").Exec(ctx); err != nil {
+			return fmt.Errorf("upserting daily counts: %w", err)
+		}
+	}
+	return nil
+}
+
+// insertUsers adds the batch's distinct users to each period's set and
+// counts, per period, the users the set did not hold: the active-user
+// counts grow by exactly those.
+func (f *rollupFold) insertUsers(ctx context.Context, tx bun.Tx) (gainedUsers, error) {
+	var gained gainedUsers
+	if err := insertGaining(ctx, tx, f.dayUsers, "project_id, day, distinct_id", "day", PeriodDay, &gained); err != nil {
+		return gained, fmt.Errorf("inserting daily users: %w", err)
+	}
+	if err := insertGaining(ctx, tx, f.weekUsers, "project_id, distinct_id, week", "week", PeriodWeek, &gained); err != nil {
+		return gained, fmt.Errorf("inserting weekly users: %w", err)
+	}
+	if err := insertGaining(ctx, tx, f.monthUsers, "project_id, distinct_id, month", "month", PeriodMonth, &gained); err != nil {
+		return gained, fmt.Errorf("inserting monthly users: %w", err)
+	}
+	return gained, nil
+}
+
+// gainedUsers counts, per project, period and period start, the users a
+// batch added to the period's set.
+type gainedUsers struct{ counter }
+
+// insertGaining inserts rows, skipping the ones the table holds, and
+// counts the inserted ones in gained under period.
+func insertGaining[T any](ctx context.Context, tx bun.Tx, rows []T, conflict, atColumn, period string, gained *gainedUsers) error {
+	for chunk := range slices.Chunk(rows, insertChunk) {
+		var inserted []struct {
+			ProjectID string    `bun:"project_id"`
+			At        time.Time `bun:"at"`
+		}
+		if err := tx.NewInsert().Model(&chunk).On("CONFLICT ("+conflict+") DO NOTHING").
+			Returning("project_id, "+atColumn+" AS at").Scan(ctx, &inserted); err != nil {
+			return err
+		}
+		for _, r := range inserted {
+			gained.add(rollupKey{r.ProjectID, period, r.At}, 1)
+		}
+	}
+	return nil
+}
+
+func (g gainedUsers) write(ctx context.Context, tx bun.Tx) error {
+	rows := make([]readmodel.ActiveUserCount, len(g.order))
+	for i, k := range g.order {
+		rows[i] = readmodel.ActiveUserCount{ProjectID: k.project, Period: k.name, PeriodStart: UTCDay(k.at), Users: g.counts[k]}
+	}
+	for chunk := range slices.Chunk(rows, insertChunk) {
+		if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, period, period_start) DO UPDATE").
+			Set("users = active_user_counts.users + EXCLUDED.users").Exec(ctx); err != nil {
+			return fmt.Errorf("upserting active user counts: %w", err)
+		}
+	}
+	return nil
 }
 
 // Periods of active_user_counts.

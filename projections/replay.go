@@ -59,33 +59,17 @@ func (rp *Replay) Run(ctx context.Context) error {
 	}
 	defer cleanup()
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(rp.Brokers...), kgo.FetchMaxWait(100*time.Millisecond),
-		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20))
+	cl, adm, starts, err := rp.consumeFromStart(ctx)
 	if err != nil {
-		return fmt.Errorf("replay: kafka client: %w", err)
+		return err
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	starts, err := adm.ListStartOffsets(ctx, rp.Projection.Topics()...)
-	if err != nil {
-		return fmt.Errorf("replay: listing start offsets: %w", err)
-	}
-	assign := map[string]map[int32]kgo.Offset{}
-	starts.Each(func(o kadm.ListedOffset) {
-		if assign[o.Topic] == nil {
-			assign[o.Topic] = map[int32]kgo.Offset{}
-		}
-		assign[o.Topic][o.Partition] = kgo.NewOffset().At(o.Offset)
-	})
-	cl.AddConsumePartitions(assign)
-	began, lastReport := time.Now(), time.Now()
-	var applied int64
+	progress := replayProgress{rp: rp, began: time.Now(), lastReport: time.Now()}
 	if bulk {
-		if applied, err = rp.bulkLoad(ctx, cl, adm, shadow, bl, starts); err != nil {
+		if progress.applied, err = rp.bulkLoad(ctx, cl, adm, shadow, bl, starts); err != nil {
 			return err
 		}
 	}
-
 	runner := &Runner{db: shadow, p: rp.Projection, log: rp.Log, metrics: nopMetrics{}, MaxBatch: rp.MaxBatch,
 		MaxAttempts: defaultMaxAttempts, checkpoint: rp.Projection.Name(), prelude: prelude,
 		// What the shadow cannot apply is quarantined beside what the
@@ -98,29 +82,14 @@ func (rp *Replay) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if time.Since(lastReport) >= time.Second {
-			rate := float64(applied) / time.Since(began).Seconds()
-			eta := "—"
-			if rate > 0 {
-				eta = (time.Duration(float64(lag)/rate) * time.Second).Round(time.Second).String()
-			}
-			if rp.Progress != nil {
-				fmt.Fprintf(rp.Progress, "replay %s: %d records applied, %.0f records/s, lag %d, ETA %s\n",
-					rp.Projection.Name(), applied, rate, lag, eta)
-			}
-			lastReport = time.Now()
-		}
+		progress.report(lag)
 		if lag == 0 || (!rp.UntilEnd && lag < int64(rp.MaxBatch)) {
 			swapped, err := rp.swap(ctx, shadow)
 			if err != nil {
 				return err
 			}
 			if swapped {
-				if rp.Progress != nil {
-					fmt.Fprintf(rp.Progress, "replay %s: %d records in %s (%.0f records/s); new tables swapped in\n",
-						rp.Projection.Name(), applied, time.Since(began).Round(time.Millisecond),
-						float64(applied)/time.Since(began).Seconds())
-				}
+				progress.swapped()
 				return nil
 			}
 		}
@@ -137,7 +106,63 @@ func (rp *Replay) Run(ctx context.Context) error {
 		if err := runner.settle(ctx, records); err != nil {
 			return fmt.Errorf("replay: applying: %w", err)
 		}
-		applied += int64(len(records))
+		progress.applied += int64(len(records))
+	}
+}
+
+// consumeFromStart is a client consuming the projection's topics from
+// the start of the log, and the start offsets.
+func (rp *Replay) consumeFromStart(ctx context.Context) (*kgo.Client, *kadm.Client, kadm.ListedOffsets, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(rp.Brokers...), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("replay: kafka client: %w", err)
+	}
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListStartOffsets(ctx, rp.Projection.Topics()...)
+	if err != nil {
+		cl.Close()
+		return nil, nil, nil, fmt.Errorf("replay: listing start offsets: %w", err)
+	}
+	assign := map[string]map[int32]kgo.Offset{}
+	starts.Each(func(o kadm.ListedOffset) {
+		if assign[o.Topic] == nil {
+			assign[o.Topic] = map[int32]kgo.Offset{}
+		}
+		assign[o.Topic][o.Partition] = kgo.NewOffset().At(o.Offset)
+	})
+	cl.AddConsumePartitions(assign)
+	return cl, adm, starts, nil
+}
+
+// replayProgress reports a replay's rate and ETA once a second.
+type replayProgress struct {
+	rp                *Replay
+	began, lastReport time.Time
+	applied           int64
+}
+
+func (p *replayProgress) report(lag int64) {
+	if time.Since(p.lastReport) < time.Second {
+		return
+	}
+	rate := float64(p.applied) / time.Since(p.began).Seconds()
+	eta := "—"
+	if rate > 0 {
+		eta = (time.Duration(float64(lag)/rate) * time.Second).Round(time.Second).String()
+	}
+	if p.rp.Progress != nil {
+		fmt.Fprintf(p.rp.Progress, "replay %s: %d records applied, %.0f records/s, lag %d, ETA %s\n",
+			p.rp.Projection.Name(), p.applied, rate, lag, eta)
+	}
+	p.lastReport = time.Now()
+}
+
+func (p *replayProgress) swapped() {
+	if p.rp.Progress != nil {
+		fmt.Fprintf(p.rp.Progress, "replay %s: %d records in %s (%.0f records/s); new tables swapped in\n",
+			p.rp.Projection.Name(), p.applied, time.Since(p.began).Round(time.Millisecond),
+			float64(p.applied)/time.Since(p.began).Seconds())
 	}
 }
 
@@ -190,39 +215,19 @@ func (rp *Replay) bulkLoad(ctx context.Context, cl *kgo.Client, adm *kadm.Client
 	if err != nil {
 		return 0, fmt.Errorf("replay: listing end offsets: %w", err)
 	}
-	next, target := map[partitionKey]int64{}, map[partitionKey]int64{}
-	starts.Each(func(o kadm.ListedOffset) { next[partitionKey{o.Topic, o.Partition}] = o.Offset })
-	ends.Each(func(o kadm.ListedOffset) { target[partitionKey{o.Topic, o.Partition}] = o.Offset })
-	reached := func() bool {
-		for k, end := range target {
-			if next[k] < end {
-				return false
-			}
-		}
-		return true
-	}
-	schema := ""
-	if shadow.Dialect == store.Postgres {
-		schema = rp.shadowSchema()
-	}
-	b, err := bl.newBulk(ctx, shadow, schema, rp.Log, rp.Progress, func(ctx context.Context, rec *kgo.Record, err error) error {
-		q := quarantineEntry(rp.Projection.Name(), rec, err, 1, time.Now().UTC())
-		rp.Log.Error("replay: record quarantined: the projection cannot apply it", "quarantineId", q.ID,
-			"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", err)
-		return upsertQuarantined(ctx, rp.DB.DB, q)
-	})
+	span := logSpan{next: map[partitionKey]int64{}, target: map[partitionKey]int64{}}
+	starts.Each(func(o kadm.ListedOffset) { span.next[partitionKey{o.Topic, o.Partition}] = o.Offset })
+	ends.Each(func(o kadm.ListedOffset) { span.target[partitionKey{o.Topic, o.Partition}] = o.Offset })
+	b, err := rp.newBulk(ctx, shadow, bl)
 	if err != nil {
 		return 0, err
 	}
 	defer b.close()
 	began, lastReport := time.Now(), time.Now()
 	var applied int64
-	var total int64
-	for k, end := range target {
-		total += end - next[k]
-	}
+	total := span.remaining()
 	values := make([]*kgo.Record, 0, rp.MaxBatch)
-	for !reached() && !b.full() {
+	for !span.reached() && !b.full() {
 		pollCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		fetches := cl.PollRecords(pollCtx, rp.MaxBatch)
 		cancel()
@@ -231,12 +236,9 @@ func (rp *Replay) bulkLoad(ctx context.Context, cl *kgo.Client, adm *kadm.Client
 		}
 		values = values[:0]
 		fetches.EachRecord(func(r *kgo.Record) {
-			k := partitionKey{r.Topic, r.Partition}
-			if r.Offset < next[k] {
-				return
+			if span.pass(r) {
+				values = append(values, r)
 			}
-			next[k] = r.Offset + 1
-			values = append(values, r)
 		})
 		if err := b.add(ctx, values); err != nil {
 			return 0, fmt.Errorf("replay: bulk loading: %w", err)
@@ -248,14 +250,8 @@ func (rp *Replay) bulkLoad(ctx context.Context, cl *kgo.Client, adm *kadm.Client
 			lastReport = time.Now()
 		}
 	}
-	now := time.Now().UTC()
-	var cps []readmodel.Checkpoint
-	for k, off := range next {
-		cps = append(cps, readmodel.Checkpoint{Projection: rp.Projection.Name(), Topic: k.topic, Partition: k.partition,
-			NextOffset: off, UpdatedAt: now})
-	}
 	loaded := time.Since(began)
-	if err := b.finish(ctx, cps); err != nil {
+	if err := b.finish(ctx, span.checkpoints(rp.Projection.Name())); err != nil {
 		if ctx.Err() != nil {
 			return 0, ctx.Err() // killed: whatever failed on the way says less
 		}
@@ -266,6 +262,64 @@ func (rp *Replay) bulkLoad(ctx context.Context, cl *kgo.Client, adm *kadm.Client
 			applied, loaded.Round(time.Millisecond), (time.Since(began) - loaded).Round(time.Millisecond))
 	}
 	return applied, nil
+}
+
+// newBulk starts a bulk build into shadow; what the build cannot apply is
+// quarantined beside what the live projection could not.
+func (rp *Replay) newBulk(ctx context.Context, shadow *store.DB, bl bulkLoader) (bulkBuild, error) {
+	schema := ""
+	if shadow.Dialect == store.Postgres {
+		schema = rp.shadowSchema()
+	}
+	return bl.newBulk(ctx, shadow, schema, rp.Log, rp.Progress, func(ctx context.Context, rec *kgo.Record, err error) error {
+		q := quarantineEntry(rp.Projection.Name(), rec, err, 1, time.Now().UTC())
+		rp.Log.Error("replay: record quarantined: the projection cannot apply it", "quarantineId", q.ID,
+			"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", err)
+		return upsertQuarantined(ctx, rp.DB.DB, q)
+	})
+}
+
+// logSpan is the part of the log a bulk build reads: from the next offset
+// of each partition to its end when the build began.
+type logSpan struct {
+	next, target map[partitionKey]int64
+}
+
+func (s logSpan) reached() bool {
+	for k, end := range s.target {
+		if s.next[k] < end {
+			return false
+		}
+	}
+	return true
+}
+
+func (s logSpan) remaining() int64 {
+	var n int64
+	for k, end := range s.target {
+		n += end - s.next[k]
+	}
+	return n
+}
+
+// pass reports whether r is new to the build, and moves past it.
+func (s logSpan) pass(r *kgo.Record) bool {
+	k := partitionKey{r.Topic, r.Partition}
+	if r.Offset < s.next[k] {
+		return false
+	}
+	s.next[k] = r.Offset + 1
+	return true
+}
+
+func (s logSpan) checkpoints(projection string) []readmodel.Checkpoint {
+	now := time.Now().UTC()
+	cps := make([]readmodel.Checkpoint, 0, len(s.next))
+	for k, off := range s.next {
+		cps = append(cps, readmodel.Checkpoint{Projection: projection, Topic: k.topic, Partition: k.partition,
+			NextOffset: off, UpdatedAt: now})
+	}
+	return cps
 }
 
 // prepare creates fresh shadow tables: a schema of their own on
@@ -480,6 +534,42 @@ func swapPostgresTable(ctx context.Context, tx bun.Tx, schema, t string) error {
 	return nil
 }
 
+// swapSQLiteTable replaces the live table t with the shadow's. Rows go
+// in without the secondary indexes, which are then built from them: far
+// cheaper than a B-tree insert per row.
+func (rp *Replay) swapSQLiteTable(ctx context.Context, tx bun.Tx, t string) error {
+	var indexes []struct {
+		Name string `bun:"name"`
+		SQL  string `bun:"sql"`
+	}
+	if err := tx.NewRaw("SELECT name, sql FROM main.sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+		t).Scan(ctx, &indexes); err != nil {
+		return fmt.Errorf("replay: reading indexes of %s: %w", t, err)
+	}
+	var stmts []string
+	for _, ix := range indexes {
+		stmts = append(stmts, fmt.Sprintf("DROP INDEX main.%q", ix.Name))
+	}
+	stmts = append(stmts, "DELETE FROM main."+t, "INSERT INTO main."+t+" SELECT * FROM replay."+t)
+	for _, ix := range indexes {
+		create, ok := qualifyIndex(ix.SQL, ix.Name)
+		if !ok {
+			return fmt.Errorf("replay: cannot re-create index %s: %s", ix.Name, ix.SQL)
+		}
+		stmts = append(stmts, create)
+	}
+	for _, s := range stmts {
+		t0 := time.Now()
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("replay: swapping %s: %s: %w", t, s, err)
+		}
+		if took := time.Since(t0); rp.Progress != nil && took >= swapStepShown {
+			fmt.Fprintf(rp.Progress, "replay %s: swap: %s took %s\n", rp.Projection.Name(), s, took.Round(time.Millisecond))
+		}
+	}
+	return nil
+}
+
 // swapStepShown is how long a step of the SQLite swap must take to be
 // shown in the progress: the copies and index builds of big tables.
 const swapStepShown = 100 * time.Millisecond
@@ -515,36 +605,8 @@ func (rp *Replay) swapSQLite(ctx context.Context) error {
 			return errBehind
 		}
 		for _, t := range rp.Projection.Tables() {
-			// Rows go in without the secondary indexes, which are then
-			// built from them: far cheaper than a B-tree insert per row.
-			var indexes []struct {
-				Name string `bun:"name"`
-				SQL  string `bun:"sql"`
-			}
-			if err := tx.NewRaw("SELECT name, sql FROM main.sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
-				t).Scan(ctx, &indexes); err != nil {
-				return fmt.Errorf("replay: reading indexes of %s: %w", t, err)
-			}
-			var stmts []string
-			for _, ix := range indexes {
-				stmts = append(stmts, fmt.Sprintf("DROP INDEX main.%q", ix.Name))
-			}
-			stmts = append(stmts, "DELETE FROM main."+t, "INSERT INTO main."+t+" SELECT * FROM replay."+t)
-			for _, ix := range indexes {
-				create, ok := qualifyIndex(ix.SQL, ix.Name)
-				if !ok {
-					return fmt.Errorf("replay: cannot re-create index %s: %s", ix.Name, ix.SQL)
-				}
-				stmts = append(stmts, create)
-			}
-			for _, s := range stmts {
-				t0 := time.Now()
-				if _, err := tx.ExecContext(ctx, s); err != nil {
-					return fmt.Errorf("replay: swapping %s: %s: %w", t, s, err)
-				}
-				if took := time.Since(t0); rp.Progress != nil && took >= swapStepShown {
-					fmt.Fprintf(rp.Progress, "replay %s: swap: %s took %s\n", name, s, took.Round(time.Millisecond))
-				}
+			if err := rp.swapSQLiteTable(ctx, tx, t); err != nil {
+				return err
 			}
 		}
 		if _, err := tx.NewDelete().Model((*readmodel.Checkpoint)(nil)).Where("projection = ?", name).Exec(ctx); err != nil {

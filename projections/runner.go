@@ -365,54 +365,24 @@ func (r *Runner) apply(ctx context.Context, records []*kgo.Record, q *readmodel.
 				return err
 			}
 		}
-		next := map[partitionKey]int64{}
-		var keys []partitionKey
-		for _, rec := range records {
-			k := partitionKey{rec.Topic, rec.Partition}
-			if _, ok := next[k]; !ok {
-				keys = append(keys, k)
-				next[k] = -1
-			}
-		}
-		// Lock checkpoints in a fixed order: another member applying an
-		// overlapping batch during a rebalance waits here, then skips what
-		// this one applied.
-		sort.Slice(keys, func(i, j int) bool {
-			if keys[i].topic != keys[j].topic {
-				return keys[i].topic < keys[j].topic
-			}
-			return keys[i].partition < keys[j].partition
-		})
-		for _, k := range keys {
-			if err := r.lockPartition(ctx, tx, k); err != nil {
-				return err
-			}
-			off, err := r.loadCheckpoint(ctx, tx, k)
-			if err != nil {
-				return err
-			}
-			next[k] = off
+		cps, err := r.lockCheckpoints(ctx, tx, records)
+		if err != nil {
+			return err
 		}
 		events := make([]domain.Event, 0, len(records))
 		undecodable = undecodable[:0]
 		for _, rec := range records {
-			k := partitionKey{rec.Topic, rec.Partition}
-			if rec.Offset < next[k] {
+			if !cps.pass(rec) {
 				continue // applied before, by us or another member
 			}
-			next[k] = rec.Offset + 1
 			if q != nil {
 				if err := r.storeQuarantined(ctx, tx, q); err != nil {
 					return err
 				}
 				continue
 			}
-			var e domain.Event
-			if err := json.Unmarshal(rec.Value, &e); err != nil || e.ID == "" || e.Type == "" {
-				if err == nil {
-					err = errors.New("not an event envelope: no id or type")
-				}
-				uq := quarantineEntry(r.p.Name(), rec, fmt.Errorf("undecodable record: %w", err), 1, time.Now().UTC())
+			e, uq := r.decode(rec)
+			if uq != nil {
 				if err := r.storeQuarantined(ctx, tx, uq); err != nil {
 					return err
 				}
@@ -426,20 +396,8 @@ func (r *Runner) apply(ctx context.Context, records []*kgo.Record, q *readmodel.
 				return fmt.Errorf("applying %d events: %w", len(events), err)
 			}
 		}
-		now := time.Now().UTC()
-		for _, k := range keys {
-			if next[k] < 0 {
-				continue
-			}
-			cp := &readmodel.Checkpoint{Projection: r.checkpoint, Topic: k.topic, Partition: k.partition,
-				NextOffset: next[k], UpdatedAt: now}
-			if _, err := tx.NewInsert().Model(cp).
-				On("CONFLICT (projection, topic, partition) DO UPDATE").
-				Set("next_offset = EXCLUDED.next_offset").
-				Set("updated_at = EXCLUDED.updated_at").
-				Exec(ctx); err != nil {
-				return fmt.Errorf("storing checkpoint: %w", err)
-			}
+		if err := r.storeCheckpoints(ctx, tx, cps); err != nil {
+			return err
 		}
 		applied = events
 		return nil
@@ -456,6 +414,89 @@ func (r *Runner) apply(ctx context.Context, records []*kgo.Record, q *readmodel.
 		ac.AfterCommit(ctx, applied)
 	}
 	return len(applied), nil
+}
+
+// decode reads a record's event envelope, or returns the quarantine entry
+// for a record that is not one.
+func (r *Runner) decode(rec *kgo.Record) (domain.Event, *readmodel.QuarantinedRecord) {
+	var e domain.Event
+	err := json.Unmarshal(rec.Value, &e)
+	if err == nil && (e.ID == "" || e.Type == "") {
+		err = errors.New("not an event envelope: no id or type")
+	}
+	if err != nil {
+		return e, quarantineEntry(r.p.Name(), rec, fmt.Errorf("undecodable record: %w", err), 1, time.Now().UTC())
+	}
+	return e, nil
+}
+
+// checkpoints are the next offsets of a batch's partitions, read under
+// their locks, in lock order.
+type checkpoints struct {
+	next map[partitionKey]int64
+	keys []partitionKey
+}
+
+// pass reports whether rec is past its partition's checkpoint, and moves
+// the checkpoint past it.
+func (c checkpoints) pass(rec *kgo.Record) bool {
+	k := partitionKey{rec.Topic, rec.Partition}
+	if rec.Offset < c.next[k] {
+		return false
+	}
+	c.next[k] = rec.Offset + 1
+	return true
+}
+
+// lockCheckpoints locks and reads the checkpoints of records' partitions.
+func (r *Runner) lockCheckpoints(ctx context.Context, tx bun.Tx, records []*kgo.Record) (checkpoints, error) {
+	c := checkpoints{next: map[partitionKey]int64{}}
+	for _, rec := range records {
+		k := partitionKey{rec.Topic, rec.Partition}
+		if _, ok := c.next[k]; !ok {
+			c.keys = append(c.keys, k)
+			c.next[k] = -1
+		}
+	}
+	// Lock checkpoints in a fixed order: another member applying an
+	// overlapping batch during a rebalance waits here, then skips what
+	// this one applied.
+	sort.Slice(c.keys, func(i, j int) bool {
+		if c.keys[i].topic != c.keys[j].topic {
+			return c.keys[i].topic < c.keys[j].topic
+		}
+		return c.keys[i].partition < c.keys[j].partition
+	})
+	for _, k := range c.keys {
+		if err := r.lockPartition(ctx, tx, k); err != nil {
+			return c, err
+		}
+		off, err := r.loadCheckpoint(ctx, tx, k)
+		if err != nil {
+			return c, err
+		}
+		c.next[k] = off
+	}
+	return c, nil
+}
+
+func (r *Runner) storeCheckpoints(ctx context.Context, tx bun.Tx, c checkpoints) error {
+	now := time.Now().UTC()
+	for _, k := range c.keys {
+		if c.next[k] < 0 {
+			continue
+		}
+		cp := &readmodel.Checkpoint{Projection: r.checkpoint, Topic: k.topic, Partition: k.partition,
+			NextOffset: c.next[k], UpdatedAt: now}
+		if _, err := tx.NewInsert().Model(cp).
+			On("CONFLICT (projection, topic, partition) DO UPDATE").
+			Set("next_offset = EXCLUDED.next_offset").
+			Set("updated_at = EXCLUDED.updated_at").
+			Exec(ctx); err != nil {
+			return fmt.Errorf("storing checkpoint: %w", err)
+		}
+	}
+	return nil
 }
 
 // lockPartition takes the partition's lock until the transaction ends:

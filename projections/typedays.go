@@ -103,22 +103,50 @@ func distinctIDOf(r *readmodel.Event) *string {
 // batch's earliest onwards: in-order traffic reads a row or two, however
 // long the user's history.
 func (p *Events) applyTypeDays(ctx context.Context, tx bun.Tx, fresh []*trackedRow) error {
-	added := map[typeDaysKey][]daySpan{}
-	byProject := map[string][]typeDaysKey{}
+	batch := typeDaysBatch{added: map[typeDaysKey][]daySpan{}, byProject: map[string][]typeDaysKey{}}
 	for _, r := range fresh {
-		id := distinctIDOf(&r.row)
-		if id == nil {
-			continue
-		}
-		k := typeDaysKey{r.row.ProjectID, r.row.Type, *id}
-		if _, ok := added[k]; !ok {
-			byProject[k.project] = append(byProject[k.project], k)
-		}
-		added[k] = addTime(added[k], r.row.OccurredAt.UnixMicro())
+		batch.add(&r.row)
 	}
-	if len(added) == 0 {
+	if len(batch.added) == 0 {
 		return nil
 	}
+	stored, err := batch.readStored(ctx, tx)
+	if err != nil {
+		return err
+	}
+	changed := batch.changed(stored)
+	for chunk := range slices.Chunk(changed, insertChunk) {
+		if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, event_type, distinct_id, day) DO UPDATE").
+			Set("first_at = EXCLUDED.first_at").Set("last_at = EXCLUDED.last_at").Set("prev_last_at = EXCLUDED.prev_last_at").
+			Exec(ctx); err != nil {
+			return fmt.Errorf("upserting daily event users: %w", err)
+		}
+	}
+	return nil
+}
+
+// typeDaysBatch is a batch's days per (type, user), and its keys per
+// project in the order they appeared.
+type typeDaysBatch struct {
+	added     map[typeDaysKey][]daySpan
+	byProject map[string][]typeDaysKey
+}
+
+func (b *typeDaysBatch) add(row *readmodel.Event) {
+	id := distinctIDOf(row)
+	if id == nil {
+		return
+	}
+	k := typeDaysKey{row.ProjectID, row.Type, *id}
+	if _, ok := b.added[k]; !ok {
+		b.byProject[k.project] = append(b.byProject[k.project], k)
+	}
+	b.added[k] = addTime(b.added[k], row.OccurredAt.UnixMicro())
+}
+
+// readStored reads each key's stored days from the one before the batch's
+// earliest onwards.
+func (b *typeDaysBatch) readStored(ctx context.Context, tx bun.Tx) (map[typeDaysKey][]daySpan, error) {
 	// A VALUES list types its columns by their values; PostgreSQL must be
 	// told the day is a date, SQLite compares it as the text it stores.
 	row := "(?, ?, ?)"
@@ -126,14 +154,14 @@ func (p *Events) applyTypeDays(ctx context.Context, tx bun.Tx, fresh []*trackedR
 		row = "(?, ?, CAST(? AS date))"
 	}
 	stored := map[typeDaysKey][]daySpan{}
-	for project, keys := range byProject {
+	for project, keys := range b.byProject {
 		for chunk := range slices.Chunk(keys, insertChunk) {
 			var rows []readmodel.DailyEventUser
 			values := make([]string, len(chunk))
 			args := make([]any, 0, 3*len(chunk)+2)
 			for i, k := range chunk {
 				values[i] = row
-				args = append(args, k.typ, k.id, dayTime(added[k][0].day))
+				args = append(args, k.typ, k.id, dayTime(b.added[k][0].day))
 			}
 			// The keys drive a lookup each (SQLite keeps the order of a
 			// CROSS JOIN; as a plain join or a row-value IN it may read all
@@ -145,7 +173,7 @@ func (p *Events) applyTypeDays(ctx context.Context, tx bun.Tx, fresh []*trackedR
 				"AND d.day >= COALESCE((SELECT max(b.day) FROM daily_event_users AS b WHERE b.project_id = ? "+
 				"AND b.event_type = v.column1 AND b.distinct_id = v.column2 AND b.day < v.column3), v.column3) "+
 				"ORDER BY d.event_type, d.distinct_id, d.day", args...).Scan(ctx, &rows); err != nil {
-				return fmt.Errorf("reading daily event users: %w", err)
+				return nil, fmt.Errorf("reading daily event users: %w", err)
 			}
 			for _, r := range rows {
 				k := typeDaysKey{project, r.EventType, r.DistinctID}
@@ -157,19 +185,25 @@ func (p *Events) applyTypeDays(ctx context.Context, tx bun.Tx, fresh []*trackedR
 			}
 		}
 	}
+	return stored, nil
+}
+
+// changed merges the batch's days into the stored ones and returns the
+// rows that differ from what is stored.
+func (b *typeDaysBatch) changed(stored map[typeDaysKey][]daySpan) []readmodel.DailyEventUser {
 	var changed []readmodel.DailyEventUser
-	for _, keys := range byProject {
+	for _, keys := range b.byProject {
 		for _, k := range keys {
 			before := stored[k]
 			days := slices.Clone(before)
-			for _, s := range added[k] {
+			for _, s := range b.added[k] {
 				days = addTime(days, s.first)
 				days = addTime(days, s.last)
 			}
 			// A day read from before the batch's earliest keeps its own
 			// neighbour, which was not read; otherwise the first day is the
 			// user's first.
-			if len(before) > 0 && before[0].day < added[k][0].day {
+			if len(before) > 0 && before[0].day < b.added[k][0].day {
 				chainFrom(days, 1)
 			} else {
 				chainFrom(days, 0)
@@ -186,14 +220,7 @@ func (p *Events) applyTypeDays(ctx context.Context, tx bun.Tx, fresh []*trackedR
 			}
 		}
 	}
-	for chunk := range slices.Chunk(changed, insertChunk) {
-		if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, event_type, distinct_id, day) DO UPDATE").
-			Set("first_at = EXCLUDED.first_at").Set("last_at = EXCLUDED.last_at").Set("prev_last_at = EXCLUDED.prev_last_at").
-			Exec(ctx); err != nil {
-			return fmt.Errorf("upserting daily event users: %w", err)
-		}
-	}
-	return nil
+	return changed
 }
 
 // typeDaysFold folds a bulk build's events into daily_event_users rows in

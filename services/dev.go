@@ -61,16 +61,11 @@ func Dev(ctx context.Context, o DevOptions) error {
 	defer kafka.Close()
 	cfg.KafkaBrokers = kafka.Addrs()
 
-	db, err := store.Open(ctx, filepath.Join(dir, "boost.db"))
+	db, err := openDevDB(ctx, dir, o.Log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if applied, err := db.Migrate(ctx); err != nil {
-		return err
-	} else if len(applied) > 0 {
-		o.Log.Info("migrated embedded database", "applied", strings.Join(applied, ", "))
-	}
 
 	adminToken, err := devAdminToken(dir, &cfg)
 	if err != nil {
@@ -102,19 +97,9 @@ func Dev(ctx context.Context, o DevOptions) error {
 	}
 
 	seedFile := filepath.Join(dir, "seeded")
-	var seeded *Seeded
-	if _, err := os.Stat(seedFile); errors.Is(err, os.ErrNotExist) {
-		seedCtx, cancel := context.WithTimeout(ctx, time.Minute)
-		seeded, err = Seed(seedCtx, node.App())
-		cancel()
-		if err != nil {
-			return fmt.Errorf("creating the default organization, project and keys: %w", err)
-		}
-		// Only ids go to disk; the keys are printed once below.
-		marker := "organization " + seeded.OrganizationID + "\nproject " + seeded.ProjectID + "\n"
-		if err := os.WriteFile(seedFile, []byte(marker), 0o600); err != nil {
-			return fmt.Errorf("writing %s: %w", seedFile, err)
-		}
+	seeded, err := seedOnce(ctx, seedFile, node)
+	if err != nil {
+		return err
 	}
 	setUp.Store(true)
 	if o.Out != nil {
@@ -126,6 +111,41 @@ func Dev(ctx context.Context, o DevOptions) error {
 	err = <-done
 	o.Log.Info("boost dev stopped; flushing stores")
 	return err
+}
+
+// openDevDB opens and migrates the embedded database.
+func openDevDB(ctx context.Context, dir string, log *slog.Logger) (*store.DB, error) {
+	db, err := store.Open(ctx, filepath.Join(dir, "boost.db"))
+	if err != nil {
+		return nil, err
+	}
+	if applied, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	} else if len(applied) > 0 {
+		log.Info("migrated embedded database", "applied", strings.Join(applied, ", "))
+	}
+	return db, nil
+}
+
+// seedOnce creates the default organization, project and keys on the
+// first start of a data directory, and nothing (nil) after.
+func seedOnce(ctx context.Context, seedFile string, node *Node) (*Seeded, error) {
+	if _, err := os.Stat(seedFile); !errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	seedCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	seeded, err := Seed(seedCtx, node.App())
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("creating the default organization, project and keys: %w", err)
+	}
+	// Only ids go to disk; the keys are printed once below.
+	marker := "organization " + seeded.OrganizationID + "\nproject " + seeded.ProjectID + "\n"
+	if err := os.WriteFile(seedFile, []byte(marker), 0o600); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", seedFile, err)
+	}
+	return seeded, nil
 }
 
 // devAdminToken returns a newly generated plaintext token to print, or ""

@@ -84,69 +84,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	switch cmd {
 	case "dev":
-		fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "where embedded NATS, Kafka and SQLite keep their data (BOOST_DATA_DIR)")
-		// A development server listens on loopback unless told otherwise.
-		if os.Getenv("BOOST_BIND") == "" {
-			cfg.Bind = "127.0.0.1"
-		}
-		fs.StringVar(&cfg.Bind, "bind", cfg.Bind, "host to listen on (BOOST_BIND); 0.0.0.0 for every interface")
-		if err := fs.Parse(rest); err != nil {
-			return 2
-		}
-		if cfg.LogFormat == "" {
-			cfg.LogFormat = "text"
-		}
-		log := newLogger(cfg, stderr)
-		return exit(stderr, services.Dev(ctx, services.DevOptions{Config: cfg, Version: version, Log: log, Out: stdout}))
+		return runDev(ctx, cfg, rest, stdout, stderr)
 	case services.RoleAPI, services.RoleWorker, services.RoleBridge, services.RoleProjector:
 		return exit(stderr, services.RunRoles(ctx, cfg, []string{cmd}, version, newLogger(cfg, stderr), nil))
 	case "run":
-		fs := flag.NewFlagSet("run", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		rolesFlag := fs.String("roles", envOr("BOOST_ROLES", strings.Join(services.AllRoles, ",")), "comma-separated roles (BOOST_ROLES)")
-		if err := fs.Parse(rest); err != nil {
-			return 2
-		}
-		roles, err := services.ParseRoles(*rolesFlag)
-		if err != nil {
-			fmt.Fprintln(stderr, "boost:", err)
-			return 2
-		}
-		return exit(stderr, services.RunRoles(ctx, cfg, roles, version, newLogger(cfg, stderr), nil))
+		return runRoles(ctx, cfg, rest, stderr)
 	case "migrate":
-		if cfg.DatabaseURL == "" {
-			fmt.Fprintln(stderr, "boost migrate: DATABASE_URL is required (postgres://… or a SQLite file path)")
-			return 2
-		}
-		applied, err := services.Migrate(ctx, cfg.DatabaseURL)
-		if err != nil {
-			return exit(stderr, err)
-		}
-		if len(applied) == 0 {
-			fmt.Fprintln(stdout, "database is up to date")
-		}
-		for _, m := range applied {
-			fmt.Fprintln(stdout, "applied", m)
-		}
-		return 0
+		return runMigrate(ctx, cfg, stdout, stderr)
 	case "kafka":
-		fs := flag.NewFlagSet("kafka", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		port := fs.Int("port", 9092, "port on 127.0.0.1")
-		dir := fs.String("data-dir", ".boost-kafka", "where the log is persisted")
-		if err := fs.Parse(rest); err != nil {
-			return 2
-		}
-		k, err := bus.StartEmbeddedKafka(*dir, *port)
-		if err != nil {
-			return exit(stderr, err)
-		}
-		fmt.Fprintf(stdout, "kfake listening on %s (data in %s); ctrl-C to stop\n", strings.Join(k.Addrs(), ","), *dir)
-		<-ctx.Done()
-		k.Close()
-		return 0
+		return runKafka(ctx, rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, cfg, rest, stdout, stderr)
 	case "replay":
@@ -167,6 +113,80 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "boost: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
+}
+
+// runDev runs `boost dev`: every role over embedded infrastructure.
+func runDev(ctx context.Context, cfg config.Config, rest []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "where embedded NATS, Kafka and SQLite keep their data (BOOST_DATA_DIR)")
+	// A development server listens on loopback unless told otherwise.
+	if os.Getenv("BOOST_BIND") == "" {
+		cfg.Bind = "127.0.0.1"
+	}
+	fs.StringVar(&cfg.Bind, "bind", cfg.Bind, "host to listen on (BOOST_BIND); 0.0.0.0 for every interface")
+	if err := fs.Parse(rest); err != nil {
+		return 2
+	}
+	if cfg.LogFormat == "" {
+		cfg.LogFormat = "text"
+	}
+	log := newLogger(cfg, stderr)
+	return exit(stderr, services.Dev(ctx, services.DevOptions{Config: cfg, Version: version, Log: log, Out: stdout}))
+}
+
+// runRoles runs `boost run --roles …`.
+func runRoles(ctx context.Context, cfg config.Config, rest []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rolesFlag := fs.String("roles", envOr("BOOST_ROLES", strings.Join(services.AllRoles, ",")), "comma-separated roles (BOOST_ROLES)")
+	if err := fs.Parse(rest); err != nil {
+		return 2
+	}
+	roles, err := services.ParseRoles(*rolesFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, "boost:", err)
+		return 2
+	}
+	return exit(stderr, services.RunRoles(ctx, cfg, roles, version, newLogger(cfg, stderr), nil))
+}
+
+// runMigrate runs `boost migrate`.
+func runMigrate(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) int {
+	if cfg.DatabaseURL == "" {
+		fmt.Fprintln(stderr, "boost migrate: DATABASE_URL is required (postgres://… or a SQLite file path)")
+		return 2
+	}
+	applied, err := services.Migrate(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return exit(stderr, err)
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+	}
+	for _, m := range applied {
+		fmt.Fprintln(stdout, "applied", m)
+	}
+	return 0
+}
+
+// runKafka runs `boost kafka`: a standalone kfake broker.
+func runKafka(ctx context.Context, rest []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("kafka", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	port := fs.Int("port", 9092, "port on 127.0.0.1")
+	dir := fs.String("data-dir", ".boost-kafka", "where the log is persisted")
+	if err := fs.Parse(rest); err != nil {
+		return 2
+	}
+	k, err := bus.StartEmbeddedKafka(*dir, *port)
+	if err != nil {
+		return exit(stderr, err)
+	}
+	fmt.Fprintf(stdout, "kfake listening on %s (data in %s); ctrl-C to stop\n", strings.Join(k.Addrs(), ","), *dir)
+	<-ctx.Done()
+	k.Close()
+	return 0
 }
 
 func exit(stderr io.Writer, err error) int {
