@@ -69,10 +69,61 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Mode == "single" {
 		cfg.BatchSize = 1
 	}
-	client := &http.Client{Transport: &http.Transport{
-		MaxIdleConns: cfg.Connections * 2, MaxIdleConnsPerHost: cfg.Connections * 2,
+	client := newClient(cfg.Connections)
+	keys, err := createKeys(ctx, client, cfg)
+	if err != nil {
+		return nil, err
+	}
+	l := &load{cfg: cfg, client: client, keys: keys, errs: map[string]int64{},
+		lats: make([][]time.Duration, cfg.Connections), samples: make(chan sample, 100_000)}
+
+	loadCtx, stop := context.WithTimeout(ctx, cfg.Duration)
+	defer stop()
+	if t := rateTicker(cfg); t != nil {
+		defer t.Stop()
+		l.tokens = t.C
+	}
+	lagDone := make(chan lagResult, 1)
+	go func() { lagDone <- followLag(ctx, client, cfg, l.samples) }()
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := range cfg.Connections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.connection(loadCtx, c)
+		}()
+	}
+
+	res := &Result{Mode: cfg.Mode, Connections: cfg.Connections, BatchSize: cfg.BatchSize, Errors: l.errs}
+	ticker := time.NewTicker(5 * time.Second)
+	reported := make(chan struct{})
+	go func() {
+		defer close(reported)
+		l.reportIntervals(ctx, loadCtx, ticker, start, res)
+	}()
+	wg.Wait()
+	ticker.Stop()
+	stop() // the connections are done: end the reporter before reading res
+	<-reported
+	elapsed := time.Since(start)
+	close(l.samples)
+	l.summarize(res, elapsed, <-lagDone)
+	return res, nil
+}
+
+// newClient keeps enough idle connections for every bench connection to
+// reuse its own.
+func newClient(connections int) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		MaxIdleConns: connections * 2, MaxIdleConnsPerHost: connections * 2,
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 	}, Timeout: 30 * time.Second}
+}
+
+// createKeys creates the secret key of each connection.
+func createKeys(ctx context.Context, client *http.Client, cfg Config) ([]string, error) {
 	keys := make([]string, cfg.Connections)
 	for i := range keys {
 		k, err := createKey(ctx, client, cfg, i)
@@ -81,119 +132,121 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		keys[i] = k
 	}
+	return keys, nil
+}
 
-	var accepted, requests atomic.Int64
-	var errMu sync.Mutex
-	errs := map[string]int64{}
-	lats := make([][]time.Duration, cfg.Connections)
-	samples := make(chan sample, 100_000)
-	var outstanding atomic.Int64
-
-	loadCtx, stop := context.WithTimeout(ctx, cfg.Duration)
-	defer stop()
-	var tokens <-chan time.Time
+// rateTicker ticks once per request allowed by cfg.Rate across all
+// connections; nil when the rate is not capped.
+func rateTicker(cfg Config) *time.Ticker {
 	if cfg.Rate > 0 {
 		perTick := time.Duration(float64(time.Second) * float64(cfg.BatchSize) / cfg.Rate)
-		t := time.NewTicker(max(perTick, 10*time.Microsecond))
-		defer t.Stop()
-		tokens = t.C
+		return time.NewTicker(max(perTick, 10*time.Microsecond))
 	}
-	lagDone := make(chan lagResult, 1)
-	go func() { lagDone <- followLag(ctx, client, cfg, samples) }()
+	return nil
+}
 
-	start := time.Now()
-	var wg sync.WaitGroup
-	for c := range cfg.Connections {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			prefix := randomHex(6)
-			var seq int64
-			lastSample := time.Now()
-			for loadCtx.Err() == nil {
-				if tokens != nil {
-					select {
-					case <-tokens:
-					case <-loadCtx.Done():
-						return
-					}
-				}
-				body, first := payload(cfg, prefix, &seq)
-				t0 := time.Now()
-				status, ids, err := send(loadCtx, client, cfg, keys[c], body)
-				lat := time.Since(t0)
-				requests.Add(1)
-				if err != nil {
-					if loadCtx.Err() != nil {
-						return
-					}
-					errMu.Lock()
-					errs[errKind(err)]++
-					errMu.Unlock()
-					continue
-				}
-				if status != http.StatusAccepted {
-					errMu.Lock()
-					errs[strconv.Itoa(status)]++
-					errMu.Unlock()
-					continue
-				}
-				accepted.Add(int64(len(ids)))
-				lats[c] = append(lats[c], lat)
-				// Follow about LagSamples events per second in all, and at
-				// most maxOutstanding at once so polling stays light.
-				if cfg.LagSamples > 0 && time.Since(lastSample) >= time.Duration(cfg.Connections)*time.Second/time.Duration(cfg.LagSamples) &&
-					len(ids) > 0 && outstanding.Load() < maxOutstanding {
-					lastSample = time.Now()
-					outstanding.Add(1)
-					samples <- sample{id: ids[len(ids)-1], acceptedAt: time.Now(), done: func() { outstanding.Add(-1) }}
-				}
-				_ = first
-			}
-		}()
-	}
+// load is what the connections of one run share and count into.
+type load struct {
+	cfg    Config
+	client *http.Client
+	keys   []string         // one per connection
+	tokens <-chan time.Time // nil: no rate cap
 
-	res := &Result{Mode: cfg.Mode, Connections: cfg.Connections, BatchSize: cfg.BatchSize, Errors: errs}
-	ticker := time.NewTicker(5 * time.Second)
-	prev := int64(0)
-	go func() {
-		for {
+	accepted, requests atomic.Int64
+	errMu              sync.Mutex
+	errs               map[string]int64  // by kind: timeout, network or an HTTP status
+	lats               [][]time.Duration // accept latencies, per connection
+	samples            chan sample       // events to follow to the read model
+	outstanding        atomic.Int64      // samples being followed
+}
+
+// connection sends requests on connection c's key until the load ends,
+// one per token when the rate is capped.
+func (l *load) connection(loadCtx context.Context, c int) {
+	prefix := randomHex(6)
+	var seq int64
+	lastSample := time.Now()
+	for loadCtx.Err() == nil {
+		if l.tokens != nil {
 			select {
+			case <-l.tokens:
 			case <-loadCtx.Done():
 				return
-			case <-ticker.C:
-				now := accepted.Load()
-				rate := float64(now-prev) / 5
-				prev = now
-				rss := serverRSS(ctx, client, cfg.URL)
-				res.IntervalRates = append(res.IntervalRates, rate)
-				res.IntervalRSSBytes = append(res.IntervalRSSBytes, rss)
-				if cfg.Out != nil {
-					fmt.Fprintf(cfg.Out, "  %6.0fs  %9.0f events/s  server RSS %6.1f MiB\n", time.Since(start).Seconds(), rate, rss/(1<<20))
-				}
 			}
 		}
-	}()
-	wg.Wait()
-	ticker.Stop()
-	elapsed := time.Since(start)
-	close(samples)
-	lr := <-lagDone
+		body, _ := payload(l.cfg, prefix, &seq)
+		t0 := time.Now()
+		status, ids, err := send(loadCtx, l.client, l.cfg, l.keys[c], body)
+		lat := time.Since(t0)
+		l.requests.Add(1)
+		if err != nil {
+			if loadCtx.Err() != nil {
+				return
+			}
+			l.countError(errKind(err))
+			continue
+		}
+		if status != http.StatusAccepted {
+			l.countError(strconv.Itoa(status))
+			continue
+		}
+		l.accepted.Add(int64(len(ids)))
+		l.lats[c] = append(l.lats[c], lat)
+		// Follow about LagSamples events per second in all, and at
+		// most maxOutstanding at once so polling stays light.
+		if l.cfg.LagSamples > 0 && time.Since(lastSample) >= time.Duration(l.cfg.Connections)*time.Second/time.Duration(l.cfg.LagSamples) &&
+			len(ids) > 0 && l.outstanding.Load() < maxOutstanding {
+			lastSample = time.Now()
+			l.outstanding.Add(1)
+			l.samples <- sample{id: ids[len(ids)-1], acceptedAt: time.Now(), done: func() { l.outstanding.Add(-1) }}
+		}
+	}
+}
 
+func (l *load) countError(kind string) {
+	l.errMu.Lock()
+	l.errs[kind]++
+	l.errMu.Unlock()
+}
+
+// reportIntervals records (and prints, with cfg.Out) the accept rate and
+// the server's RSS of every 5 s of the load.
+func (l *load) reportIntervals(ctx, loadCtx context.Context, ticker *time.Ticker, start time.Time, res *Result) {
+	prev := int64(0)
+	for {
+		select {
+		case <-loadCtx.Done():
+			return
+		case <-ticker.C:
+			now := l.accepted.Load()
+			rate := float64(now-prev) / 5
+			prev = now
+			rss := serverRSS(ctx, l.client, l.cfg.URL)
+			res.IntervalRates = append(res.IntervalRates, rate)
+			res.IntervalRSSBytes = append(res.IntervalRSSBytes, rss)
+			if l.cfg.Out != nil {
+				fmt.Fprintf(l.cfg.Out, "  %6.0fs  %9.0f events/s  server RSS %6.1f MiB\n", time.Since(start).Seconds(), rate, rss/(1<<20))
+			}
+		}
+	}
+}
+
+// summarize fills in res what the load counted over elapsed and what
+// following the samples measured.
+func (l *load) summarize(res *Result, elapsed time.Duration, lr lagResult) {
 	var all []time.Duration
-	for _, l := range lats {
-		all = append(all, l...)
+	for _, lat := range l.lats {
+		all = append(all, lat...)
 	}
 	res.Seconds = elapsed.Seconds()
-	res.Accepted = accepted.Load()
-	res.Requests = requests.Load()
+	res.Accepted = l.accepted.Load()
+	res.Requests = l.requests.Load()
 	res.EventsPerSecond = float64(res.Accepted) / elapsed.Seconds()
 	res.LatencyMs = percentiles(all)
 	res.LagMs = percentiles(lr.lags)
 	res.LagSamples = len(lr.lags)
 	res.LagUnfinished = lr.unfinished
 	res.DrainSeconds = lr.drain.Seconds()
-	return res, nil
 }
 
 type sample struct {

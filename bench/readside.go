@@ -31,6 +31,14 @@ type ReadSideConfig struct {
 	Out                                io.Writer
 }
 
+// readSideTopic is the events topic of the embedded broker the log is
+// written to and replayed from.
+const readSideTopic = "bench.events"
+
+// flushEvery is how many records are produced between flushes, so the
+// producer's buffer never fills.
+const flushEvery = 50_000
+
 // RunReadSide builds the log in an embedded kfake, replays it and times
 // the queries. It prints as it goes.
 func RunReadSide(ctx context.Context, c ReadSideConfig) error {
@@ -44,89 +52,149 @@ func RunReadSide(ctx context.Context, c ReadSideConfig) error {
 		return err
 	}
 	defer k.Close()
-	topic := "bench.events"
 	cl, err := bus.NewKafkaClient(k.Addrs(), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100_000))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	if err := bus.EnsureTopics(ctx, cl, bus.Topics{Tenancy: "bench.tenancy", Events: topic, Partitions: 6, Replication: 1}); err != nil {
+	if err := bus.EnsureTopics(ctx, cl, bus.Topics{Tenancy: "bench.tenancy", Events: readSideTopic, Partitions: 6, Replication: 1}); err != nil {
 		return err
 	}
 
-	project, key := domain.NewID(), domain.NewID()
-	end := time.Now().UTC().Truncate(time.Hour)
-	start := end.AddDate(0, 0, -c.Days)
-	rng := rand.New(rand.NewPCG(7, 11))
-	types := make([]string, c.Types)
-	for i := range types {
-		types[i] = fmt.Sprintf("event_%02d", i)
-	}
-	types[0], types[1], types[2] = "page_view", "cart_add", "purchase"
+	synth := newSyntheticLog(c)
 	began := time.Now()
-	produceErr := make(chan error, 1)
-	var pending int
-	flush := func() error {
-		if err := cl.Flush(ctx); err != nil {
-			return err
-		}
-		select {
-		case err := <-produceErr:
-			return err
-		default:
-		}
-		pending = 0
-		return nil
-	}
-	for i := range c.Events {
-		at := start.Add(time.Duration(rng.Int64N(int64(end.Sub(start)))))
-		typ := types[min(int(rng.ExpFloat64()*float64(c.Types)/4), c.Types-1)]
-		d := domain.TrackedData{Event: typ, UserID: fmt.Sprintf("user-%d", rng.IntN(c.Users)),
-			Properties: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)), ReceivedAt: at, KeyID: key, KeyType: domain.KeySecret}
-		if typ == "purchase" {
-			d.Properties = json.RawMessage(fmt.Sprintf(`{"orderId":"o%d","amount":%d,"currency":"EUR"}`, i, 100+rng.IntN(10_000)))
-		}
-		id := domain.NewID()
-		meta := domain.Meta{AggregateType: domain.AggregateEvent, AggregateID: id, ProjectID: project, OccurredAt: at}
-		tracked, _ := domain.NewEventWithID(id, domain.EventTracked, meta, d)
-		done, _ := domain.NewEventWithID(domain.EventIDFor(id, domain.EventProcessed), domain.EventProcessed, meta,
-			domain.OutcomeData{EventID: id})
-		for _, e := range []domain.Event{tracked, done} {
-			b, _ := json.Marshal(&e)
-			cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(project), Value: b}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					select {
-					case produceErr <- err:
-					default:
-					}
-				}
-			})
-			pending++
-		}
-		if pending >= 50_000 {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := flush(); err != nil {
+	if err := synth.write(ctx, cl); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.Out, "log: %d events (%d records) over %d days, %d users, %d types, written in %s\n",
 		c.Events, 2*c.Events, c.Days, c.Users, c.Types, time.Since(began).Round(time.Millisecond))
 
-	url := c.DatabaseURL
+	db, err := openReadModel(ctx, c.DatabaseURL, dir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := replayLog(ctx, db, k.Addrs(), c); err != nil {
+		return err
+	}
+	return timeQueries(ctx, queries.New(db), synth.project, synth.analyticsQueries(), c)
+}
+
+// syntheticLog is the project, key, time span and event types of the
+// generated events.
+type syntheticLog struct {
+	c            ReadSideConfig
+	project, key string
+	start, end   time.Time
+	types        []string
+}
+
+// newSyntheticLog spans the c.Days up to the current hour, with c.Types
+// event types of which the first three are a page view, a cart add and a
+// purchase, so the funnel and revenue queries have something to find.
+func newSyntheticLog(c ReadSideConfig) syntheticLog {
+	end := time.Now().UTC().Truncate(time.Hour)
+	l := syntheticLog{c: c, project: domain.NewID(), key: domain.NewID(), start: end.AddDate(0, 0, -c.Days), end: end,
+		types: make([]string, c.Types)}
+	for i := range l.types {
+		l.types[i] = fmt.Sprintf("event_%02d", i)
+	}
+	l.types[0], l.types[1], l.types[2] = "page_view", "cart_add", "purchase"
+	return l
+}
+
+// write produces every event and its outcome to the events topic, from a
+// fixed seed so runs compare.
+func (l syntheticLog) write(ctx context.Context, cl *kgo.Client) error {
+	rng := rand.New(rand.NewPCG(7, 11))
+	p := &batchedProducer{cl: cl, failed: make(chan error, 1)}
+	for i := range l.c.Events {
+		for _, e := range l.event(rng, i) {
+			b, _ := json.Marshal(&e)
+			p.produce(ctx, &kgo.Record{Topic: readSideTopic, Key: []byte(l.project), Value: b})
+		}
+		if p.pending >= flushEvery {
+			if err := p.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return p.flush(ctx)
+}
+
+// event is the i-th event, at a random time of the span, of a type drawn
+// exponentially (a few types are most of the traffic), with its
+// EventProcessed.
+func (l syntheticLog) event(rng *rand.Rand, i int) []domain.Event {
+	at := l.start.Add(time.Duration(rng.Int64N(int64(l.end.Sub(l.start)))))
+	typ := l.types[min(int(rng.ExpFloat64()*float64(l.c.Types)/4), l.c.Types-1)]
+	d := domain.TrackedData{Event: typ, UserID: fmt.Sprintf("user-%d", rng.IntN(l.c.Users)),
+		Properties: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)), ReceivedAt: at, KeyID: l.key, KeyType: domain.KeySecret}
+	if typ == "purchase" {
+		d.Properties = json.RawMessage(fmt.Sprintf(`{"orderId":"o%d","amount":%d,"currency":"EUR"}`, i, 100+rng.IntN(10_000)))
+	}
+	id := domain.NewID()
+	meta := domain.Meta{AggregateType: domain.AggregateEvent, AggregateID: id, ProjectID: l.project, OccurredAt: at}
+	tracked, _ := domain.NewEventWithID(id, domain.EventTracked, meta, d)
+	done, _ := domain.NewEventWithID(domain.EventIDFor(id, domain.EventProcessed), domain.EventProcessed, meta,
+		domain.OutcomeData{EventID: id})
+	return []domain.Event{tracked, done}
+}
+
+// batchedProducer produces asynchronously and reports the first failed
+// record at the next flush.
+type batchedProducer struct {
+	cl      *kgo.Client
+	failed  chan error
+	pending int // records produced since the last flush
+}
+
+func (p *batchedProducer) produce(ctx context.Context, r *kgo.Record) {
+	p.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+		if err != nil {
+			select {
+			case p.failed <- err:
+			default:
+			}
+		}
+	})
+	p.pending++
+}
+
+func (p *batchedProducer) flush(ctx context.Context) error {
+	if err := p.cl.Flush(ctx); err != nil {
+		return err
+	}
+	select {
+	case err := <-p.failed:
+		return err
+	default:
+	}
+	p.pending = 0
+	return nil
+}
+
+// openReadModel opens and migrates the database at url, or a SQLite file
+// in dir when url is empty.
+func openReadModel(ctx context.Context, url, dir string) (*store.DB, error) {
 	if url == "" {
 		url = filepath.Join(dir, "read.db")
 	}
 	db, err := store.Open(ctx, url)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer db.Close()
 	if _, err := db.Migrate(ctx); err != nil {
-		return err
+		db.Close()
+		return nil, err
 	}
+	return db, nil
+}
+
+// replayLog replays the events topic into db to its end and prints the
+// rate. With BOOST_BENCH_CPUPROFILE set, the replay is CPU-profiled into
+// that file.
+func replayLog(ctx context.Context, db *store.DB, brokers []string, c ReadSideConfig) error {
 	if path := os.Getenv("BOOST_BENCH_CPUPROFILE"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
@@ -138,9 +206,9 @@ func RunReadSide(ctx context.Context, c ReadSideConfig) error {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
-	rp := &projections.Replay{DB: db, Brokers: k.Addrs(), Projection: projections.NewEvents(topic),
+	rp := &projections.Replay{DB: db, Brokers: brokers, Projection: projections.NewEvents(readSideTopic),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: c.Out, UntilEnd: true}
-	began = time.Now()
+	began := time.Now()
 	if err := rp.Run(ctx); err != nil {
 		return err
 	}
@@ -148,13 +216,21 @@ func RunReadSide(ctx context.Context, c ReadSideConfig) error {
 	pprof.StopCPUProfile()
 	fmt.Fprintf(c.Out, "replay into %s: %d events in %s = %.0f events/s\n", db.Dialect, c.Events, took.Round(time.Millisecond),
 		float64(c.Events)/took.Seconds())
+	return nil
+}
 
-	q := queries.New(db)
+// readQuery is one timed analytics query.
+type readQuery struct {
+	name string
+	fn   func(ctx context.Context, q *queries.Queries) error
+}
+
+// analyticsQueries are the dashboard's analytics queries over the log's
+// project, with the ranges the dashboard asks for.
+func (l syntheticLog) analyticsQueries() []readQuery {
+	project, start, end, types := l.project, l.start, l.end, l.types
 	day := func() (time.Time, time.Time) { return end.AddDate(0, 0, -30), end }
-	runs := []struct {
-		name string
-		fn   func(ctx context.Context, q *queries.Queries) error
-	}{
+	return []readQuery{
 		{"events by day, 30 days", func(ctx context.Context, q *queries.Queries) error {
 			f, t := day()
 			_, _, err := q.EventCounts(ctx, project, nil, queries.Range{From: f, To: t, Bucket: queries.Day, Loc: time.UTC})
@@ -190,6 +266,11 @@ func RunReadSide(ctx context.Context, c ReadSideConfig) error {
 			return err
 		}},
 	}
+}
+
+// timeQueries runs each query c.Repeat times in the project and prints
+// its latency percentiles.
+func timeQueries(ctx context.Context, q *queries.Queries, project string, runs []readQuery, c ReadSideConfig) error {
 	for _, r := range runs {
 		var lat []time.Duration
 		for range c.Repeat {

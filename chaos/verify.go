@@ -194,18 +194,49 @@ type verifyInput struct {
 // verify compares what the API accepted with the read model and the log.
 func verify(in verifyInput) verdict {
 	var v verdict
-	rows := map[string]*eventRow{}
-	perMessage := map[string]int{}
-	for i := range in.Snapshot.Events {
-		e := &in.Snapshot.Events[i]
+	var f findings
+	rows, perMessage := indexRows(in.Snapshot.Events)
+	v.compareOffers(in, rows, &f)
+	v.classifyRows(rows, &f)
+	v.countDuplicates(perMessage, &f)
+	v.Lost, v.Stuck, v.Mismatched, v.Unexpected = len(f.lost), len(f.stuck), len(f.mismatched), len(f.unexpected)
+	v.Rollups = rollupMismatches(expectedRollups(in.Snapshot.Events), in.Snapshot.Stored)
+	if in.Kafka != nil {
+		v.checkKafka(in.Kafka, &f)
+	}
+	v.addFailures(in, f)
+	return v
+}
+
+// findings are the examples behind a verdict's counts, and the ids they
+// were told apart by.
+type findings struct {
+	accepted                                   map[string]bool // ids the API answered 2xx with
+	offeredIDs                                 map[string]bool // ids the API would give offers it never acknowledged
+	lost, stuck, mismatched, unexpected, dupes []string
+	kafkaMissing, kafkaDupes                   []string
+}
+
+// indexRows indexes the read model's rows by id, and counts them per
+// messageId.
+func indexRows(events []eventRow) (rows map[string]*eventRow, perMessage map[string]int) {
+	rows = map[string]*eventRow{}
+	perMessage = map[string]int{}
+	for i := range events {
+		e := &events[i]
 		rows[e.ID] = e
 		if e.MessageID != nil {
 			perMessage[*e.MessageID]++
 		}
 	}
-	accepted := map[string]bool{}
-	offeredIDs := map[string]bool{}
-	var lost, stuck, mismatched []string
+	return rows, perMessage
+}
+
+// compareOffers counts the offers and checks each accepted one against
+// its row: lost when there is none, stuck while pending, mismatched when
+// it differs.
+func (v *verdict) compareOffers(in verifyInput, rows map[string]*eventRow, f *findings) {
+	f.accepted, f.offeredIDs = map[string]bool{}, map[string]bool{}
 	for _, o := range in.Offers {
 		v.Offered++
 		if o.Refusal != "" {
@@ -213,92 +244,109 @@ func verify(in verifyInput) verdict {
 		}
 		if o.AcceptedID == "" {
 			if in.ExpectedID != nil {
-				offeredIDs[in.ExpectedID(o.MessageID)] = true
+				f.offeredIDs[in.ExpectedID(o.MessageID)] = true
 			}
 			continue
 		}
 		v.Accepted++
-		accepted[o.AcceptedID] = true
+		f.accepted[o.AcceptedID] = true
 		row, ok := rows[o.AcceptedID]
 		if !ok {
-			lost = append(lost, o.AcceptedID)
+			f.lost = append(f.lost, o.AcceptedID)
 			continue
 		}
 		v.Stored++
 		if row.Status == statusPending {
-			stuck = append(stuck, o.AcceptedID)
+			f.stuck = append(f.stuck, o.AcceptedID)
 		}
 		if why := differs(o, row); why != "" {
-			mismatched = append(mismatched, o.AcceptedID+" ("+why+")")
+			f.mismatched = append(f.mismatched, o.AcceptedID+" ("+why+")")
 		}
 	}
-	var unexpected []string
+}
+
+// classifyRows tells the rows no 2xx accounted for apart: offered but
+// unacknowledged, or unexpected.
+func (v *verdict) classifyRows(rows map[string]*eventRow, f *findings) {
 	for id := range rows {
 		switch {
-		case accepted[id]:
-		case offeredIDs[id]:
+		case f.accepted[id]:
+		case f.offeredIDs[id]:
 			v.Unacknowledged++
 		default:
-			unexpected = append(unexpected, id)
+			f.unexpected = append(f.unexpected, id)
 		}
 	}
-	var dupes []string
+}
+
+// countDuplicates counts the rows beyond the first per messageId.
+func (v *verdict) countDuplicates(perMessage map[string]int, f *findings) {
 	for m, n := range perMessage {
 		if n > 1 {
 			v.Duplicated += n - 1
-			dupes = append(dupes, m)
+			f.dupes = append(f.dupes, m)
 		}
 	}
-	v.Lost, v.Stuck, v.Mismatched, v.Unexpected = len(lost), len(stuck), len(mismatched), len(unexpected)
-	v.Rollups = rollupMismatches(expectedRollups(in.Snapshot.Events), in.Snapshot.Stored)
+}
 
-	var kafkaMissing, kafkaDupes []string
-	if in.Kafka != nil {
-		v.KafkaChecked = true
-		for id := range accepted {
-			if in.Kafka[id] == 0 {
-				kafkaMissing = append(kafkaMissing, id)
-			}
+// checkKafka checks the log has exactly one EventTracked record per
+// accepted event.
+func (v *verdict) checkKafka(kafka map[string]int, f *findings) {
+	v.KafkaChecked = true
+	for id := range f.accepted {
+		if kafka[id] == 0 {
+			f.kafkaMissing = append(f.kafkaMissing, id)
 		}
-		for id, n := range in.Kafka {
-			if n > 1 {
-				v.KafkaDuplicated += n - 1
-				kafkaDupes = append(kafkaDupes, fmt.Sprintf("%s ×%d", id, n))
-			}
-		}
-		v.KafkaMissing = len(kafkaMissing)
 	}
+	for id, n := range kafka {
+		if n > 1 {
+			v.KafkaDuplicated += n - 1
+			f.kafkaDupes = append(f.kafkaDupes, fmt.Sprintf("%s ×%d", id, n))
+		}
+	}
+	v.KafkaMissing = len(f.kafkaMissing)
+}
 
-	fail := func(n int, format string, examples []string) {
-		if n > 0 {
-			v.Failures = append(v.Failures, fmt.Sprintf(format, n)+examplesOf(examples))
-		}
-	}
+// addFailures states every count that should be zero and is not, with
+// examples.
+func (v *verdict) addFailures(in verifyInput, f findings) {
 	if v.Lost > 0 && in.Kafka != nil {
-		inLog := 0
-		for _, id := range lost {
-			if in.Kafka[id] > 0 {
-				inLog++
-			}
-		}
-		v.Failures = append(v.Failures, fmt.Sprintf("LOST: %d accepted events are not in the read model "+
-			"(%d of them are in the Kafka log, not projected; %d never reached it)", v.Lost, inLog, v.Lost-inLog)+examplesOf(lost))
+		v.failLostWithLog(f.lost, in.Kafka)
 	} else {
-		fail(v.Lost, "LOST: %d accepted events are not in the read model", lost)
+		v.fail(v.Lost, "LOST: %d accepted events are not in the read model", f.lost)
 	}
-	fail(v.Duplicated, "DUPLICATED: %d extra read-model rows for messageIds stored more than once", dupes)
-	fail(v.Stuck, "STUCK: %d accepted events are still pending", stuck)
-	fail(v.Unexpected, "UNEXPECTED: %d read-model rows match no offered event", unexpected)
-	fail(v.Mismatched, "MISMATCHED: %d stored events differ from what was sent or from the outcome the rules give", mismatched)
-	fail(len(in.Conflicts), "ID CONFLICT: %d messageIds were answered with two different event ids", in.Conflicts)
-	fail(v.Refused, "REFUSED: %d valid events were refused with a 4xx", refusals(in.Offers))
-	fail(len(v.Rollups), "ROLL-UPS: %d roll-up rows differ from what the events rows imply", v.Rollups)
+	v.fail(v.Duplicated, "DUPLICATED: %d extra read-model rows for messageIds stored more than once", f.dupes)
+	v.fail(v.Stuck, "STUCK: %d accepted events are still pending", f.stuck)
+	v.fail(v.Unexpected, "UNEXPECTED: %d read-model rows match no offered event", f.unexpected)
+	v.fail(v.Mismatched, "MISMATCHED: %d stored events differ from what was sent or from the outcome the rules give", f.mismatched)
+	v.fail(len(in.Conflicts), "ID CONFLICT: %d messageIds were answered with two different event ids", in.Conflicts)
+	v.fail(v.Refused, "REFUSED: %d valid events were refused with a 4xx", refusals(in.Offers))
+	v.fail(len(v.Rollups), "ROLL-UPS: %d roll-up rows differ from what the events rows imply", v.Rollups)
 	if in.KafkaErr != nil {
 		v.Failures = append(v.Failures, "KAFKA: the log could not be read: "+in.KafkaErr.Error())
 	}
-	fail(v.KafkaDuplicated, "KAFKA DUPLICATED: %d extra EventTracked records in the Kafka log", kafkaDupes)
-	fail(v.KafkaMissing, "KAFKA MISSING: %d accepted events have no EventTracked record in the Kafka log", kafkaMissing)
-	return v
+	v.fail(v.KafkaDuplicated, "KAFKA DUPLICATED: %d extra EventTracked records in the Kafka log", f.kafkaDupes)
+	v.fail(v.KafkaMissing, "KAFKA MISSING: %d accepted events have no EventTracked record in the Kafka log", f.kafkaMissing)
+}
+
+// fail records a failure when n is not zero: format takes n.
+func (v *verdict) fail(n int, format string, examples []string) {
+	if n > 0 {
+		v.Failures = append(v.Failures, fmt.Sprintf(format, n)+examplesOf(examples))
+	}
+}
+
+// failLostWithLog records the lost events, telling those the log has
+// (the projection missed them) from those it never got.
+func (v *verdict) failLostWithLog(lost []string, kafka map[string]int) {
+	inLog := 0
+	for _, id := range lost {
+		if kafka[id] > 0 {
+			inLog++
+		}
+	}
+	v.Failures = append(v.Failures, fmt.Sprintf("LOST: %d accepted events are not in the read model "+
+		"(%d of them are in the Kafka log, not projected; %d never reached it)", v.Lost, inLog, v.Lost-inLog)+examplesOf(lost))
 }
 
 // expectedStatus is the outcome the processor's rules give an event the

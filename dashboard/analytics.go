@@ -62,8 +62,38 @@ type retentionCell struct {
 	Shade int // 0–10, a CSS class
 }
 
+// analyticsPage shows the project's analytics for the controls in the URL,
+// bad ones replaced by defaults and named in the page's error.
 func (d *Dashboard) analyticsPage(w http.ResponseWriter, r *http.Request, pc *projectCtx) {
-	q := r.URL.Query()
+	f := analyticsFormFrom(r.URL.Query())
+	v := pc.view("Analytics", "analytics")
+	problems := f.settle()
+	from, to, problem := f.span(time.Now().UTC())
+	if problem != "" {
+		problems = append(problems, problem)
+	}
+	if len(problems) > 0 {
+		v.Error = strings.Join(problems, "; ") + "."
+	}
+	data := newAnalyticsData(f, pc.project.ID, from, to)
+	err := d.read(r.Context(), pc, func(ctx context.Context, qs *queries.Queries) error {
+		return data.readTables(ctx, qs, pc.project.ID, from, to)
+	})
+	if err != nil {
+		d.queryFailed(w, r, err, "Analytics unavailable", "")
+		return
+	}
+	data.Empty = len(data.Top) == 0
+	for _, t := range data.Top {
+		data.TopTypes = append(data.TopTypes, t.Event)
+	}
+	data.Retained = retentionGrid(data.Cohorts)
+	v.Data = data
+	d.render(w, r, http.StatusOK, "analytics", v)
+}
+
+// analyticsFormFrom reads the controls from the URL's query, as given.
+func analyticsFormFrom(q url.Values) analyticsForm {
 	f := analyticsForm{Range: q.Get("range"), From: q.Get("from"), To: q.Get("to"), Bucket: q.Get("bucket"), Users: q.Get("users"), TZ: q.Get("tz"),
 		Types: strings.TrimSpace(q.Get("types")), Window: q.Get("window"), Retention: q.Get("retention")}
 	for _, s := range q["step"] {
@@ -71,7 +101,13 @@ func (d *Dashboard) analyticsPage(w http.ResponseWriter, r *http.Request, pc *pr
 			f.Steps = append(f.Steps, s)
 		}
 	}
-	v := pc.view("Analytics", "analytics")
+	return f
+}
+
+// settle replaces each missing or bad control with its default (a bucket
+// and retention period that suit the range) and returns what was wrong
+// with those worth telling about.
+func (f *analyticsForm) settle() []string {
 	var problems []string
 	if _, ok := ranges[f.Range]; !ok && f.Range != "custom" {
 		if f.Range != "" {
@@ -110,57 +146,55 @@ func (d *Dashboard) analyticsPage(w http.ResponseWriter, r *http.Request, pc *pr
 		problems = append(problems, "a funnel has at most 6 steps")
 		f.Steps = f.Steps[:6]
 	}
+	return problems
+}
 
-	from, to, problem := f.span(time.Now().UTC())
-	if problem != "" {
-		problems = append(problems, problem)
-	}
-	if len(problems) > 0 {
-		v.Error = strings.Join(problems, "; ") + "."
-	}
+// newAnalyticsData starts the page with the query API URLs its charts
+// fetch, for [from, to) in the form's time zone.
+func newAnalyticsData(f analyticsForm, projectID string, from, to time.Time) *analyticsData {
 	types := queries.SplitNames(f.Types)
 	api := func(kind string, extra url.Values) string {
 		q := url.Values{"from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}, "tz": {f.TZ}}
 		for k, vs := range extra {
 			q[k] = vs
 		}
-		return "/v1/projects/" + pc.project.ID + "/analytics/" + kind + "?" + q.Encode()
+		return "/v1/projects/" + projectID + "/analytics/" + kind + "?" + q.Encode()
 	}
-	data := &analyticsData{Form: f,
+	return &analyticsData{Form: f,
 		EventsURL:  api("events", url.Values{"bucket": {f.Bucket}, "event": types}),
 		UsersURL:   api("users", url.Values{"bucket": {f.Users}}),
 		RevenueURL: api("revenue", url.Values{"bucket": {f.Bucket}}),
 	}
-	err := d.read(r.Context(), pc, func(ctx context.Context, qs *queries.Queries) error {
-		var err error
-		if data.Top, err = qs.TopEvents(ctx, pc.project.ID, from, to, 10); err != nil {
+}
+
+// readTables runs the queries behind the page's tables: the top events,
+// the funnel when it has two steps at least, and the retention cohorts.
+func (data *analyticsData) readTables(ctx context.Context, qs *queries.Queries, projectID string, from, to time.Time) error {
+	f := data.Form
+	var err error
+	if data.Top, err = qs.TopEvents(ctx, projectID, from, to, 10); err != nil {
+		return err
+	}
+	if len(f.Steps) >= 2 {
+		if data.Funnel, err = qs.Funnel(ctx, projectID, f.Steps, windows[f.Window], from, to); err != nil {
 			return err
 		}
-		if len(f.Steps) >= 2 {
-			if data.Funnel, err = qs.Funnel(ctx, pc.project.ID, f.Steps, windows[f.Window], from, to); err != nil {
-				return err
-			}
-		}
-		data.Cohorts, err = qs.Retention(ctx, pc.project.ID, queries.Bucket(f.Retention), from, to, 7)
-		return err
-	})
-	if err != nil {
-		d.queryFailed(w, r, err, "Analytics unavailable", "")
-		return
 	}
-	data.Empty = len(data.Top) == 0
-	for _, t := range data.Top {
-		data.TopTypes = append(data.TopTypes, t.Event)
-	}
-	for _, c := range data.Cohorts {
+	data.Cohorts, err = qs.Retention(ctx, projectID, queries.Bucket(f.Retention), from, to, 7)
+	return err
+}
+
+// retentionGrid is the cohorts' cells, each shaded by its rate.
+func retentionGrid(cohorts []queries.Cohort) [][]retentionCell {
+	var grid [][]retentionCell
+	for _, c := range cohorts {
 		row := make([]retentionCell, len(c.Rates))
 		for i, rate := range c.Rates {
 			row[i] = retentionCell{Rate: rate, Count: c.Retained[i], Shade: int(rate*10 + 0.5)}
 		}
-		data.Retained = append(data.Retained, row)
+		grid = append(grid, row)
 	}
-	v.Data = data
-	d.render(w, r, http.StatusOK, "analytics", v)
+	return grid
 }
 
 // maxRangeDays is the widest range the query API takes.

@@ -537,19 +537,60 @@ func (q *Queries) Retention(ctx context.Context, projectID string, period Bucket
 	if err != nil || len(starts) == 0 {
 		return nil, err
 	}
+	periodStarts, horizon := r.extend(starts, end, periods)
+	users, err := q.firstSeen(ctx, projectID, starts[0], end)
+	if err != nil {
+		return nil, err
+	}
+	cohorts, cohortOf := groupCohorts(starts, end, users, periods)
+	var active []dayActive
+	if period == Week {
+		active, err = q.weeklyActivity(ctx, projectID, cohortOf, starts[0], horizon)
+	} else {
+		active, err = q.dailyActivity(ctx, projectID, starts[0], horizon)
+	}
+	if err != nil {
+		return nil, err
+	}
+	countRetained(cohorts, cohortOf, active, periodStarts, horizon, periods)
+	fillRates(cohorts)
+	return cohorts, nil
+}
+
+// extend adds the n buckets after end to starts, the periods a cohort's
+// activity is counted in, and returns them and the end of the last.
+func (r Range) extend(starts []time.Time, end time.Time, n int) ([]time.Time, time.Time) {
 	horizon := end
-	for range periods {
+	for range n {
 		horizon = r.next(horizon)
 	}
-	var users []struct {
-		ExternalID  string    `bun:"external_id"`
-		FirstSeenAt time.Time `bun:"first_seen_at"`
+	extended := slices.Clone(starts)
+	for t := end; t.Before(horizon); t = r.next(t) {
+		extended = append(extended, t)
 	}
+	return extended, horizon
+}
+
+// firstSeenUser is an end user and when it was first seen.
+type firstSeenUser struct {
+	ExternalID  string    `bun:"external_id"`
+	FirstSeenAt time.Time `bun:"first_seen_at"`
+}
+
+// firstSeen reads the project's users first seen in [from, to).
+func (q *Queries) firstSeen(ctx context.Context, projectID string, from, to time.Time) ([]firstSeenUser, error) {
+	var users []firstSeenUser
 	if err := q.idb.NewSelect().Table("end_users").Column("external_id", "first_seen_at").
-		Where("project_id = ?", projectID).Where("first_seen_at >= ?", starts[0]).Where("first_seen_at < ?", end).
+		Where("project_id = ?", projectID).Where("first_seen_at >= ?", from).Where("first_seen_at < ?", to).
 		Scan(ctx, &users); err != nil {
 		return nil, fmt.Errorf("reading cohorts: %w", err)
 	}
+	return users, nil
+}
+
+// groupCohorts puts each user in the cohort of the period it was first
+// seen in, and returns the cohorts and each user's cohort.
+func groupCohorts(starts []time.Time, end time.Time, users []firstSeenUser, periods int) ([]Cohort, map[string]int) {
 	cohortOf := make(map[string]int, len(users))
 	cohorts := make([]Cohort, len(starts))
 	for i := range cohorts {
@@ -561,38 +602,51 @@ func (q *Queries) Retention(ctx context.Context, projectID string, period Bucket
 			cohorts[i].Size++
 		}
 	}
-	type dayActive struct {
-		Day        time.Time `bun:"day"`
-		DistinctID string    `bun:"distinct_id"`
+	return cohorts, cohortOf
+}
+
+// dayActive is a user active on a day (or in the week starting on it).
+type dayActive struct {
+	Day        time.Time `bun:"day"`
+	DistinctID string    `bun:"distinct_id"`
+}
+
+// weeklyActivity is the weeks in [from, to) the cohorts' users were
+// active in, looked up by user in the weekly roll-up (a day is active in
+// the week holding it): cohorts are small next to everyone's activity.
+func (q *Queries) weeklyActivity(ctx context.Context, projectID string, cohortOf map[string]int, from, to time.Time) ([]dayActive, error) {
+	ids := make([]string, 0, len(cohortOf))
+	for id := range cohortOf {
+		ids = append(ids, id)
 	}
+	slices.Sort(ids)
 	var active []dayActive
-	if period == Week {
-		// The cohorts' users' weeks, looked up by user in the weekly
-		// roll-up (a day is active in the week holding it): cohorts are
-		// small next to everyone's activity.
-		ids := make([]string, 0, len(cohortOf))
-		for id := range cohortOf {
-			ids = append(ids, id)
+	for chunk := range slices.Chunk(ids, 500) {
+		var rows []dayActive
+		if err := q.idb.NewSelect().Table("weekly_users").ColumnExpr("week AS day, distinct_id").
+			Where("project_id = ?", projectID).Where("distinct_id IN (?)", bun.In(chunk)).
+			Where("week >= ?", from).Where("week < ?", to).Scan(ctx, &rows); err != nil {
+			return nil, fmt.Errorf("reading activity: %w", err)
 		}
-		slices.Sort(ids)
-		for chunk := range slices.Chunk(ids, 500) {
-			var rows []dayActive
-			if err := q.idb.NewSelect().Table("weekly_users").ColumnExpr("week AS day, distinct_id").
-				Where("project_id = ?", projectID).Where("distinct_id IN (?)", bun.In(chunk)).
-				Where("week >= ?", starts[0]).Where("week < ?", horizon).Scan(ctx, &rows); err != nil {
-				return nil, fmt.Errorf("reading activity: %w", err)
-			}
-			active = append(active, rows...)
-		}
-	} else if err := q.idb.NewSelect().Table("daily_users").Column("day", "distinct_id").
-		Where("project_id = ?", projectID).Where("day >= ?", starts[0]).Where("day < ?", horizon).
+		active = append(active, rows...)
+	}
+	return active, nil
+}
+
+// dailyActivity is every user's active days in [from, to).
+func (q *Queries) dailyActivity(ctx context.Context, projectID string, from, to time.Time) ([]dayActive, error) {
+	var active []dayActive
+	if err := q.idb.NewSelect().Table("daily_users").Column("day", "distinct_id").
+		Where("project_id = ?", projectID).Where("day >= ?", from).Where("day < ?", to).
 		Scan(ctx, &active); err != nil {
 		return nil, fmt.Errorf("reading activity: %w", err)
 	}
-	periodStarts := slices.Clone(starts)
-	for t := end; t.Before(horizon); t = r.next(t) {
-		periodStarts = append(periodStarts, t)
-	}
+	return active, nil
+}
+
+// countRetained counts, for each cohort and each of the periods since
+// its own (period 0), its distinct users active in that period.
+func countRetained(cohorts []Cohort, cohortOf map[string]int, active []dayActive, periodStarts []time.Time, horizon time.Time, periods int) {
 	seen := map[[2]int]map[string]struct{}{}
 	for _, a := range active {
 		c, ok := cohortOf[a.DistinctID]
@@ -612,6 +666,10 @@ func (q *Queries) Retention(ctx context.Context, projectID string, period Bucket
 	for k, ids := range seen {
 		cohorts[k[0]].Retained[k[1]] = int64(len(ids))
 	}
+}
+
+// fillRates sets each cohort's rates: the share of its users retained.
+func fillRates(cohorts []Cohort) {
 	for i := range cohorts {
 		for p := range cohorts[i].Retained {
 			if cohorts[i].Size > 0 {
@@ -619,5 +677,4 @@ func (q *Queries) Retention(ctx context.Context, projectID string, period Bucket
 			}
 		}
 	}
-	return cohorts, nil
 }
