@@ -4,7 +4,7 @@
 //   node capture/capture.mjs [client ...]     (default: all)
 //
 // Clients: segment-node rudderstack-node posthog-node posthog-node-v1 posthog-go
-//          segment-analytics-next posthog-js
+//          segment-analytics-next posthog-js posthog-js-no-remote-config
 // posthog-go runs `go run ./cmd/capture` in compat/go; the browser clients need
 // Chromium (CHROMIUM_PATH, default /usr/bin/chromium).
 import path from 'node:path';
@@ -72,6 +72,12 @@ const CLIENTS = {
   'posthog-go': { gomod: 'github.com/posthog/posthog-go', run: posthogGo },
   'segment-analytics-next': { pkg: '@segment/analytics-next', run: analyticsNext },
   'posthog-js': { pkg: 'posthog-js', run: posthogJs },
+  'posthog-js-no-remote-config': {
+    pkg: 'posthog-js',
+    label: 'posthog-js (remote config and /flags/ answered 404)',
+    recorder: { noRemoteConfig: true },
+    run: posthogJs,
+  },
 };
 
 const wanted = process.argv.slice(2);
@@ -80,7 +86,7 @@ for (const name of wanted.length ? wanted : Object.keys(CLIENTS)) {
   if (!c) throw new Error(`unknown client ${name}; one of ${Object.keys(CLIENTS).join(', ')}`);
   const version = c.pkg ? versionOf(c.pkg) : goModuleVersion(c.gomod);
   const label = c.label ?? c.pkg ?? c.gomod;
-  const rec = await startRecorder({ name });
+  const rec = await startRecorder({ name, ...(c.recorder ?? {}) });
   const t0 = Date.now();
   try {
     const entries = await c.run(rec);

@@ -130,7 +130,7 @@ function v1Answer(body) {
 }
 
 /** The answer of the real service for a successful request to this path. */
-function answer(req, url, body) {
+function answer(req, url, body, opts) {
   const p = url.pathname;
   const json = (status, obj, extra = {}) => ({
     status,
@@ -146,6 +146,9 @@ function answer(req, url, body) {
   const lib = req.method === 'GET' ? libraryFile(p) : undefined;
   if (lib && existsSync(lib)) {
     return { status: 200, headers: { 'content-type': 'application/javascript' }, body: readFileSync(lib) };
+  }
+  if (opts.noRemoteConfig && (/^\/array\//.test(p) || /^\/(flags|decide)\/?$/.test(p))) {
+    return json(404, { error: `no route for ${req.method} ${p}` });
   }
   if (req.method === 'GET' && (m = /^\/array\/([^/]+)\/config(\.js)?$/.exec(p))) {
     const cfg = posthogRemoteConfig(decodeURIComponent(m[1]));
@@ -164,7 +167,11 @@ function answer(req, url, body) {
   return json(404, { error: `no route for ${req.method} ${p}` });
 }
 
-export async function startRecorder({ name = 'recorder' } = {}) {
+/**
+ * Starts a recorder. With `noRemoteConfig`, PostHog's remote config and flags
+ * answer 404 (as a server that only implements capture would).
+ */
+export async function startRecorder({ name = 'recorder', ...opts } = {}) {
   const requests = [];
   const failures = []; // { re, responses: [...] }
   const waiters = new Set();
@@ -183,7 +190,7 @@ export async function startRecorder({ name = 'recorder' } = {}) {
       } catch {
         /* not gzip after all */
       }
-      let response = answer(req, url, text);
+      let response = answer(req, url, text, opts);
       const matches = (f) => (typeof f.match === 'function' ? f.match(req.url, text) : f.match.test(req.url));
       const fail = req.method !== 'OPTIONS' && failures.find((f) => f.responses.length > 0 && matches(f));
       if (fail) {
