@@ -170,7 +170,7 @@ report_tap() {
 	flush_block
 }
 
-log "node checks: node --test compat/node/test/"
+log "node checks: node --test ${COMPAT_NODE_TESTS:-test/*.test.mjs} (compat/node)"
 (cd "$COMPAT/node" && timeout -k 10 900 node --test --test-concurrency=1 --test-reporter=tap ${COMPAT_NODE_TESTS:-test/*.test.mjs}) >"$TMP/node.tap" 2>&1 || true
 grep -qE '^(not )?ok [0-9]+ - ' "$TMP/node.tap" || abort "node --test ran no test" "$TMP/node.tap"
 report_tap "$TMP/node.tap"

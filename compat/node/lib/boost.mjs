@@ -98,7 +98,14 @@ export function refusals(exchanges, filter = () => true) {
 /** Fails at once (rather than polling in vain) when every delivery of a client was refused. */
 export function assertSomeDelivered(exchanges, what, filter = () => true) {
   const sent = exchanges.filter((x) => x.method !== 'OPTIONS' && filter(x));
-  assert.ok(sent.length > 0, `${what}: the client sent nothing to Boost`);
+  if (sent.length === 0) {
+    const preflights = exchanges.filter((x) => x.method === 'OPTIONS' && filter(x) && !(x.status >= 200 && x.status < 300));
+    if (preflights.length > 0) {
+      const lines = [...new Set(preflights.map((x) => `OPTIONS ${x.url} answered ${x.status}`))];
+      assert.fail(`${what}: Boost refused the CORS preflights, so the browser never sent the events:\n  ${lines.slice(0, 5).join('\n  ')}`);
+    }
+    assert.fail(`${what}: the client sent nothing to Boost`);
+  }
   const ok = sent.filter((x) => x.status >= 200 && x.status < 300);
   if (ok.length === 0) {
     const lines = [...new Set(refusals(sent))];
