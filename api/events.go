@@ -21,6 +21,7 @@ type eventView struct {
 	AnonymousID  *string         `json:"anonymousId,omitempty"`
 	Properties   json.RawMessage `json:"properties"`
 	Context      json.RawMessage `json:"context,omitempty"`
+	Integrations json.RawMessage `json:"integrations,omitempty"`
 	MessageID    *string         `json:"messageId,omitempty"`
 	Status       string          `json:"status"`
 	ErrorDetails *string         `json:"errorDetails,omitempty"`
@@ -33,7 +34,7 @@ type eventView struct {
 
 func viewEvent(e *readmodel.Event) eventView {
 	return eventView{ID: e.ID, ProjectID: e.ProjectID, Event: e.Type, UserID: e.UserID, AnonymousID: e.AnonymousID,
-		Properties: e.Properties, Context: e.Context, MessageID: e.MessageID, Status: e.Status,
+		Properties: e.Properties, Context: e.Context, Integrations: e.Integrations, MessageID: e.MessageID, Status: e.Status,
 		ErrorDetails: e.ErrorDetails, Timestamp: e.ClientTimestamp, SentAt: e.SentAt, ReceivedAt: e.ReceivedAt,
 		OccurredAt: e.OccurredAt, ProcessedAt: e.ProcessedAt}
 }

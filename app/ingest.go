@@ -31,6 +31,10 @@ type Ingest struct {
 type Incoming struct {
 	Event   domain.TrackedData
 	Problem *Error
+	// RetryKey, for an event without a messageId, is what a client's
+	// resending of it is recognised by (a port derives it from what the
+	// dialect's clients resend unchanged); "" for none.
+	RetryKey string
 }
 
 // Ingested says what became of each event, in order.
@@ -142,12 +146,19 @@ func (i *ingestion) command(ctx context.Context, k *apikeys.Key, e *Incoming) (c
 		return nil, &Error{Kind: Forbidden, Code: "forbidden_event", Field: "event",
 			Message: fmt.Sprintf("event %q may only be sent with a secret key (sk_live_…): publishable keys are for browsers", d.Event)}
 	}
+	if domain.IsCommerce(d.Event) {
+		d.Properties = domain.WholeAmount(d.Properties)
+	}
 	occurred := domain.CorrectedTime(d.Timestamp, d.SentAt, d.ReceivedAt)
 	if err := domain.ValidateTracked(&d, occurred); err != nil {
 		return nil, invalidInput(err)
 	}
 	d.KeyID, d.KeyType = k.ID, k.Type
-	return &commands.TrackEvent{Header: commands.NewHeader(CorrelationID(ctx)), EventID: domain.EventIDFor(k.ProjectID, d.MessageID),
+	retryKey := d.MessageID
+	if retryKey == "" {
+		retryKey = e.RetryKey
+	}
+	return &commands.TrackEvent{Header: commands.NewHeader(CorrelationID(ctx)), EventID: domain.EventIDFor(k.ProjectID, retryKey),
 		ProjectID: k.ProjectID, OrganizationID: k.OrganizationID, OccurredAt: occurred, Event: d}, nil
 }
 

@@ -32,6 +32,10 @@ type Contract struct {
 	// Commerce says what a commerce event's properties must carry.
 	Commerce    map[string]string `json:"commerce"`
 	KeyPrefixes map[string]string `json:"keyPrefixes"`
+	// CallEvents are the names calls without an event name of their own
+	// are stored under (Segment's page, screen, alias and group); Boost's
+	// SDKs send page views under the same name.
+	CallEvents map[string]string `json:"callEvents"`
 }
 
 // Limits are the contract's bounds.
@@ -61,8 +65,10 @@ func IngestionContract() Contract {
 			MaxFutureSkewSeconds: int(MaxFutureSkew / time.Second), MinTime: MinTime.Format(time.RFC3339),
 			MaxAmount: MaxAmount},
 		FieldAliases: map[string][]string{"event": {"type"}, "properties": {"traits"}},
-		Commerce: map[string]string{"orderId": "a non-empty string", "amount": "an integer number of minor units from 0 to maxAmount",
+		Commerce: map[string]string{"orderId": "a non-empty string", "amount": "an integer number of minor units from 0 to maxAmount " +
+			"(a number within floating-point error of one, such as 1999.0000000000002, is taken and stored as that integer)",
 			"currency": "three ASCII letters (an ISO 4217 code)"},
 		KeyPrefixes: map[string]string{string(KeyPublishable): KeyPublishable.prefix(), string(KeySecret): KeySecret.prefix()},
+		CallEvents:  map[string]string{"page": PageEvent, "screen": ScreenEvent, "alias": AliasEvent, "group": GroupEvent},
 	}
 }

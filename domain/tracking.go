@@ -95,6 +95,16 @@ type TrackedData struct {
 	Properties  json.RawMessage `json:"properties,omitempty"`
 	Context     json.RawMessage `json:"context,omitempty"`
 	MessageID   string          `json:"messageId,omitempty"`
+	// Traits and TraitsOnce update the user's traits (see Identity):
+	// PostHog's $set and $set_once, Segment's identify traits.
+	Traits     json.RawMessage `json:"traits,omitempty"`
+	TraitsOnce json.RawMessage `json:"traitsOnce,omitempty"`
+	// PreviousID is another id of the user, linked to UserID: an alias
+	// call's previousId (Segment) or alias (PostHog).
+	PreviousID string `json:"previousId,omitempty"`
+	// Integrations are the sender's routing hints (Segment's
+	// integrations), kept as sent.
+	Integrations json.RawMessage `json:"integrations,omitempty"`
 	// Timestamp and SentAt are the client's clock, as sent; ReceivedAt is
 	// the server's; OccurredAt (in the envelope) is the corrected time.
 	Timestamp  *time.Time `json:"timestamp,omitempty"`

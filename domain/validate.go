@@ -172,6 +172,9 @@ func ValidateTracked(d *TrackedData, occurredAt time.Time) error {
 	if err := CheckObject("context", d.Context); err != nil {
 		return err
 	}
+	if err := checkIdentity(d); err != nil {
+		return err
+	}
 	if d.ReceivedAt.Before(MinTime) {
 		return &FieldError{"receivedAt", "is not a time this server could have received the event at"}
 	}

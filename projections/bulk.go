@@ -86,9 +86,8 @@ type bulkEnvelope struct {
 type bulkUserKey struct{ project, id string }
 
 type bulkUser struct {
-	u        readmodel.EndUser
-	traits   map[string]json.RawMessage
-	versions map[string]string
+	u      readmodel.EndUser
+	traits userTraits
 }
 
 type hourKey struct {
@@ -461,40 +460,13 @@ func (b *eventsBulk) foldUser(r *trackedRow) {
 		b.userOrder = append(b.userOrder, k)
 	}
 	countSeen(&u.u, r.row.OccurredAt)
-	if !r.identify {
-		return
-	}
-	if r.row.AnonymousID != nil {
-		ak := bulkUserKey{k.project, *r.row.AnonymousID}
+	for _, id := range r.identity.Links {
+		ak := bulkUserKey{k.project, id}
 		if a, ok := b.aliases[ak]; !ok || r.row.OccurredAt.Before(a.LinkedAt) {
 			b.aliases[ak] = &readmodel.EndUserAlias{ProjectID: k.project, AnonymousID: ak.id, ExternalID: k.id, LinkedAt: r.row.OccurredAt}
 		}
 	}
-	var add map[string]json.RawMessage
-	if err := json.Unmarshal(r.traits, &add); err != nil {
-		return
-	}
-	if u.traits == nil {
-		u.traits, u.versions = map[string]json.RawMessage{}, map[string]string{}
-	}
-	version := traitVersion(&r.row)
-	for name, value := range add {
-		if version > u.versions[name] {
-			u.traits[name], u.versions[name] = value, version
-		}
-	}
-}
-
-// traitVersion orders trait writes: last writer wins by event time, then
-// id, whatever order (or how many times) identify events arrive. The time
-// is never later than the event's arrival: a client clock (or a client)
-// claiming the future cannot pin a trait against later writes.
-func traitVersion(r *readmodel.Event) string {
-	at := r.OccurredAt
-	if r.ReceivedAt.Before(at) {
-		at = r.ReceivedAt
-	}
-	return at.UTC().Format("2006-01-02T15:04:05.000000000Z") + "|" + r.ID
+	u.traits.apply(r.identity, &r.row)
 }
 
 // took tells the progress, if any, how long a step took since began.
@@ -847,15 +819,7 @@ func (b *eventsBulk) endUsers() ([]readmodel.EndUser, []readmodel.EndUserAlias, 
 	users := make([]readmodel.EndUser, 0, len(b.userOrder))
 	for _, k := range b.userOrder {
 		u := b.users[k]
-		traits, versions := u.traits, u.versions
-		if traits == nil {
-			traits, versions = map[string]json.RawMessage{}, map[string]string{}
-		}
-		var err error
-		if u.u.Traits, err = json.Marshal(traits); err != nil { // map keys sort: deterministic bytes
-			return nil, nil, err
-		}
-		if u.u.TraitVersions, err = json.Marshal(versions); err != nil {
+		if err := u.traits.encode(&u.u); err != nil {
 			return nil, nil, err
 		}
 		users = append(users, u.u)

@@ -41,7 +41,7 @@ type bulkWriter interface {
 
 var eventColumns = []string{"id", "project_id", "type", "user_id", "anonymous_id", "properties", "context", "message_id",
 	"key_id", "status", "error_details", "client_timestamp", "sent_at", "received_at", "occurred_at", "processed_at",
-	"amount", "currency", "rejected"}
+	"amount", "currency", "rejected", "integrations"}
 
 // The columns of the other tables a bulk build writes, in the order both
 // writers give their values.
@@ -284,9 +284,12 @@ func (w *sqliteBulk) insert(ctx context.Context, table string, columns []string,
 func (w *sqliteBulk) events(ctx context.Context, rows []*readmodel.Event) error {
 	return w.insert(ctx, "events", eventColumns, len(rows), func(i int, v []any) {
 		r := rows[i]
-		var ctxJSON any
+		var ctxJSON, integrations any
 		if len(r.Context) > 0 {
 			ctxJSON = string(r.Context)
+		}
+		if len(r.Integrations) > 0 {
+			integrations = string(r.Integrations)
 		}
 		var amount any
 		if r.Amount != nil {
@@ -300,7 +303,8 @@ func (w *sqliteBulk) events(ctx context.Context, rows []*readmodel.Event) error 
 			string(r.Properties), ctxJSON, strPtr(r.MessageID)
 		v[8], v[9], v[10], v[11], v[12], v[13] = r.KeyID, r.Status, strPtr(r.ErrorDetails), sqliteTimePtr(r.ClientTimestamp),
 			sqliteTimePtr(r.SentAt), sqliteTime(r.ReceivedAt)
-		v[14], v[15], v[16], v[17], v[18] = sqliteTime(r.OccurredAt), sqliteTimePtr(r.ProcessedAt), amount, strPtr(r.Currency), rejected
+		v[14], v[15], v[16], v[17], v[18], v[19] = sqliteTime(r.OccurredAt), sqliteTimePtr(r.ProcessedAt), amount, strPtr(r.Currency),
+			rejected, integrations
 	})
 }
 

@@ -40,8 +40,10 @@ func decodeBulkEnvelope(v []byte, env *bulkEnvelope) bool {
 
 var envelopeKeys = []string{"id", "type", "projectId", "occurredAt", "receivedAt", "data"}
 
-var dataKeys = []string{"event", "userId", "anonymousId", "properties", "context", "messageId", "timestamp", "sentAt",
-	"receivedAt", "keyId", "keyType", "reason", "code", "eventId"}
+// dataKeys are domain.TrackedData's fields and OutcomeData's eventId
+// (TestBulkDecoderKnowsEveryField ties them to the types).
+var dataKeys = []string{"event", "userId", "anonymousId", "properties", "context", "messageId", "traits", "traitsOnce",
+	"previousId", "integrations", "timestamp", "sentAt", "receivedAt", "keyId", "keyType", "reason", "code", "eventId"}
 
 func (d *jsonScan) dataField(key []byte, env *bulkEnvelope) bool {
 	t := &env.Data.TrackedData
@@ -58,6 +60,14 @@ func (d *jsonScan) dataField(key []byte, env *bulkEnvelope) bool {
 		return d.raw(&t.Context)
 	case "messageId":
 		return d.str(&t.MessageID)
+	case "traits":
+		return d.raw(&t.Traits)
+	case "traitsOnce":
+		return d.raw(&t.TraitsOnce)
+	case "previousId":
+		return d.str(&t.PreviousID)
+	case "integrations":
+		return d.raw(&t.Integrations)
 	case "timestamp":
 		return d.optTime(&t.Timestamp)
 	case "sentAt":

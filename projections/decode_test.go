@@ -58,3 +58,45 @@ func TestBulkDecoderAgreesWithEncodingJSON(t *testing.T) {
 		t.Fatal("the decoder declines what the log holds")
 	}
 }
+
+// TestBulkDecoderKnowsEveryField: every field of domain.TrackedData, set,
+// is read by the hand-written decoder as encoding/json reads it, so a
+// field added to the payload cannot be dropped silently by replays.
+func TestBulkDecoderKnowsEveryField(t *testing.T) {
+	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	var d domain.TrackedData
+	v := reflect.ValueOf(&d).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Interface().(type) {
+		case string:
+			f.SetString("v" + v.Type().Field(i).Name)
+		case domain.KeyType:
+			f.SetString(string(domain.KeySecret))
+		case json.RawMessage:
+			f.SetBytes([]byte(`{"field":"` + v.Type().Field(i).Name + `"}`))
+		case *time.Time:
+			f.Set(reflect.ValueOf(&at))
+		case time.Time:
+			f.Set(reflect.ValueOf(at))
+		default:
+			t.Fatalf("TrackedData.%s is a %s: teach this test (and decodeBulkEnvelope) about it", v.Type().Field(i).Name, f.Type())
+		}
+	}
+	e, err := domain.NewEventWithID(domain.NewID(), domain.EventTracked, domain.Meta{AggregateType: domain.AggregateEvent,
+		ProjectID: domain.NewID(), OccurredAt: at}, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(&e)
+	var fast, ref bulkEnvelope
+	if !decodeBulkEnvelope(b, &fast) {
+		t.Fatalf("the decoder declines %s", b)
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fast, ref) || !reflect.DeepEqual(fast.Data.TrackedData, d) {
+		t.Errorf("fast %+v\nref  %+v\nsent %+v", fast.Data.TrackedData, ref.Data.TrackedData, d)
+	}
+}

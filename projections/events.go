@@ -64,9 +64,8 @@ func newOutcome(project, typ, reason string, at time.Time) outcome {
 
 type trackedRow struct {
 	row      readmodel.Event
-	identify bool
-	traits   json.RawMessage
-	counted  bool // tracked or identified, not rejected
+	identity domain.Identity // none for a rejected event
+	counted  bool            // tracked or identified, not rejected
 	// coalesced is the outcome written with the row; if the row turns out
 	// to exist already (a re-delivered event), it must be applied as an
 	// update instead.
@@ -389,17 +388,16 @@ func newTrackedRow(e *domain.Event, d *domain.TrackedData) *trackedRow {
 	r := &trackedRow{
 		row: readmodel.Event{
 			ID: e.ID, ProjectID: e.ProjectID, Type: d.Event, UserID: optional(d.UserID), AnonymousID: optional(d.AnonymousID),
-			Properties: props, Context: d.Context, MessageID: optional(d.MessageID), KeyID: d.KeyID,
+			Properties: props, Context: d.Context, Integrations: d.Integrations, MessageID: optional(d.MessageID), KeyID: d.KeyID,
 			Status: readmodel.StatusPending, ClientTimestamp: d.Timestamp, SentAt: d.SentAt,
 			// Stored times are whole µs (bun and COPY drop finer digits);
 			// daily_event_users' times must be the same µs as the row's.
 			ReceivedAt: d.ReceivedAt.UTC(), OccurredAt: e.OccurredAt.UTC().Truncate(time.Microsecond),
 		},
-		identify: e.Type == domain.UserIdentified,
-		counted:  e.Type != domain.EventRejected,
+		counted: e.Type != domain.EventRejected,
 	}
-	if r.identify {
-		r.traits = props
+	if r.counted {
+		r.identity = d.Identity()
 	}
 	if e.Type == domain.EventRejected {
 		r.row.Rejected = true
@@ -424,7 +422,7 @@ func newTrackedRow(e *domain.Event, d *domain.TrackedData) *trackedRow {
 }
 
 // applyUsers folds fresh events into end users: counts, first/last seen,
-// traits merged in log order, anonymous ids linked on identify.
+// and each event's identity (domain.Identity: traits, linked ids).
 func (p *Events) applyUsers(ctx context.Context, tx bun.Tx, fresh []*trackedRow) error {
 	f := foldUsers(fresh)
 	if len(f.users) == 0 {
@@ -444,19 +442,17 @@ func (p *Events) applyUsers(ctx context.Context, tx bun.Tx, fresh []*trackedRow)
 type userKey struct{ project, user string }
 
 // userFold is a batch's end users as they become: counts, first and last
-// seen, traits by last writer, and the anonymous ids identifies linked.
+// seen, traits, and the ids linked to them.
 type userFold struct {
-	users    map[userKey]*readmodel.EndUser
-	order    []userKey
-	aliases  []readmodel.EndUserAlias
-	aliasAt  map[userKey]int
-	traits   map[userKey]map[string]json.RawMessage
-	versions map[userKey]map[string]string
+	users   map[userKey]*readmodel.EndUser
+	order   []userKey
+	aliases []readmodel.EndUserAlias
+	aliasAt map[userKey]int
+	traits  map[userKey]*userTraits
 }
 
 func foldUsers(fresh []*trackedRow) *userFold {
-	f := &userFold{users: map[userKey]*readmodel.EndUser{}, aliasAt: map[userKey]int{},
-		traits: map[userKey]map[string]json.RawMessage{}, versions: map[userKey]map[string]string{}}
+	f := &userFold{users: map[userKey]*readmodel.EndUser{}, aliasAt: map[userKey]int{}, traits: map[userKey]*userTraits{}}
 	for _, r := range fresh {
 		if r.row.UserID == nil {
 			continue
@@ -467,12 +463,12 @@ func foldUsers(fresh []*trackedRow) *userFold {
 			u = &readmodel.EndUser{ProjectID: k.project, ExternalID: k.user, FirstSeenAt: r.row.OccurredAt,
 				LastSeenAt: r.row.OccurredAt}
 			f.users[k] = u
+			f.traits[k] = &userTraits{}
 			f.order = append(f.order, k)
 		}
 		countSeen(u, r.row.OccurredAt)
-		if r.identify && r.row.AnonymousID != nil {
-			f.link(readmodel.EndUserAlias{ProjectID: k.project, AnonymousID: *r.row.AnonymousID, ExternalID: k.user,
-				LinkedAt: r.row.OccurredAt})
+		for _, id := range r.identity.Links {
+			f.link(readmodel.EndUserAlias{ProjectID: k.project, AnonymousID: id, ExternalID: k.user, LinkedAt: r.row.OccurredAt})
 		}
 	}
 	return f
@@ -512,10 +508,7 @@ func (f *userFold) mergeStored(ctx context.Context, tx bun.Tx) error {
 
 func (f *userFold) mergeUser(s *readmodel.EndUser) {
 	k := userKey{s.ProjectID, s.ExternalID}
-	m, v := map[string]json.RawMessage{}, map[string]string{}
-	_ = json.Unmarshal(s.Traits, &m)
-	_ = json.Unmarshal(s.TraitVersions, &v)
-	f.traits[k], f.versions[k] = m, v
+	f.traits[k].load(s)
 	u := f.users[k]
 	u.EventCount += s.EventCount
 	if s.FirstSeenAt.Before(u.FirstSeenAt) {
@@ -526,45 +519,21 @@ func (f *userFold) mergeUser(s *readmodel.EndUser) {
 	}
 }
 
-// mergeTraits applies the batch's identifies, last writer by trait
-// version winning.
+// mergeTraits applies the batch's trait writes, by their versions.
 func (f *userFold) mergeTraits(fresh []*trackedRow) {
 	for _, r := range fresh {
-		if !r.identify || r.row.UserID == nil {
-			continue
-		}
-		k := userKey{r.row.ProjectID, *r.row.UserID}
-		if f.traits[k] == nil {
-			f.traits[k], f.versions[k] = map[string]json.RawMessage{}, map[string]string{}
-		}
-		var add map[string]json.RawMessage
-		if err := json.Unmarshal(r.traits, &add); err != nil {
-			continue
-		}
-		version := traitVersion(&r.row)
-		for name, value := range add {
-			if version > f.versions[k][name] {
-				f.traits[k][name], f.versions[k][name] = value, version
-			}
+		if r.row.UserID != nil {
+			f.traits[userKey{r.row.ProjectID, *r.row.UserID}].apply(r.identity, &r.row)
 		}
 	}
 }
 
-// rows returns the users to upsert, traits encoded with sorted keys
-// (deterministic bytes).
+// rows returns the users to upsert.
 func (f *userFold) rows() ([]readmodel.EndUser, error) {
 	rows := make([]readmodel.EndUser, 0, len(f.order))
 	for _, k := range f.order {
 		u := f.users[k]
-		traits, versions := f.traits[k], f.versions[k]
-		if traits == nil {
-			traits, versions = map[string]json.RawMessage{}, map[string]string{}
-		}
-		var err error
-		if u.Traits, err = json.Marshal(traits); err != nil {
-			return nil, err
-		}
-		if u.TraitVersions, err = json.Marshal(versions); err != nil {
+		if err := f.traits[k].encode(u); err != nil {
 			return nil, err
 		}
 		rows = append(rows, *u)

@@ -51,6 +51,7 @@ func history(t *testing.T, project string) []domain.Event {
 			ts, sent := at.Add(-1500*time.Millisecond), at.Add(-250*time.Microsecond)
 			d.Context = json.RawMessage(fmt.Sprintf(`{"ip":"192.0.2.%d","library":{"name":"boost-js"}}`, i))
 			d.MessageID, d.Timestamp, d.SentAt = fmt.Sprint("msg-", i), &ts, &sent
+			d.Integrations = json.RawMessage(`{"All":true,"Mixpanel":false}`)
 		}
 		typ := domain.EventTracked
 		switch i % 6 {
@@ -65,6 +66,16 @@ func history(t *testing.T, project string) []domain.Event {
 			d.UserID, d.AnonymousID = "", fmt.Sprint("anon", i%4)
 		case 4:
 			typ, d.Reason = domain.EventRejected, "forbidden"
+			d.Traits, d.PreviousID = json.RawMessage(`{"plan":"rejected"}`), "never-linked" // a rejected event says nothing
+		case 5:
+			// PostHog's $set and $set_once on a capture, and an alias now
+			// and then: set-once values lose to every set and to earlier
+			// set-onces, whatever order they arrive in.
+			d.Traits = json.RawMessage(fmt.Sprintf(`{"plan":"set%d"}`, i))
+			d.TraitsOnce = json.RawMessage(fmt.Sprintf(`{"first":"once%d","plan":"never"}`, i))
+			if i%4 == 1 {
+				d.Event, d.PreviousID = domain.AliasEvent, fmt.Sprint("prev", i%3)
+			}
 		}
 		add(id, typ, at, d)
 		if typ == domain.EventTracked {

@@ -140,6 +140,7 @@ func (w *pgBulk) events(ctx context.Context, rows []*readmodel.Event) error {
 		c.optInt64(r.Amount)
 		c.optText(r.Currency)
 		c.bool(r.Rejected)
+		c.jsonb(r.Integrations)
 	}
 	if c.err != nil {
 		return c.err

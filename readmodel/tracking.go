@@ -25,6 +25,7 @@ type Event struct {
 	AnonymousID     *string         `bun:"anonymous_id"`
 	Properties      json.RawMessage `bun:"properties,type:jsonb,notnull"`
 	Context         json.RawMessage `bun:"context,type:jsonb,nullzero"`
+	Integrations    json.RawMessage `bun:"integrations,type:jsonb,nullzero"`
 	MessageID       *string         `bun:"message_id"`
 	KeyID           string          `bun:"key_id,notnull"`
 	Status          string          `bun:"status,notnull"`

@@ -17,6 +17,9 @@ export const LIMITS = {
   maxAmount: 100_000_000_000,
 } as const;
 
+/** The name page views are sent under (the contract's callEvents.page: Segment's page calls are stored so too). */
+export const PAGE_EVENT = 'page_view';
+
 /**
  * Events only a secret key may send. We pre-check trimmed and lower-cased;
  * the server also sees through invisible characters, compatibility forms

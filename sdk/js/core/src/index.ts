@@ -4,6 +4,7 @@ import type { BatchItem, DeliveredHandler, ErrorHandler, FetchLike, Properties }
 import { uuidv7 } from '../../shared/uuid.js';
 import {
   LIMITS,
+  PAGE_EVENT,
   PUBLISHABLE_KEY,
   checkEventName,
   checkId,
@@ -18,7 +19,7 @@ export { GamifyError, uuidv7, StorageQueue };
 export type { StorageLike };
 export type { GamifyErrorCode, RejectedEvent } from '../../shared/errors.js';
 export type { BatchItem, DeliveredEvent, FetchLike, FetchResponseLike, Properties } from '../../shared/types.js';
-export { TRUSTED_EVENTS, isTrustedEvent } from '../../shared/validate.js';
+export { TRUSTED_EVENTS, PAGE_EVENT, isTrustedEvent } from '../../shared/validate.js';
 
 export const VERSION = '0.1.0';
 
@@ -276,7 +277,7 @@ export class Gamify {
     };
     const props = { ...base, ...extra };
     if (typeof props.url === 'string') this.lastPageUrl = props.url;
-    return this.enqueue('page_view', checkProperties(props));
+    return this.enqueue(PAGE_EVENT, checkProperties(props));
   }
 
   /** Forgets the user: new anonymous id, no user id (e.g. on logout). Queued events are kept. */

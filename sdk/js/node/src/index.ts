@@ -19,7 +19,7 @@ export { backoffDelay, parseRetryAfter } from '../../shared/engine.js';
 export { GamifyError, uuidv7 };
 export type { GamifyErrorCode, RejectedEvent } from '../../shared/errors.js';
 export type { BatchItem, DeliveredEvent, FetchLike, FetchResponseLike, Properties } from '../../shared/types.js';
-export { TRUSTED_EVENTS, COMMERCE_EVENTS, LIMITS, isTrustedEvent } from '../../shared/validate.js';
+export { TRUSTED_EVENTS, COMMERCE_EVENTS, LIMITS, PAGE_EVENT, isTrustedEvent } from '../../shared/validate.js';
 
 export const VERSION = '0.1.0';
 

@@ -4,7 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { LIMITS, TRUSTED_EVENTS, COMMERCE_EVENTS } from '../dist/index.js';
+import { LIMITS, TRUSTED_EVENTS, COMMERCE_EVENTS, PAGE_EVENT } from '../dist/index.js';
 
 const contract = JSON.parse(fs.readFileSync(new URL('../../../../contract/ingestion.json', import.meta.url), 'utf8'));
 
@@ -22,4 +22,8 @@ test('limits match the contract', () => {
 test('trusted and commerce events match the contract', () => {
   assert.deepEqual([...TRUSTED_EVENTS].sort(), [...contract.trustedEvents].sort());
   assert.deepEqual([...COMMERCE_EVENTS].sort(), [...contract.commerceEvents].sort());
+});
+
+test('page views are sent under the name the server stores Segment page calls under', () => {
+  assert.equal(PAGE_EVENT, contract.callEvents.page);
 });

@@ -1,0 +1,2 @@
+-- Segment's integrations (the sender's routing hints), kept as sent.
+ALTER TABLE events ADD COLUMN integrations jsonb;
