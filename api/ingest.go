@@ -2,17 +2,16 @@ package api
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gamify/boost/apikeys"
 	"github.com/gamify/boost/app"
@@ -44,55 +43,12 @@ func cors(next http.Handler) http.Handler {
 	})
 }
 
-// headerKey returns the API key from x-api-key or Authorization: Bearer.
-func headerKey(r *http.Request) string {
-	if k := strings.TrimSpace(r.Header.Get("X-Api-Key")); k != "" {
-		return k
-	}
-	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return strings.TrimSpace(t)
-	}
-	return ""
-}
-
 func (s *Server) authenticate(ctx context.Context, plaintext string) (*apikeys.Key, *Error) {
 	k, err := s.app.Queries.Authenticate.Handle(ctx, app.Authenticate{Plaintext: plaintext})
 	if err != nil {
 		return nil, fromApp(err)
 	}
 	return k, nil
-}
-
-// readIngestBody reads at most maxIngestBody bytes, gunzipping when asked.
-func readIngestBody(w http.ResponseWriter, r *http.Request) ([]byte, *Error) {
-	tooBig := &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
-		Message: fmt.Sprintf("request body exceeds %d bytes", maxIngestBody)}
-	var rd io.Reader = http.MaxBytesReader(w, r.Body, maxIngestBody)
-	switch strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))) {
-	case "", "identity":
-	case "gzip":
-		gz, err := gzip.NewReader(rd)
-		if err != nil {
-			return nil, errBadRequest("", "body is not valid gzip: %v", err)
-		}
-		defer gz.Close()
-		rd = io.LimitReader(gz, maxIngestBody+1)
-	default:
-		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_encoding",
-			Message: "Content-Encoding must be gzip or absent"}
-	}
-	b, err := io.ReadAll(rd)
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) || len(b) > maxIngestBody {
-		return nil, tooBig
-	}
-	if err != nil {
-		return nil, errBadRequest("", "reading body: %v", err)
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, errBadRequest("", "request body is empty; expected a JSON object")
-	}
-	return b, nil
 }
 
 func decodeObject(b []byte, v any) *Error {
@@ -146,21 +102,19 @@ func (s *Server) ingestOne(c call) http.HandlerFunc {
 			writeError(w, e)
 			return
 		}
-		res, err := s.app.Commands.Ingest.Handle(ctx, app.Ingest{Key: k, Events: []app.Incoming{decodeEvent(&we, c, nil)}})
-		limitHeaders(w, res.Limit)
-		if err != nil {
-			writeError(w, fromApp(err))
-			return
-		}
-		if p := res.Results[0].Err; p != nil {
-			writeError(w, fromApp(p))
-			return
-		}
-		writeJSON(w, http.StatusAccepted, map[string]string{"id": res.Results[0].ID, "status": "accepted"})
+		s.ingest(w, r, k, []app.Incoming{decodeEvent(&we, c, nil)}, func(res app.Ingested) {
+			if p := res.Results[0].Err; p != nil {
+				writeError(w, fromApp(p))
+				return
+			}
+			writeJSON(w, http.StatusAccepted, map[string]string{"id": res.Results[0].ID, "status": "accepted"})
+		})
 	}
 }
 
-// batchRequest is a batch as SDKs send it, read by exact field names.
+// batchRequest is a batch as SDKs send it, read by exact field names:
+// Boost's and the seed product's {events: […]} or Segment's {batch: […]},
+// with the key in the body when a beacon could not set a header.
 type batchRequest struct {
 	Batch    []json.RawMessage
 	Events   []json.RawMessage
@@ -201,86 +155,128 @@ type rejectedItem struct {
 }
 
 type batchResponse struct {
+	// Success is Segment's answer field; its clients do not read it.
+	Success  bool           `json:"success,omitempty"`
 	Status   string         `json:"status"`
 	Accepted []acceptedItem `json:"accepted"`
 	Rejected []rejectedItem `json:"rejected"`
 	Error    *Error         `json:"error,omitempty"`
 }
 
-// batch handles many events: valid ones are accepted even when others are
-// rejected, and each item gets its own result.
-func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	key := headerKey(r)
-	var k *apikeys.Key
-	if key != "" {
-		var e *Error
-		if k, e = s.authenticate(ctx, key); e != nil {
+// itemDecoder reads one batch item of a dialect into what the ingestion
+// use case takes; batchSentAt applies when the item has no sentAt.
+type itemDecoder func(raw json.RawMessage, batchSentAt *time.Time) app.Incoming
+
+// batch handles Boost's and Segment's batches: valid events are accepted
+// even when others are rejected, and each item gets its own result.
+func (s *Server) batch(decode itemDecoder, okStatus int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		k, e := s.headerAuth(r)
+		if e != nil {
 			writeError(w, e)
 			return
 		}
-	}
-	body, e := readIngestBody(w, r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	var req batchRequest
-	if e := decodeObject(body, &req); e != nil {
-		writeError(w, e)
-		return
-	}
-	if k == nil {
-		// Beacons cannot set headers: the key may come in the body.
-		bodyKey := req.WriteKey
-		if bodyKey == "" {
-			bodyKey = req.APIKey
-		}
-		var e *Error
-		if k, e = s.authenticate(ctx, bodyKey); e != nil {
+		body, e := readIngestBody(w, r)
+		if e != nil {
 			writeError(w, e)
 			return
 		}
-	}
-	items := req.Batch
-	if items == nil {
-		items = req.Events
-	}
-	if len(items) == 0 {
-		writeError(w, errBadRequest("batch", "batch must be a non-empty array of events"))
-		return
-	}
-	if len(items) > maxBatchItems {
-		writeError(w, errBadRequest("batch", "batch has %d events; at most %d are allowed per request", len(items), maxBatchItems))
-		return
-	}
-	batchSentAt, ie := rawTime(req.SentAt, "sentAt")
-	if ie != nil {
-		writeError(w, errBadRequest(ie.Field, "%s", ie.Message))
-		return
-	}
-	events := make([]app.Incoming, len(items))
-	for i, raw := range items {
-		var we wireEvent
-		t := bytes.TrimSpace(raw)
-		if len(t) == 0 || t[0] != '{' || json.Unmarshal(t, &we) != nil {
-			events[i].Problem = &app.Error{Kind: app.Invalid, Message: "event must be a JSON object"}
-			continue
+		var req batchRequest
+		if e := decodeObject(body, &req); e != nil {
+			writeError(w, e)
+			return
 		}
-		events[i] = decodeEvent(&we, trackCall, batchSentAt)
+		if k == nil {
+			// Beacons cannot set headers: the key may come in the body.
+			if k, e = s.authenticate(r.Context(), firstKey(req.WriteKey, req.APIKey)); e != nil {
+				writeError(w, e)
+				return
+			}
+		}
+		items, field := req.Batch, "batch"
+		if items == nil {
+			items, field = req.Events, "events"
+		}
+		if e := checkBatchSize(field, len(items)); e != nil {
+			writeError(w, e)
+			return
+		}
+		batchSentAt, ie := rawTime(req.SentAt, "sentAt")
+		if ie != nil {
+			writeError(w, errBadRequest(ie.Field, "%s", ie.Message))
+			return
+		}
+		events := make([]app.Incoming, len(items))
+		for i, raw := range items {
+			events[i] = decode(raw, batchSentAt)
+		}
+		s.ingest(w, r, k, events, func(res app.Ingested) { writeBatch(w, res, okStatus) })
 	}
-	res, err := s.app.Commands.Ingest.Handle(ctx, app.Ingest{Key: k, Events: events})
+}
+
+// headerAuth authenticates the key in the request's headers, before its
+// body is read; none (nil, nil) when the headers carry no key.
+func (s *Server) headerAuth(r *http.Request) (*apikeys.Key, *Error) {
+	if hk := headerKey(r); hk != "" {
+		return s.authenticate(r.Context(), hk)
+	}
+	return nil, nil
+}
+
+// firstKey is the first key given.
+func firstKey(keys ...string) string {
+	for _, k := range keys {
+		if k = strings.TrimSpace(k); k != "" {
+			return k
+		}
+	}
+	return ""
+}
+
+func checkBatchSize(field string, n int) *Error {
+	if n == 0 {
+		return errBadRequest(field, "%s must be a non-empty array of events", field)
+	}
+	if n > maxBatchItems {
+		return errBadRequest(field, "%s has %d events; at most %d are allowed per request", field, n, maxBatchItems)
+	}
+	return nil
+}
+
+// ingest hands a request's events to the ingestion use case and answers
+// with answer, or with the error that refused the whole request (a rate
+// limit, an outage).
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request, k *apikeys.Key, events []app.Incoming, answer func(app.Ingested)) {
+	res, err := s.app.Commands.Ingest.Handle(r.Context(), app.Ingest{Key: k, Events: events})
 	limitHeaders(w, res.Limit)
 	if err != nil {
 		writeError(w, fromApp(err))
 		return
 	}
-	writeBatch(w, res)
+	answer(res)
 }
 
-// writeBatch answers a batch: 202 with each item's id or problem, or 400
-// when none was accepted.
-func writeBatch(w http.ResponseWriter, res app.Ingested) {
+// notObject is the problem of a batch item that is not a JSON object.
+func notObject(raw json.RawMessage, w *wireEvent) *app.Error {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '{' || json.Unmarshal(t, w) != nil {
+		return &app.Error{Kind: app.Invalid, Message: "event must be a JSON object"}
+	}
+	return nil
+}
+
+// nativeItem reads a batch item in Boost's shape (the seed product's too).
+func nativeItem(raw json.RawMessage, batchSentAt *time.Time) app.Incoming {
+	var we wireEvent
+	if p := notObject(raw, &we); p != nil {
+		return app.Incoming{Problem: p}
+	}
+	return decodeEvent(&we, trackCall, batchSentAt)
+}
+
+// writeBatch answers a batch: okStatus with each item's id or problem, or
+// 400 when none was accepted.
+func writeBatch(w http.ResponseWriter, res app.Ingested, okStatus int) {
 	resp := batchResponse{Accepted: []acceptedItem{}, Rejected: []rejectedItem{}}
 	for i, r := range res.Results {
 		if r.Err != nil {
@@ -300,5 +296,6 @@ func writeBatch(w http.ResponseWriter, res app.Ingested) {
 	default:
 		resp.Status = "accepted"
 	}
-	writeJSON(w, http.StatusAccepted, resp)
+	resp.Success = okStatus == http.StatusOK
+	writeJSON(w, okStatus, resp)
 }

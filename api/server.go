@@ -80,11 +80,20 @@ func New(cfg Config) *Server {
 		return s
 	}
 	{
+		// Boost's own ingestion, also where the seed product's SDKs send
+		// (without /v1), Segment's and PostHog's (api/segment.go,
+		// api/posthog.go): every dialect ends in the one ingestion use case.
+		for _, prefix := range []string{"/v1", ""} {
+			native := r.PathPrefix(prefix + "/events").Subrouter()
+			native.Use(cors)
+			native.HandleFunc("/track", s.ingestOne(trackCall)).Methods(http.MethodPost, http.MethodOptions)
+			native.HandleFunc("/batch", s.batch(nativeItem, http.StatusAccepted)).Methods(http.MethodPost, http.MethodOptions)
+		}
 		ingest := r.PathPrefix("/v1").Subrouter()
 		ingest.Use(cors)
-		ingest.HandleFunc("/events/track", s.ingestOne(trackCall)).Methods(http.MethodPost, http.MethodOptions)
-		ingest.HandleFunc("/events/batch", s.batch).Methods(http.MethodPost, http.MethodOptions)
 		ingest.HandleFunc("/identify", s.ingestOne(identifyCall)).Methods(http.MethodPost, http.MethodOptions)
+		s.routeSegment(ingest)
+		s.routePostHog(r)
 
 		reads := r.PathPrefix("/v1/projects/{projectId}").Subrouter()
 		reads.Use(s.requireProjectReader)

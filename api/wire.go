@@ -13,20 +13,27 @@ import (
 	"github.com/gamify/boost/domain"
 )
 
-// wireEvent is an event as SDKs send it. Scalar fields are kept raw so a
-// wrong type in one batch item rejects that item, naming the field, instead
-// of failing the whole request.
+// wireEvent is an event as SDKs send it, in Boost's own shape or Segment's
+// (which RudderStack and the seed product's SDKs share). Scalar fields are
+// kept raw so a wrong type in one batch item rejects that item, naming the
+// field, instead of failing the whole request.
 type wireEvent struct {
-	Event       json.RawMessage `json:"event"`
-	Type        json.RawMessage `json:"type"`
-	UserID      json.RawMessage `json:"userId"`
-	AnonymousID json.RawMessage `json:"anonymousId"`
-	Properties  json.RawMessage `json:"properties"`
-	Traits      json.RawMessage `json:"traits"`
-	Context     json.RawMessage `json:"context"`
-	Timestamp   json.RawMessage `json:"timestamp"`
-	SentAt      json.RawMessage `json:"sentAt"`
-	MessageID   json.RawMessage `json:"messageId"`
+	Event             json.RawMessage
+	Type              json.RawMessage
+	Name              json.RawMessage
+	Category          json.RawMessage
+	UserID            json.RawMessage
+	AnonymousID       json.RawMessage
+	PreviousID        json.RawMessage
+	GroupID           json.RawMessage
+	Properties        json.RawMessage
+	Traits            json.RawMessage
+	Context           json.RawMessage
+	Integrations      json.RawMessage
+	Timestamp         json.RawMessage
+	OriginalTimestamp json.RawMessage
+	SentAt            json.RawMessage
+	MessageID         json.RawMessage
 }
 
 // UnmarshalJSON matches field names exactly. encoding/json would match
@@ -34,9 +41,11 @@ type wireEvent struct {
 // mean something different to Boost than to any proxy or SDK that reads
 // it by the spec; here "EVENT" is an unknown field, ignored.
 func (w *wireEvent) UnmarshalJSON(b []byte) error {
-	return exactFields(b, map[string]*json.RawMessage{"event": &w.Event, "type": &w.Type, "userId": &w.UserID,
-		"anonymousId": &w.AnonymousID, "properties": &w.Properties, "traits": &w.Traits, "context": &w.Context,
-		"timestamp": &w.Timestamp, "sentAt": &w.SentAt, "messageId": &w.MessageID})
+	return exactFields(b, map[string]*json.RawMessage{"event": &w.Event, "type": &w.Type, "name": &w.Name,
+		"category": &w.Category, "userId": &w.UserID, "anonymousId": &w.AnonymousID, "previousId": &w.PreviousID,
+		"groupId": &w.GroupID, "properties": &w.Properties, "traits": &w.Traits, "context": &w.Context,
+		"integrations": &w.Integrations, "timestamp": &w.Timestamp, "originalTimestamp": &w.OriginalTimestamp,
+		"sentAt": &w.SentAt, "messageId": &w.MessageID})
 }
 
 // exactFields decodes a JSON object, keeping the raw value of each field
@@ -117,7 +126,11 @@ func rawTime(raw json.RawMessage, field string) (*time.Time, *itemError) {
 	if json.Unmarshal(raw, &s) == nil {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return nil, invalid(field, "%s must be RFC 3339 (e.g. 2026-11-28T10:00:00Z) or epoch milliseconds", field)
+			// An ISO 8601 time without a zone (the seed product's guide
+			// sends them) is UTC, as the server's clock is.
+			if t, err = time.Parse(zonelessISO, s); err != nil {
+				return nil, invalid(field, "%s must be RFC 3339 (e.g. 2026-11-28T10:00:00Z) or epoch milliseconds", field)
+			}
 		}
 		t = t.UTC()
 		return &t, nil
@@ -135,6 +148,9 @@ func rawTime(raw json.RawMessage, field string) (*time.Time, *itemError) {
 	}
 	return nil, invalid(field, "%s must be RFC 3339 or epoch milliseconds", field)
 }
+
+// zonelessISO is an ISO 8601 date and time with no zone, to nanoseconds.
+const zonelessISO = "2006-01-02T15:04:05.999999999"
 
 // maxEpochMillis is the last millisecond of year 9999: beyond it a time
 // has no RFC 3339 form.
@@ -199,15 +215,6 @@ func decodeFields(w *wireEvent, c call) (domain.TrackedData, *itemError) {
 			return d, e
 		}
 	}
-	if d.UserID, e = rawID(w.UserID, "userId"); e != nil {
-		return d, e
-	}
-	if d.AnonymousID, e = rawID(w.AnonymousID, "anonymousId"); e != nil {
-		return d, e
-	}
-	if d.MessageID, e = rawID(w.MessageID, "messageId"); e != nil {
-		return d, e
-	}
 	props, field := w.Properties, "properties"
 	if isNull(props) {
 		props, field = w.Traits, "traits"
@@ -215,12 +222,48 @@ func decodeFields(w *wireEvent, c call) (domain.TrackedData, *itemError) {
 	if d.Properties, e = rawObject(props, field); e != nil {
 		return d, e
 	}
-	if d.Context, e = rawObject(w.Context, "context"); e != nil {
+	if domain.IsIdentify(d.Event) {
+		// The seed product's SDK sends an identify's traits as
+		// properties.traits.
+		if t, ok := objectField(d.Properties, "traits"); ok {
+			d.Traits = t
+		}
+	}
+	if e = decodeCommon(w, &d); e != nil {
 		return d, e
 	}
-	if d.Timestamp, e = rawTime(w.Timestamp, "timestamp"); e != nil {
-		return d, e
+	d.Timestamp, e = rawTime(w.Timestamp, "timestamp")
+	return d, e
+}
+
+// decodeCommon reads the fields Boost's shape and Segment's share.
+func decodeCommon(w *wireEvent, d *domain.TrackedData) *itemError {
+	var e *itemError
+	for _, f := range []struct {
+		raw   json.RawMessage
+		field string
+		dst   *string
+	}{{w.UserID, "userId", &d.UserID}, {w.AnonymousID, "anonymousId", &d.AnonymousID},
+		{w.MessageID, "messageId", &d.MessageID}, {w.PreviousID, "previousId", &d.PreviousID}} {
+		if *f.dst, e = rawID(f.raw, f.field); e != nil {
+			return e
+		}
+	}
+	if d.Context, e = rawObject(w.Context, "context"); e != nil {
+		return e
+	}
+	if d.Integrations, e = rawObject(w.Integrations, "integrations"); e != nil {
+		return e
 	}
 	d.SentAt, e = rawTime(w.SentAt, "sentAt")
-	return d, e
+	return e
+}
+
+// objectField returns the object value of a top-level field of obj.
+func objectField(obj json.RawMessage, name string) (json.RawMessage, bool) {
+	raw, _ := hasField(obj, name)
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
+		return t, true
+	}
+	return nil, false
 }

@@ -3,6 +3,7 @@
 // (so a failure can say what Boost answered the client), and polling of the
 // query API until what a client sent is stored.
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { decodeBody } from './wire.mjs';
@@ -13,12 +14,13 @@ const ENV = ['BOOST_URL', 'BOOST_PROJECT_ID', 'BOOST_ADMIN_TOKEN', 'BOOST_PUBLIS
 export const TIMEOUT = Number(process.env.COMPAT_TIMEOUT_MS ?? 15_000);
 
 /**
- * The name Boost stores Segment/RudderStack page and screen calls under.
- * OPEN QUESTION (see compat/README.md): `page`/`screen`, or Boost's
- * `page_view`? Change it here only.
+ * The names Boost stores Segment/RudderStack page and screen calls under:
+ * the contract's callEvents (contract/ingestion.json), Boost's own SDKs'
+ * page_view, so page views from every SDK count together.
  */
-export const PAGE_EVENT = 'page';
-export const SCREEN_EVENT = 'screen';
+const CONTRACT = JSON.parse(readFileSync(new URL('../../../contract/ingestion.json', import.meta.url), 'utf8'));
+export const PAGE_EVENT = CONTRACT.callEvents.page;
+export const SCREEN_EVENT = CONTRACT.callEvents.screen;
 
 /** The environment, or a skip reason for node:test when it is not set. */
 export function boostEnv() {
