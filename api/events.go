@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -120,13 +121,19 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 
 // userView is an end user as the query API shows it.
 type userView struct {
-	ExternalID   string          `json:"externalId"`
-	Traits       json.RawMessage `json:"traits"`
-	FirstSeenAt  time.Time       `json:"firstSeenAt"`
-	LastSeenAt   time.Time       `json:"lastSeenAt"`
-	EventCount   int64           `json:"eventCount"`
-	AnonymousIDs []string        `json:"anonymousIds,omitempty"`
-	RecentEvents []eventView     `json:"recentEvents,omitempty"`
+	ExternalID  string          `json:"externalId"`
+	Traits      json.RawMessage `json:"traits"`
+	FirstSeenAt time.Time       `json:"firstSeenAt"`
+	LastSeenAt  time.Time       `json:"lastSeenAt"`
+	EventCount  int64           `json:"eventCount"`
+}
+
+// userDetail is one end user with the ids linked to it and its latest
+// events.
+type userDetail struct {
+	userView
+	AnonymousIDs []string    `json:"anonymousIds"`
+	RecentEvents []eventView `json:"recentEvents"`
 }
 
 func viewUser(u *readmodel.EndUser) userView {
@@ -140,8 +147,8 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prefix := r.URL.Query().Get("prefix")
-	if len(prefix) > 255 {
-		writeError(w, errBadRequest("prefix", "prefix must be at most 255 characters"))
+	if utf8.RuneCountInString(prefix) > domain.MaxIDLen {
+		writeError(w, errBadRequest("prefix", "prefix must be at most %d characters", domain.MaxIDLen))
 		return
 	}
 	users, next, err := s.queries(r).EndUsers(r.Context(), projectID, queries.UserFilter{Prefix: prefix}, page)
@@ -159,8 +166,8 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	externalID := mux.Vars(r)["externalId"]
-	if externalID == "" || len(externalID) > 255 {
-		writeError(w, errBadRequest("externalId", "externalId must be 1 to 255 characters"))
+	if externalID == "" || utf8.RuneCountInString(externalID) > domain.MaxIDLen {
+		writeError(w, errBadRequest("externalId", "externalId must be 1 to %d characters", domain.MaxIDLen))
 		return
 	}
 	u, err := s.queries(r).EndUser(r.Context(), projectID, externalID)
@@ -168,7 +175,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.lookupError(r.Context(), err, "user", externalID))
 		return
 	}
-	v := viewUser(u)
+	v := userDetail{userView: viewUser(u), RecentEvents: []eventView{}}
 	if v.AnonymousIDs, err = s.queries(r).Aliases(r.Context(), projectID, externalID); err != nil {
 		writeError(w, s.lookupError(r.Context(), err, "", ""))
 		return
@@ -181,5 +188,6 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 	for i := range recent {
 		v.RecentEvents = append(v.RecentEvents, viewEvent(&recent[i]))
 	}
+	v.AnonymousIDs = nonNil(v.AnonymousIDs)
 	writeJSON(w, http.StatusOK, v)
 }

@@ -385,6 +385,8 @@ func (d *Dashboard) renderStart(w http.ResponseWriter, r *http.Request, pc *proj
 		v.Notice = "Project " + pc.project.Name + " created. Create a key and send your first event."
 	}
 	v.Error = errMsg
-	v.Data = map[string]any{"New": created, "Key": key, "Server": serverURL(r), "Publishable": publishable}
+	server := serverURL(r)
+	scheme, host, _ := strings.Cut(server, "://")
+	v.Data = map[string]any{"New": created, "Key": key, "Server": server, "Publishable": publishable, "Scheme": scheme, "Host": host}
 	d.render(w, r, status, "start", v)
 }
