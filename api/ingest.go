@@ -194,7 +194,7 @@ func (s *Server) batch(decode itemDecoder, okStatus int) http.HandlerFunc {
 			}
 		}
 		items, field := req.Batch, "batch"
-		if items == nil {
+		if items == nil && req.Events != nil {
 			items, field = req.Events, "events"
 		}
 		if e := checkBatchSize(field, len(items)); e != nil {

@@ -171,7 +171,38 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request, answer func(pos
 	for i, raw := range req.Batch {
 		events[i] = posthogItem(raw, sentAt)
 	}
-	s.ingest(w, r, k, events, func(res app.Ingested) { answer(req, res) })
+	s.ingest(w, r, k, events, func(res app.Ingested) {
+		for _, r := range res.Results {
+			if r.Err != nil && r.Err.Field != "" {
+				name := posthogField(r.Err.Field)
+				if rest, ok := strings.CutPrefix(r.Err.Message, r.Err.Field+" "); ok {
+					r.Err.Message = name + " " + rest
+				}
+				r.Err.Field = name
+			}
+		}
+		answer(req, res)
+	})
+}
+
+// posthogField names a field of Boost's event as PostHog's clients sent
+// it, for a refused event's answer.
+func posthogField(field string) string {
+	switch field {
+	case "userId":
+		return "distinct_id"
+	case "messageId":
+		return "uuid"
+	case "traits":
+		return "$set"
+	case "traitsOnce":
+		return "$set_once"
+	case "anonymousId":
+		return "properties.$anon_distinct_id"
+	case "previousId":
+		return "properties.alias"
+	}
+	return field
 }
 
 // posthogEvent is a PostHog event, read by exact field names.

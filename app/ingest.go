@@ -71,7 +71,7 @@ type ingestion struct {
 
 func (i *ingestion) authenticate(ctx context.Context, a Authenticate) (*apikeys.Key, error) {
 	if a.Plaintext == "" {
-		return nil, &Error{Kind: Unauthorized, Message: "missing API key: send it as x-api-key or Authorization: Bearer"}
+		return nil, &Error{Kind: Unauthorized, Message: "missing API key: send it as x-api-key, Authorization: Bearer, Authorization: Basic (the key as the user name), or in the body (writeKey, api_key)"}
 	}
 	k, err := i.auth.Authenticate(ctx, a.Plaintext)
 	switch {
