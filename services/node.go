@@ -246,10 +246,11 @@ func (n *Node) serve(ctx context.Context, roles []Role, srv *http.Server, ln net
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
+	ready := n.readyChan() // made here when nobody asked for it before
 	n.mu.Lock()
 	n.addr = ln.Addr().String()
-	close(n.ready)
 	n.mu.Unlock()
+	close(ready)
 	n.Log.Info("boost node started", "roles", strings.Join(n.Roles, ","), "addr", ln.Addr().String())
 
 	var runErr error

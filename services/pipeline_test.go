@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -537,4 +538,48 @@ func TestConsumersOutliveWorkers(t *testing.T) {
 			t.Errorf("processor consumer gone after the worker stopped: %v", err)
 		}
 	})
+}
+
+// TestRolesServeWithoutAnyoneWaiting: `boost worker` (RunRoles with no
+// started callback, as the command line runs it) comes up and serves its
+// health until stopped — nothing in start-up relies on a caller having
+// asked whether it is ready.
+func TestRolesServeWithoutAnyoneWaiting(t *testing.T) {
+	env := testenv.Start(t, testenv.Embedded)
+	cfg := env.Config
+	cfg.NATSURL = env.NATSURL
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- services.RunRoles(ctx, cfg, []string{services.RoleWorker}, "test", testenv.Logger(t), nil)
+	}()
+	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", cfg.Port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the worker stopped before serving: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the worker never served /healthz")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("stopping: %v", err)
+	}
 }
