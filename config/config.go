@@ -42,6 +42,10 @@ type Config struct {
 	// StallAfter is how long a stage may hold waiting work without
 	// progress before health reads it stalled.
 	StallAfter time.Duration
+	// InstanceID is the projector's static identity in its Kafka consumer
+	// groups: a restarted projector with the same one takes its partitions
+	// back at once. Empty: the host name and the port.
+	InstanceID string
 	// Bind is the host the HTTP server listens on: "" for every interface
 	// (the roles, in containers), 127.0.0.1 for boost dev unless told.
 	Bind string
@@ -113,6 +117,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.KeyUsageInterval = dur("BOOST_KEY_USAGE_INTERVAL", "30s")
 	c.TrackedMaxAge = dur("BOOST_TRACKED_RETENTION", "72h")
 	c.StallAfter = dur("BOOST_STALL_AFTER", "30s")
+	c.InstanceID = get("BOOST_INSTANCE_ID", "")
 	c.AuthFailures = atoi("BOOST_AUTH_FAILURES", "10")
 	c.AuthFailureWindow = dur("BOOST_AUTH_FAILURE_WINDOW", "1m")
 	if c.AuthFailures < 1 {

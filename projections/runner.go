@@ -82,6 +82,7 @@ type Runner struct {
 	// daily event users), which two writers of a partition must not do at
 	// once. Empty for a runner with tables of its own (a replay's shadow).
 	partitionLock string
+	instanceID    string
 	// setAside stores a quarantined record; nil stores it in the batch's
 	// transaction, beside the checkpoint that moves past it. A replay's
 	// shadow points it at the live table instead.
@@ -105,6 +106,11 @@ type RunnerConfig struct {
 	MaxBatch    int
 	Linger      time.Duration
 	MaxAttempts int
+	// InstanceID is the member's static identity in its group (KIP-345):
+	// a member restarted with the same one takes its partitions back at
+	// once instead of waiting for its old session to expire. It must
+	// differ between the group's live members. Empty: dynamic membership.
+	InstanceID string
 }
 
 func (c *RunnerConfig) validate() error {
@@ -136,7 +142,7 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	p := cfg.Projection
 	return &Runner{db: cfg.DB, brokers: cfg.Brokers, group: cfg.Group, p: p, log: cfg.Log.With("projection", p.Name()),
 		metrics: cfg.Metrics, MaxBatch: cfg.MaxBatch, Linger: cfg.Linger, MaxAttempts: cfg.MaxAttempts, Stage: cfg.Stage,
-		checkpoint: p.Name(), partitionLock: p.Name()}, nil
+		checkpoint: p.Name(), partitionLock: p.Name(), instanceID: cfg.InstanceID}, nil
 }
 
 // defaultMaxAttempts tries a failing record over about a second and a half
@@ -154,9 +160,10 @@ func (r *Runner) stage() *health.Stage {
 	return r.Stage
 }
 
-// Run consumes until ctx is cancelled, finishing the batch in hand first.
-func (r *Runner) Run(ctx context.Context) error {
-	cl, err := kgo.NewClient(
+// newClient is the runner's consumer: its group, offsets from the
+// checkpoints, nothing committed to Kafka.
+func (r *Runner) newClient() (*kgo.Client, error) {
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(r.brokers...),
 		kgo.ConsumerGroup(r.group),
 		kgo.ConsumeTopics(r.p.Topics()...),
@@ -167,16 +174,29 @@ func (r *Runner) Run(ctx context.Context) error {
 		// rejoin: both sized so a replacement takes over within seconds
 		// (franz-go's defaults, 45 s and 60 s, stalled the read model for
 		// minutes after a kill).
-		kgo.SessionTimeout(6*time.Second),
+		kgo.SessionTimeout(6 * time.Second),
 		kgo.HeartbeatInterval(time.Second),
-		kgo.RebalanceTimeout(10*time.Second),
+		kgo.RebalanceTimeout(10 * time.Second),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(250*time.Millisecond),
+		kgo.FetchMaxWait(250 * time.Millisecond),
 		kgo.AdjustFetchOffsetsFn(r.checkpointOffsets),
 		kgo.WithLogger(kgoLogger{r.log}),
-	)
+	}
+	if r.instanceID != "" {
+		opts = append(opts, kgo.InstanceID(r.instanceID))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return fmt.Errorf("projection %s: creating kafka consumer: %w", r.p.Name(), err)
+		return nil, fmt.Errorf("projection %s: creating kafka consumer: %w", r.p.Name(), err)
+	}
+	return cl, nil
+}
+
+// Run consumes until ctx is cancelled, finishing the batch in hand first.
+func (r *Runner) Run(ctx context.Context) error {
+	cl, err := r.newClient()
+	if err != nil {
+		return err
 	}
 	defer cl.Close()
 

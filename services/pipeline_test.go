@@ -259,8 +259,10 @@ func TestProjectorStoppedMidwayResumesExactly(t *testing.T) {
 			return n
 		}
 		run := func(p projections.Projection, maxBatch int) (stop func()) {
+			// One static member id for every run: each takes over from the
+			// one before it, as a restarted projector does.
 			r, err := projections.NewRunner(projections.RunnerConfig{DB: db, Brokers: env.Config.KafkaBrokers, Group: group,
-				Projection: p, Log: testenv.Logger(t), Metrics: m, MaxBatch: maxBatch})
+				Projection: p, Log: testenv.Logger(t), Metrics: m, MaxBatch: maxBatch, InstanceID: "projector-under-test"})
 			if err != nil {
 				t.Fatal(err)
 			}

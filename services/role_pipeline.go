@@ -2,6 +2,8 @@ package services
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -48,7 +50,7 @@ func newProjectorRole(n *Node) (*projectorRole, error) {
 	for _, p := range Projections(n.Config, n.revocations()) {
 		runner, err := projections.NewRunner(projections.RunnerConfig{DB: n.DB, Brokers: n.Config.KafkaBrokers,
 			Group: n.Config.NATSPrefix + ".projection." + p.Name(), Projection: p, Log: n.Log.With("role", RoleProjector),
-			Metrics: n.Metrics, Stage: n.Health.Stage(projections.StageName(p.Name()))})
+			Metrics: n.Metrics, Stage: n.Health.Stage(projections.StageName(p.Name())), InstanceID: n.instanceID()})
 		if err != nil {
 			return nil, err
 		}
@@ -58,6 +60,24 @@ func newProjectorRole(n *Node) (*projectorRole, error) {
 }
 
 func (r *projectorRole) Name() string { return RoleProjector }
+
+// instanceID is the projector's static member id: BOOST_INSTANCE_ID, else
+// the host name and the port, which tell apart the projectors of a host
+// and stay the same across a restart. None (dynamic membership) when the
+// port is picked at random, as tests do: it would not survive a restart.
+func (n *Node) instanceID() string {
+	if n.Config.InstanceID != "" {
+		return n.Config.InstanceID
+	}
+	if n.Config.Port == 0 {
+		return ""
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	return host + ":" + strconv.Itoa(n.Config.Port)
+}
 
 // Run runs the projections until ctx ends, each finishing its batch; the
 // first to fail stops them all.
