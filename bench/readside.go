@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -74,9 +76,16 @@ func RunReadSide(ctx context.Context, c ReadSideConfig) error {
 		return err
 	}
 	defer db.Close()
-	if err := replayLog(ctx, db, k.Addrs(), c); err != nil {
+	rate, err := replayLog(ctx, db, k.Addrs(), c)
+	if err != nil {
 		return err
 	}
+	ceiling, err := insertCeiling(ctx, db, dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Out, "ceiling: the replayed events rows inserted into an empty events table, its indexes on (bench/readside.go insertCeiling): "+
+		"%.0f rows/s; replay ÷ ceiling = %.2f×\n", ceiling, rate/ceiling)
 	return timeQueries(ctx, queries.New(db), synth.project, synth.analyticsQueries(), c)
 }
 
@@ -194,14 +203,14 @@ func openReadModel(ctx context.Context, url, dir string) (*store.DB, error) {
 // replayLog replays the events topic into db to its end and prints the
 // rate. With BOOST_BENCH_CPUPROFILE set, the replay is CPU-profiled into
 // that file.
-func replayLog(ctx context.Context, db *store.DB, brokers []string, c ReadSideConfig) error {
+func replayLog(ctx context.Context, db *store.DB, brokers []string, c ReadSideConfig) (float64, error) {
 	if path := os.Getenv("BOOST_BENCH_CPUPROFILE"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
+			return 0, err
 		}
 		defer f.Close()
 		defer pprof.StopCPUProfile()
@@ -210,13 +219,92 @@ func replayLog(ctx context.Context, db *store.DB, brokers []string, c ReadSideCo
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: c.Out, UntilEnd: true}
 	began := time.Now()
 	if err := rp.Run(ctx); err != nil {
-		return err
+		return 0, err
 	}
 	took := time.Since(began)
 	pprof.StopCPUProfile()
-	fmt.Fprintf(c.Out, "replay into %s: %d events in %s = %.0f events/s\n", db.Dialect, c.Events, took.Round(time.Millisecond),
-		float64(c.Events)/took.Seconds())
-	return nil
+	rate := float64(c.Events) / took.Seconds()
+	fmt.Fprintf(c.Out, "replay into %s: %d events in %s = %.0f events/s\n", db.Dialect, c.Events, took.Round(time.Millisecond), rate)
+	return rate, nil
+}
+
+// insertCeiling is the read model's ceiling on this machine: the rows the
+// replay wrote to the events table inserted again into an empty copy of
+// it, its indexes on, with nothing else done — rows/s. On SQLite, as an
+// application inserts: one prepared INSERT per row, 1,000 rows per
+// transaction. On PostgreSQL, by the server itself (INSERT … SELECT,
+// which is at least as fast as a COPY of the same rows).
+func insertCeiling(ctx context.Context, db *store.DB, dir string) (float64, error) {
+	if db.Dialect == store.SQLite {
+		return sqliteInsertCeiling(ctx, db, dir)
+	}
+	defer db.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS boost_bench_ceiling CASCADE") //nolint:errcheck // best effort
+	for _, q := range []string{"DROP SCHEMA IF EXISTS boost_bench_ceiling CASCADE", "CREATE SCHEMA boost_bench_ceiling",
+		"CREATE TABLE boost_bench_ceiling.events (LIKE events INCLUDING ALL)"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return 0, fmt.Errorf("ceiling: %s: %w", q, err)
+		}
+	}
+	began := time.Now()
+	res, err := db.ExecContext(ctx, "INSERT INTO boost_bench_ceiling.events SELECT * FROM events")
+	if err != nil {
+		return 0, fmt.Errorf("ceiling: copying the events rows: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return float64(n) / time.Since(began).Seconds(), nil
+}
+
+func sqliteInsertCeiling(ctx context.Context, db *store.DB, dir string) (float64, error) {
+	rows, err := db.QueryContext(ctx, "SELECT * FROM events")
+	if err != nil {
+		return 0, err
+	}
+	cols, _ := rows.Columns()
+	var all [][]any
+	for rows.Next() {
+		v := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range v {
+			ptrs[i] = &v[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		all = append(all, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	cdb, err := openReadModel(ctx, filepath.Join(dir, "ceiling.db"), dir)
+	if err != nil {
+		return 0, err
+	}
+	defer cdb.Close()
+	insert := "INSERT INTO events VALUES (?" + strings.Repeat(", ?", len(cols)-1) + ")"
+	began := time.Now()
+	for chunk := range slices.Chunk(all, 1000) {
+		tx, err := cdb.BeginTx(ctx, nil)
+		if err != nil {
+			return 0, err
+		}
+		stmt, err := tx.PrepareContext(ctx, insert)
+		if err != nil {
+			_ = tx.Rollback()
+			return 0, err
+		}
+		for _, v := range chunk {
+			if _, err := stmt.ExecContext(ctx, v...); err != nil {
+				_ = tx.Rollback()
+				return 0, fmt.Errorf("ceiling: inserting an events row: %w", err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return 0, err
+		}
+	}
+	return float64(len(all)) / time.Since(began).Seconds(), nil
 }
 
 // readQuery is one timed analytics query.

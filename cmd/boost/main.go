@@ -268,6 +268,7 @@ func runBench(ctx context.Context, cfg config.Config, args []string, stdout, std
 	fs.Float64Var(&c.Rate, "rate", 0, "target events/s across connections (0: as fast as possible)")
 	fs.IntVar(&c.LagSamples, "lag-samples", 20, "events per second followed to the read model for end-to-end lag")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	withCeiling := fs.Bool("ceiling", true, "first run the same load against the ceiling (bench/ceiling.go) and print Boost's figures beside it")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -278,18 +279,51 @@ func runBench(ctx context.Context, cfg config.Config, args []string, stdout, std
 	if !asJSON {
 		c.Out = stdout
 	}
+	var ceiling *bench.Result
+	if *withCeiling {
+		var err error
+		if ceiling, err = runCeiling(ctx, c, stdout); err != nil {
+			return exit(stderr, err)
+		}
+	}
+	if c.Out != nil {
+		fmt.Fprintf(c.Out, "\nboost at %s:\n", c.URL)
+	}
 	res, err := bench.Run(ctx, c)
 	if err != nil {
 		return exit(stderr, err)
 	}
+	out := any(res)
+	if ceiling != nil {
+		out = bench.Compare(res, ceiling)
+	}
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(res)
+		_ = enc.Encode(out)
 		return 0
 	}
-	res.Print(stdout)
+	if ceiling != nil {
+		bench.Compare(res, ceiling).Print(stdout)
+	} else {
+		res.Print(stdout)
+	}
 	return 0
+}
+
+// runCeiling runs c's load against a ceiling started in this process.
+func runCeiling(ctx context.Context, c bench.Config, stdout io.Writer) (*bench.Result, error) {
+	ceil, err := bench.StartCeiling(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer ceil.Stop()
+	cc := c
+	cc.URL, cc.LagSamples = ceil.URL, 0
+	if cc.Out != nil {
+		fmt.Fprintf(cc.Out, "ceiling (HTTP decode → JetStream async publish → ack → 202) at %s:\n", ceil.URL)
+	}
+	return bench.Run(ctx, cc)
 }
 
 func pprofMux() *http.ServeMux {
