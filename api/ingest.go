@@ -86,20 +86,12 @@ func itemProblem(e *app.Error) *itemError {
 // ingestOne handles track and identify: one event, 202 with its id.
 func (s *Server) ingestOne(c call) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		k, e := s.authenticate(ctx, headerKey(r))
-		if e != nil {
-			writeError(w, e)
-			return
-		}
-		body, e := readIngestBody(w, r)
-		if e != nil {
-			writeError(w, e)
-			return
-		}
 		var we wireEvent
-		if e := decodeObject(body, &we); e != nil {
-			writeError(w, e)
+		k, _, ok := s.readRequest(w, r, &we)
+		if !ok {
+			return
+		}
+		if k, ok = s.bodyKey(w, r, k); !ok {
 			return
 		}
 		s.ingest(w, r, k, []app.Incoming{decodeEvent(&we, c, nil)}, func(res app.Ingested) {
@@ -171,27 +163,14 @@ type itemDecoder func(raw json.RawMessage, batchSentAt *time.Time) app.Incoming
 // even when others are rejected, and each item gets its own result.
 func (s *Server) batch(decode itemDecoder, okStatus int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		k, e := s.headerAuth(r)
-		if e != nil {
-			writeError(w, e)
-			return
-		}
-		body, e := readIngestBody(w, r)
-		if e != nil {
-			writeError(w, e)
-			return
-		}
 		var req batchRequest
-		if e := decodeObject(body, &req); e != nil {
-			writeError(w, e)
+		k, _, ok := s.readRequest(w, r, &req)
+		if !ok {
 			return
 		}
-		if k == nil {
-			// Beacons cannot set headers: the key may come in the body.
-			if k, e = s.authenticate(r.Context(), firstKey(req.WriteKey, req.APIKey)); e != nil {
-				writeError(w, e)
-				return
-			}
+		// Beacons cannot set headers: the key may come in the body.
+		if k, ok = s.bodyKey(w, r, k, req.WriteKey, req.APIKey); !ok {
+			return
 		}
 		items, field := req.Batch, "batch"
 		if items == nil && req.Events != nil {
@@ -214,23 +193,51 @@ func (s *Server) batch(decode itemDecoder, okStatus int) http.HandlerFunc {
 	}
 }
 
-// headerAuth authenticates the key in the request's headers, before its
-// body is read; none (nil, nil) when the headers carry no key.
-func (s *Server) headerAuth(r *http.Request) (*apikeys.Key, *Error) {
+// readRequest starts every ingestion request, whatever its dialect: it
+// authenticates the key of the request's headers before the body is read
+// (nil when the headers carry none), reads the body however the client
+// encoded it, and decodes it into v unless v is nil. It answers the
+// request and reports false when any of that fails.
+func (s *Server) readRequest(w http.ResponseWriter, r *http.Request, v any) (*apikeys.Key, []byte, bool) {
+	var k *apikeys.Key
+	var e *Error
 	if hk := headerKey(r); hk != "" {
-		return s.authenticate(r.Context(), hk)
+		k, e = s.authenticate(r.Context(), hk)
 	}
-	return nil, nil
+	var body []byte
+	if e == nil {
+		body, e = readIngestBody(w, r)
+	}
+	if e == nil && v != nil {
+		e = decodeObject(body, v)
+	}
+	if e != nil {
+		writeError(w, e)
+		return nil, nil, false
+	}
+	return k, body, true
 }
 
-// firstKey is the first key given.
-func firstKey(keys ...string) string {
-	for _, k := range keys {
-		if k = strings.TrimSpace(k); k != "" {
-			return k
+// bodyKey returns k, the headers' key, or else authenticates the first
+// of the keys the body carried; it answers the request and reports false
+// when there is no valid key.
+func (s *Server) bodyKey(w http.ResponseWriter, r *http.Request, k *apikeys.Key, bodyKeys ...string) (*apikeys.Key, bool) {
+	if k != nil {
+		return k, true
+	}
+	first := ""
+	for _, bk := range bodyKeys {
+		if bk = strings.TrimSpace(bk); bk != "" {
+			first = bk
+			break
 		}
 	}
-	return ""
+	k, e := s.authenticate(r.Context(), first)
+	if e != nil {
+		writeError(w, e)
+		return nil, false
+	}
+	return k, true
 }
 
 func checkBatchSize(field string, n int) *Error {

@@ -137,14 +137,8 @@ func (s *Server) posthogCaptureV1(w http.ResponseWriter, r *http.Request) {
 // capture reads a capture request and hands its events to the ingestion
 // use case; answer writes the dialect's answer.
 func (s *Server) capture(w http.ResponseWriter, r *http.Request, answer func(posthogRequest, app.Ingested)) {
-	k, e := s.headerAuth(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	body, e := readIngestBody(w, r)
-	if e != nil {
-		writeError(w, e)
+	k, body, ok := s.readRequest(w, r, nil)
+	if !ok {
 		return
 	}
 	req, e := decodePostHog(body)
@@ -152,11 +146,8 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request, answer func(pos
 		writeError(w, e)
 		return
 	}
-	if k == nil {
-		if k, e = s.authenticate(r.Context(), req.key()); e != nil {
-			writeError(w, e)
-			return
-		}
+	if k, ok = s.bodyKey(w, r, k, req.key()); !ok {
+		return
 	}
 	if e := checkBatchSize("batch", len(req.Batch)); e != nil {
 		writeError(w, e)

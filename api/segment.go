@@ -82,30 +82,17 @@ func (s *Server) segmentSettings(w http.ResponseWriter, r *http.Request) {
 // the call's problem.
 func (s *Server) segmentCall(call string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		k, e := s.headerAuth(r)
-		if e != nil {
-			writeError(w, e)
-			return
-		}
-		body, e := readIngestBody(w, r)
-		if e != nil {
-			writeError(w, e)
-			return
-		}
 		var we wireEvent
-		if e := decodeObject(body, &we); e != nil {
-			writeError(w, e)
+		k, body, ok := s.readRequest(w, r, &we)
+		if !ok {
 			return
 		}
-		if k == nil {
-			// analytics.js puts the write key in every event as well.
-			var writeKey json.RawMessage
-			_ = exactFields(body, map[string]*json.RawMessage{"writeKey": &writeKey})
-			key, _ := rawString(writeKey, "writeKey")
-			if k, e = s.authenticate(r.Context(), key); e != nil {
-				writeError(w, e)
-				return
-			}
+		// analytics.js puts the write key in every event as well.
+		var writeKey json.RawMessage
+		_ = exactFields(body, map[string]*json.RawMessage{"writeKey": &writeKey})
+		key, _ := rawString(writeKey, "writeKey")
+		if k, ok = s.bodyKey(w, r, k, key); !ok {
+			return
 		}
 		s.ingest(w, r, k, []app.Incoming{segmentEvent(&we, call, nil)}, func(res app.Ingested) {
 			if p := res.Results[0].Err; p != nil {
