@@ -9,7 +9,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gamify/boost/health"
@@ -116,19 +115,19 @@ type natsMsgKey struct{}
 
 // withNATSMsg remembers the message a Watermill message was made from, so
 // the isolator can quarantine it byte for byte.
-func withNATSMsg(ctx context.Context, m *nats.Msg) context.Context {
+func withNATSMsg(ctx context.Context, m jetstream.Msg) context.Context {
 	return context.WithValue(ctx, natsMsgKey{}, m)
 }
 
-func natsMsgOf(ctx context.Context) (*nats.Msg, bool) {
-	m, ok := ctx.Value(natsMsgKey{}).(*nats.Msg)
+func natsMsgOf(ctx context.Context) (jetstream.Msg, bool) {
+	m, ok := ctx.Value(natsMsgKey{}).(jetstream.Msg)
 	return m, ok
 }
 
 // QuarantineUndecodable is a Subscriber's undecodable hook for stage: the
 // message is quarantined, counted, and then terminated.
-func QuarantineUndecodable(stage string, h *health.Stage, q *Quarantine, log *slog.Logger) func(*nats.Msg, error) error {
-	return func(m *nats.Msg, err error) error {
+func QuarantineUndecodable(stage string, h *health.Stage, q *Quarantine, log *slog.Logger) func(jetstream.Msg, error) error {
+	return func(m jetstream.Msg, err error) error {
 		qm := NewQuarantinedMessage(stage, m, fmt.Errorf("undecodable message: %w", err), 1, time.Now())
 		if perr := q.Put(context.Background(), qm); perr != nil {
 			h.Failed(perr, "NATS JetStream")

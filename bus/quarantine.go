@@ -46,9 +46,9 @@ func QuarantineID(stage, stream string, seq uint64) string {
 
 // NewQuarantinedMessage describes msg, which a stage failed to handle
 // attempts times, the last with err.
-func NewQuarantinedMessage(stage string, msg *nats.Msg, err error, attempts int, firstSeen time.Time) QuarantinedMessage {
-	q := QuarantinedMessage{Stage: stage, Subject: msg.Subject, Error: diagnostic(err.Error()), Attempts: attempts,
-		FirstSeenAt: firstSeen.UTC(), LastSeenAt: time.Now().UTC(), Headers: msg.Header, Data: msg.Data}
+func NewQuarantinedMessage(stage string, msg jetstream.Msg, err error, attempts int, firstSeen time.Time) QuarantinedMessage {
+	q := QuarantinedMessage{Stage: stage, Subject: msg.Subject(), Error: diagnostic(err.Error()), Attempts: attempts,
+		FirstSeenAt: firstSeen.UTC(), LastSeenAt: time.Now().UTC(), Headers: msg.Headers(), Data: msg.Data()}
 	if meta, merr := msg.Metadata(); merr == nil {
 		q.Stream, q.Sequence = meta.Stream, meta.Sequence.Stream
 	}

@@ -17,8 +17,9 @@ import (
 )
 
 // Subscriber is a Watermill subscriber over one JetStream stream: one
-// durable push consumer per topic (subject), shared by every process through
-// its deliver group, a message acked only after the handler succeeded.
+// durable pull consumer per topic (subject), shared by every process that
+// subscribes (each pulls what its workers can take), a message acked only
+// after the handler succeeded.
 //
 // It exists instead of watermill-nats' subscriber because that one closes
 // its output channel while NATS callbacks may still be sending to it, which
@@ -32,7 +33,7 @@ type Subscriber struct {
 	parallel    int
 	unmarshaler wmnats.Unmarshaler
 	log         watermill.LoggerAdapter
-	undecodable func(m *nats.Msg, err error) error
+	undecodable func(m jetstream.Msg, err error) error
 
 	mu      sync.Mutex
 	closed  bool
@@ -51,11 +52,12 @@ type SubscriberOption func(*Subscriber)
 // message (it can never be handled): fn quarantines it, and the message is
 // terminated once fn returned nil. Without it the message is terminated
 // and logged.
-func WithUndecodable(fn func(m *nats.Msg, err error) error) SubscriberOption {
+func WithUndecodable(fn func(m jetstream.Msg, err error) error) SubscriberOption {
 	return func(s *Subscriber) { s.undecodable = fn }
 }
 
-// NewSubscriber returns a Subscriber on stream for the deliver group queue.
+// NewSubscriber returns a Subscriber on stream whose durable consumers are
+// named for queue (every process of one stage shares them).
 // parallel is how many messages one process handles at once per topic.
 // The connection stays the caller's: Close does not drain it.
 func NewSubscriber(nc *nats.Conn, stream, queue string, parallel int, logger watermill.LoggerAdapter,
@@ -82,7 +84,7 @@ func NewSubscriber(nc *nats.Conn, stream, queue string, parallel int, logger wat
 }
 
 // Subscribe implements message.Subscriber. It ensures topic's durable
-// consumer, joins its deliver group and handles up to parallel of its
+// consumer, pulls from it and handles up to parallel of its
 // messages at once. The returned channel is closed once ctx ends or the
 // Subscriber is closed, and no message is sent on it after that.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
@@ -116,22 +118,16 @@ func (s *Subscriber) subscribe(ctx context.Context, topic string) (*delivery, er
 		return nil, err
 	}
 	durable := DurableName(s.queue, topic)
-	cfg := c.CachedInfo().Config
 	dctx, cancel := context.WithCancel(ctx)
 	d := &delivery{
-		ctx: dctx, cancel: cancel, output: make(chan *message.Message), work: make(chan *nats.Msg),
-		unmarshaler: s.unmarshaler, undecodable: s.undecodable,
+		ctx: dctx, cancel: cancel, output: make(chan *message.Message), free: make(chan struct{}, s.parallel),
+		unmarshaler: s.unmarshaler, undecodable: s.undecodable, consumer: c, done: make(chan struct{}),
 		log: s.log.With(watermill.LogFields{"topic": topic, "consumer": durable}),
 	}
-	d.sub, err = s.nc.QueueSubscribe(cfg.DeliverSubject, cfg.DeliverGroup, d.receive)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("%w: joining %s's deliver group: %v", ErrUnavailable, durable, err)
-	}
-	d.workers.Add(s.parallel)
 	for range s.parallel {
-		go d.runWorker()
+		d.free <- struct{}{}
 	}
+	go d.fetch()
 	return d, nil
 }
 
@@ -157,61 +153,114 @@ func (s *Subscriber) Close() error {
 	}
 }
 
-// delivery is one topic's subscription and the channel it feeds. The
-// subscription's callback hands each message to the first idle worker, so
-// one slow handler never holds up messages queued behind it; the workers are
-// the only senders on output.
+// delivery is one topic's pull consumption and the channel it feeds. It
+// pulls as many messages as it has idle workers (free holds a token per
+// idle one) and runs each on a worker of its own, so one slow handler
+// never holds up the others; the workers are the only senders on output.
+//
+// It pulls with Fetch rather than jetstream's Consume: Consume can stall
+// for twice its heartbeat (30 s by default) when a pull's whole batch
+// arrives while that pull is still being sent (it then decides not to
+// pull again and nothing prompts it until the heartbeat check) — see
+// docs/benchmarks.md, "Pull consumers", for the case. Here a pull is asked
+// for as soon as a worker is idle and no pull is outstanding.
 type delivery struct {
 	ctx         context.Context
 	cancel      context.CancelFunc
 	output      chan *message.Message
-	work        chan *nats.Msg
+	free        chan struct{}
 	unmarshaler wmnats.Unmarshaler
-	undecodable func(m *nats.Msg, err error) error
+	undecodable func(m jetstream.Msg, err error) error
 	log         watermill.LoggerAdapter
-	sub         *nats.Subscription
+	consumer    jetstream.Consumer
 	workers     sync.WaitGroup
+	done        chan struct{} // closed when fetch returns
 }
 
-// stop ends the delivery: callbacks from then on (draining runs the
-// messages already received through them) hand their message back to
-// JetStream at once, so no message waits out AckWait because its subscriber
-// stopped. The output is closed once the workers, its only senders, are
-// done with the messages they hold.
+// Pulls wait at most this long for messages; an idle consumer asks again.
+const fetchWait = 5 * time.Second
+
+// stop ends the delivery: no more pulls, and what a pull brings from then
+// on is handed back to JetStream at once, so no message waits out AckWait
+// because its subscriber stopped. The output is closed once the workers,
+// its only senders, are done with the messages they hold.
 func (d *delivery) stop() {
 	d.cancel()
-	if err := d.sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
-		d.log.Error("Cannot drain subscription", err, nil)
-	}
+	<-d.done
 	d.workers.Wait()
 	close(d.output)
 }
 
-// receive is the subscription's callback.
-func (d *delivery) receive(m *nats.Msg) {
-	if m.Header.Get("Status") != "" {
-		// Flow control or a heartbeat, not a stored message.
-		if m.Reply != "" {
-			_ = m.Respond(nil)
+// fetch pulls for the idle workers until the delivery stops.
+func (d *delivery) fetch() {
+	defer close(d.done)
+	for attempt := 0; ; {
+		n := d.idle()
+		if n == 0 {
+			return
 		}
-		return
-	}
-	select {
-	case d.work <- m:
-	case <-d.ctx.Done():
-		_ = m.Nak() // another process of the group takes it now
+		// The pull ends with the delivery: a stop does not wait it out.
+		pullCtx, cancel := context.WithTimeout(d.ctx, fetchWait)
+		batch, err := d.consumer.Fetch(n, jetstream.FetchContext(pullCtx))
+		if err != nil {
+			cancel()
+			d.release(n)
+			if d.ctx.Err() != nil {
+				return
+			}
+			d.log.Debug("Pulling: "+err.Error(), nil)
+			attempt++
+			if !retry.Sleep(d.ctx, retry.Delay(attempt, 2*time.Second)) {
+				return
+			}
+			continue
+		}
+		attempt = 0
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			if d.ctx.Err() != nil {
+				_ = m.Nak() // another process takes it now
+				d.release(1)
+				continue
+			}
+			d.workers.Add(1)
+			go func() {
+				defer d.workers.Done()
+				defer d.release(1)
+				d.handle(m)
+			}()
+		}
+		cancel()
+		d.release(n - got)
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && d.ctx.Err() == nil {
+			d.log.Debug("Pulling: "+err.Error(), nil)
+		}
 	}
 }
 
-func (d *delivery) runWorker() {
-	defer d.workers.Done()
+// idle waits for at least one idle worker and takes every idle one; 0
+// once the delivery stops.
+func (d *delivery) idle() int {
+	select {
+	case <-d.free:
+	case <-d.ctx.Done():
+		return 0
+	}
+	n := 1
 	for {
 		select {
-		case m := <-d.work:
-			d.handle(m)
-		case <-d.ctx.Done():
-			return
+		case <-d.free:
+			n++
+		default:
+			return n
 		}
+	}
+}
+
+func (d *delivery) release(n int) {
+	for range n {
+		d.free <- struct{}{}
 	}
 }
 
@@ -221,8 +270,8 @@ func (d *delivery) runWorker() {
 // context is cancelled, so the handler returns soon, and the router acks or
 // nacks everything it took); only a handler that outlives AckWait is left to
 // JetStream's own redelivery, which the idempotent handlers absorb.
-func (d *delivery) handle(m *nats.Msg) {
-	msg, err := d.unmarshaler.Unmarshal(m)
+func (d *delivery) handle(m jetstream.Msg) {
+	msg, err := d.unmarshaler.Unmarshal(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
 	if err != nil {
 		// It will never decode: set it aside and stop redelivering it.
 		if d.undecodable != nil {
@@ -268,7 +317,7 @@ func (d *delivery) handle(m *nats.Msg) {
 
 // redeliveryDelay grows with how often m was delivered: 100 ms, doubling,
 // at most 5 s.
-func redeliveryDelay(m *nats.Msg) time.Duration {
+func redeliveryDelay(m jetstream.Msg) time.Duration {
 	n := uint64(1)
 	if meta, err := m.Metadata(); err == nil && meta.NumDelivered > 0 {
 		n = meta.NumDelivered

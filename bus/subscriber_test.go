@@ -38,7 +38,7 @@ func (e *busEnv) waitConsumer(t *testing.T, done func(*jetstream.ConsumerInfo) b
 	durable := bus.DurableName(e.names.ProcessorQueue(), e.topic)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		c, err := e.js.PushConsumer(e.ctx, e.names.TrackedStream(), durable)
+		c, err := e.js.Consumer(e.ctx, e.names.TrackedStream(), durable)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,8 +220,8 @@ func TestSubscriberStopsUnderTraffic(t *testing.T) {
 			e.waitConsumer(t, func(info *jetstream.ConsumerInfo) bool {
 				return info.NumPending == 0 && handled()+info.NumAckPending == total
 			}, func(info *jetstream.ConsumerInfo) string {
-				return fmt.Sprintf("%d handled + %d unacked in the consumer (%d never delivered), want %d",
-					handled(), info.NumAckPending, info.NumPending, total)
+				return fmt.Sprintf("%d handled + %d unacked in the consumer (%d never delivered, %d pull requests waiting), want %d",
+					handled(), info.NumAckPending, info.NumPending, info.NumWaiting, total)
 			})
 		})
 	}

@@ -80,25 +80,42 @@ const (
 	consumerAckWait       = 10 * time.Second
 )
 
-// DurableName is the durable consumer a deliver group uses for a topic.
+// DurableName is the durable consumer the processes of queue share for a
+// topic.
 func DurableName(queue, topic string) string { return queue + "_" + sanitizeName(topic) }
 
-// ensureConsumer creates (or updates) the durable push consumer that a
-// Subscriber's subscriptions for topic join. It is never deleted when a
-// subscription ends: it is shared by every process of the deliver group, and
-// deleting it would make the next start re-read the stream from the beginning.
-func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream, queue, topic string) (jetstream.PushConsumer, error) {
+// ensureConsumer creates (or updates) the durable pull consumer that a
+// Subscriber's processes share for topic. It is never deleted when a
+// subscription ends: deleting it would make the next start re-read the
+// stream from the beginning.
+//
+// Earlier builds used a push consumer with a deliver group under the same
+// name; JetStream cannot turn one into a pull consumer, so it is replaced
+// by one that starts after its acknowledged floor. What it had delivered
+// but not yet seen acknowledged is delivered again, which the idempotent
+// handlers absorb.
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream, queue, topic string) (jetstream.Consumer, error) {
 	durable := DurableName(queue, topic)
-	c, err := js.CreateOrUpdatePushConsumer(ctx, stream, jetstream.ConsumerConfig{
-		Durable:        durable,
-		DeliverSubject: "_boost.deliver." + durable,
-		DeliverGroup:   queue,
-		FilterSubject:  topic,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        consumerAckWait,
-		MaxAckPending:  consumerMaxAckPending,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
+	cfg := jetstream.ConsumerConfig{
+		Durable:       durable,
+		FilterSubject: topic,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       consumerAckWait,
+		MaxAckPending: consumerMaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if old, err := js.Consumer(ctx, stream, durable); err == nil {
+		if info := old.CachedInfo(); info.Config.DeliverSubject != "" {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.AckFloor.Stream+1
+			if err := js.DeleteConsumer(ctx, stream, durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return nil, fmt.Errorf("replacing push consumer %s on %s: %w", durable, stream, err)
+			}
+		} else {
+			// Keep where it starts: JetStream refuses to change it.
+			cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
+		}
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating consumer %s on %s: %w", durable, stream, err)
 	}

@@ -532,11 +532,11 @@ func TestConsumersOutliveWorkers(t *testing.T) {
 		}
 		names := bus.Names{Prefix: env.Config.NATSPrefix}
 		for _, c := range commands.Names() {
-			if _, err := js.PushConsumer(ctx, names.CommandStream(), bus.DurableName(names.WorkerQueue(), names.CommandSubject(c))); err != nil {
+			if _, err := js.Consumer(ctx, names.CommandStream(), bus.DurableName(names.WorkerQueue(), names.CommandSubject(c))); err != nil {
 				t.Errorf("consumer for %s gone after the worker stopped: %v", c, err)
 			}
 		}
-		if _, err := js.PushConsumer(ctx, names.TrackedStream(), bus.DurableName(names.ProcessorQueue(), names.TrackedSubjects())); err != nil {
+		if _, err := js.Consumer(ctx, names.TrackedStream(), bus.DurableName(names.ProcessorQueue(), names.TrackedSubjects())); err != nil {
 			t.Errorf("processor consumer gone after the worker stopped: %v", err)
 		}
 	})
