@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -524,7 +525,7 @@ func (b *Bridge) Reprocess(ctx context.Context, q QuarantinedMessage) error {
 	if err := json.Unmarshal(q.Data, &e); err != nil {
 		return fmt.Errorf("not an event envelope: %w", err)
 	}
-	rec := b.recordOf(q.Stream, q.Sequence, &e, q.Data)
+	rec := b.recordOf(q.Stream, q.Sequence, routeOf(&e), q.Data)
 	if err := b.kafka.ProduceSync(ctx, rec).FirstErr(); err != nil {
 		if permanentProduceError(err) {
 			return err
@@ -544,24 +545,40 @@ const (
 )
 
 func (b *Bridge) newRecord(stream string, seq uint64, m jetstream.Msg) (*kgo.Record, error) {
-	var e domain.Event
-	if err := json.Unmarshal(m.Data(), &e); err != nil {
-		return nil, err
+	h := m.Headers()
+	r := route{id: h.Get(wmnats.WatermillUUIDHdr), typ: h.Get(headerName), aggregate: h.Get(headerAggregate),
+		key: h.Get(headerKey)}
+	if r.id == "" || r.typ == "" || r.aggregate == "" || r.key == "" {
+		// Written before events carried their routing headers.
+		var e domain.Event
+		if err := json.Unmarshal(m.Data(), &e); err != nil {
+			return nil, err
+		}
+		if e.ID == "" || e.Type == "" {
+			return nil, errors.New("no id or type")
+		}
+		r = routeOf(&e)
 	}
-	if e.ID == "" || e.Type == "" {
-		return nil, errors.New("no id or type")
-	}
-	return b.recordOf(stream, seq, &e, m.Data()), nil
+	// The bytes go to Kafka as they were written: the projections decode
+	// them, the bridge need not.
+	return b.recordOf(stream, seq, r, m.Data()), nil
 }
 
-func (b *Bridge) recordOf(stream string, seq uint64, e *domain.Event, data []byte) *kgo.Record {
+// route is what the bridge needs of an event to write its record.
+type route struct{ id, typ, aggregate, key string }
+
+func routeOf(e *domain.Event) route {
+	return route{id: e.ID, typ: e.Type, aggregate: e.AggregateType, key: e.PartitionKey()}
+}
+
+func (b *Bridge) recordOf(stream string, seq uint64, r route, data []byte) *kgo.Record {
 	return &kgo.Record{
-		Topic: b.topics.For(e),
-		Key:   []byte(e.PartitionKey()),
+		Topic: b.topics.ForAggregate(r.aggregate),
+		Key:   []byte(r.key),
 		Value: data,
 		Headers: []kgo.RecordHeader{
-			{Key: headerEventID, Value: []byte(e.ID)},
-			{Key: headerEventType, Value: []byte(e.Type)},
+			{Key: headerEventID, Value: []byte(r.id)},
+			{Key: headerEventType, Value: []byte(r.typ)},
 			{Key: headerStream, Value: []byte(stream)},
 			{Key: headerSeq, Value: []byte(strconv.FormatUint(seq, 10))},
 		},

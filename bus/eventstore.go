@@ -39,7 +39,7 @@ const maxCachedAggregates = 10_000
 
 // NewEventStore binds to the event stream, which must exist (EnsureStreams).
 func NewEventStore(ctx context.Context, nc *nats.Conn, n Names) (*EventStore, error) {
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxPendingAppends))
 	if err != nil {
 		return nil, fmt.Errorf("creating jetstream context: %w", err)
 	}
@@ -109,7 +109,7 @@ func (s *EventStore) Append(ctx context.Context, aggregateType, id string, expec
 	subject := s.names.AggregateSubject(aggregateType, id)
 	version := expectedVersion
 	for i := range events {
-		data, err := json.Marshal(&events[i])
+		data, err := domain.Marshal(&events[i])
 		if err != nil {
 			return fmt.Errorf("encoding event %s: %w", events[i].ID, err)
 		}
@@ -130,32 +130,75 @@ func (s *EventStore) Append(ctx context.Context, aggregateType, id string, expec
 }
 
 // eventMsg wraps an event so it is also a Watermill message (uuid and
-// name headers), which lets Watermill event handlers consume the stream.
+// name headers), which lets Watermill event handlers consume the stream,
+// and says in headers where its Kafka record goes (aggregate type and
+// partition key), so the bridge routes it without decoding it.
 func eventMsg(subject string, e *domain.Event, data []byte) *nats.Msg {
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header.Set(wmnats.WatermillUUIDHdr, e.ID)
-	msg.Header.Set("name", e.Type)
+	msg.Header.Set(headerName, e.Type)
+	msg.Header.Set(headerAggregate, e.AggregateType)
+	msg.Header.Set(headerKey, e.PartitionKey())
 	return msg
 }
+
+// Headers of every event message: the event's type (Watermill's name
+// header), its aggregate type and its partition key.
+const (
+	headerName      = "name"
+	headerAggregate = "Boost-Aggregate"
+	headerKey       = "Boost-Key"
+)
 
 // Publish stores events on subject without a concurrency check, each
 // de-duplicated by its id, and returns once JetStream has acknowledged all
 // of them. Tracked events use it: they are facts, not decisions.
 func (s *EventStore) Publish(ctx context.Context, subject string, events ...domain.Event) error {
+	appends := make([]Append, len(events))
+	for i := range events {
+		appends[i] = Append{Subject: subject, Event: events[i]}
+	}
+	return s.PublishAll(ctx, appends)
+}
+
+// Append is one event and the subject it is appended to.
+type Append struct {
+	Subject string
+	Event   domain.Event
+}
+
+// publishStallWait is how long an append waits for room when the
+// connection has maxPendingAppends publishes awaiting their acks.
+const (
+	publishStallWait  = 5 * time.Second
+	maxPendingAppends = 8192
+)
+
+// PublishAll appends events to their subjects, in order, with one round
+// of acks.
+func (s *EventStore) PublishAll(ctx context.Context, appends []Append) error {
 	if !s.js.Conn().IsConnected() {
 		return fmt.Errorf("%w: not connected to NATS", ErrUnavailable)
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(events))
-	for i := range events {
-		data, err := json.Marshal(&events[i])
+	futures := make([]jetstream.PubAckFuture, 0, len(appends))
+	for i := range appends {
+		a := &appends[i]
+		data, err := domain.Marshal(&a.Event)
 		if err != nil {
-			return fmt.Errorf("encoding event %s: %w", events[i].ID, err)
+			return fmt.Errorf("encoding event %s: %w", a.Event.ID, err)
 		}
-		f, err := s.js.PublishMsgAsync(eventMsg(subject, &events[i], data), jetstream.WithMsgID(events[i].ID))
+		// Many handlers append at once: wait for room among the pending
+		// publishes rather than fail the command for lack of it.
+		f, err := s.js.PublishMsgAsync(eventMsg(a.Subject, &a.Event, data), jetstream.WithMsgID(a.Event.ID),
+			jetstream.WithStallWait(publishStallWait))
 		if err != nil {
-			return fmt.Errorf("%w: publishing to %s: %v", ErrUnavailable, subject, err)
+			return fmt.Errorf("%w: publishing to %s: %v", ErrUnavailable, a.Subject, err)
 		}
 		futures = append(futures, f)
+	}
+	subject := ""
+	if len(appends) > 0 {
+		subject = appends[0].Subject
 	}
 	return waitAcks(ctx, futures, subject)
 }

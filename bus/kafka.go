@@ -24,8 +24,11 @@ type Topics struct {
 }
 
 // For picks the topic an event belongs to.
-func (t Topics) For(e *domain.Event) string {
-	switch e.AggregateType {
+func (t Topics) For(e *domain.Event) string { return t.ForAggregate(e.AggregateType) }
+
+// ForAggregate picks the topic of an aggregate type's events.
+func (t Topics) ForAggregate(aggregateType string) string {
+	switch aggregateType {
 	case domain.AggregateOrganization, domain.AggregateProject, domain.AggregateUsage:
 		return t.Tenancy
 	default:

@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/gamify/boost/bus"
+	"github.com/gamify/boost/domain"
 )
 
 // Bus sends commands to their handlers through Watermill. Send returns once
@@ -39,7 +40,29 @@ func commandName(v any) string {
 }
 
 func marshaler() cqrs.CommandEventMarshaler {
-	return cqrs.JSONMarshaler{GenerateName: commandName}
+	return jsonMarshaler{cqrs.JSONMarshaler{GenerateName: commandName}}
+}
+
+// jsonMarshaler is Watermill's JSON marshaler but for two things: the
+// message's uuid is the command's id, and the JSON is written without
+// HTML escaping. Properties travel as raw JSON, which encoding/json would
+// otherwise re-escape (every '<' six bytes): a command is then no bigger
+// than the events it carries, so one that fits the API's limits fits
+// NATS's message size too.
+type jsonMarshaler struct{ cqrs.JSONMarshaler }
+
+func (m jsonMarshaler) Marshal(v any) (*message.Message, error) {
+	b, err := domain.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	id := ""
+	if c, ok := v.(Command); ok {
+		id = c.header().CommandID
+	}
+	msg := message.NewMessage(id, b)
+	msg.Metadata.Set("name", m.Name(v))
+	return msg, nil
 }
 
 // NewBus returns a command bus publishing through pub.

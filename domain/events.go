@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -96,7 +97,7 @@ func NewEvent(eventType string, m Meta, payload any) (Event, error) {
 // NewEventWithID builds an envelope with a given id, for events whose id
 // must be stable across retries (tracked events).
 func NewEventWithID(id, eventType string, m Meta, payload any) (Event, error) {
-	data, err := json.Marshal(payload)
+	data, err := Marshal(payload)
 	if err != nil {
 		return Event{}, fmt.Errorf("marshalling %s payload: %w", eventType, err)
 	}
@@ -128,4 +129,18 @@ func DecodeData[T any](e *Event) (T, error) {
 		return v, fmt.Errorf("decoding %s %s payload: %w", e.Type, e.ID, err)
 	}
 	return v, nil
+}
+
+// Marshal is json.Marshal without HTML escaping: events and commands carry
+// raw JSON (properties, context), which json.Marshal would re-escape, six
+// bytes for every '<'. Without it what is written is no bigger than what
+// was accepted, and bytes pass through every hop unchanged.
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
