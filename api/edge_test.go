@@ -89,11 +89,11 @@ func startEdge(t testing.TB) *edge {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e.h = commands.NewHandlers(es, e.names, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if e.proc, err = processing.New(processing.Config{Log: es, Subjects: e.names, Metrics: nopMetrics{},
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
 				t.Fatal(err)
 			}
+			e.h = commands.NewHandlers(es, e.names, e.proc, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if e.events, err = js.Stream(ctx, e.names.EventStream()); err != nil {
 				t.Fatal(err)
 			}
@@ -159,10 +159,19 @@ func (e *edge) SendBatch(ctx context.Context, cmds []commands.Command) error {
 		if err := cmd.Validate(); err != nil {
 			return err // as commands.Bus does
 		}
-		if c, ok := cmd.(*commands.TrackEvent); ok && c.Event.KeyType == domain.KeyPublishable && domain.IsTrusted(c.Event.Event) {
-			e.mu.Lock()
-			e.trusted = c.Event.Event
-			e.mu.Unlock()
+		var tracked []commands.TrackEvent
+		switch c := cmd.(type) {
+		case *commands.TrackEvent:
+			tracked = []commands.TrackEvent{*c}
+		case *commands.TrackEvents:
+			tracked = c.Events
+		}
+		for _, c := range tracked {
+			if c.Event.KeyType == domain.KeyPublishable && domain.IsTrusted(c.Event.Event) {
+				e.mu.Lock()
+				e.trusted = c.Event.Event
+				e.mu.Unlock()
+			}
 		}
 		if err := e.handle(ctx, cmd); err != nil {
 			e.mu.Lock()
@@ -183,21 +192,31 @@ func (e *edge) handle(ctx context.Context, cmd commands.Command) error {
 		return fmt.Errorf("marshalling %T: %w", cmd, err)
 	}
 	decoded := func(v any) error { return marshaler.Unmarshal(msg, v) }
+	before, err := e.tracked.Info(ctx)
+	if err != nil {
+		return err
+	}
 	var subject string
 	stream := e.events
 	switch c := cmd.(type) {
+	case *commands.TrackEvents:
+		var got commands.TrackEvents
+		if err = decoded(&got); err == nil {
+			err = e.h.TrackEvents(ctx, &got)
+		}
+		stream = e.tracked
 	case *commands.TrackEvent:
 		var got commands.TrackEvent
 		if err = decoded(&got); err == nil {
 			err = e.h.TrackEvent(ctx, &got)
 		}
-		subject, stream = e.names.TrackedSubject(c.ProjectID), e.tracked
+		stream = e.tracked
 	case *commands.IdentifyUser:
 		var got commands.IdentifyUser
 		if err = decoded(&got); err == nil {
 			err = e.h.IdentifyUser(ctx, &got)
 		}
-		subject, stream = e.names.TrackedSubject(c.ProjectID), e.tracked
+		stream = e.tracked
 	case *commands.CreateOrganization:
 		var got commands.CreateOrganization
 		if err = decoded(&got); err == nil {
@@ -222,12 +241,32 @@ func (e *edge) handle(ctx context.Context, cmd commands.Command) error {
 	if err != nil {
 		return fmt.Errorf("handling %T: %w", cmd, err)
 	}
-	ev, err := e.last(ctx, stream, subject)
+	var evs []domain.Event
+	if stream == e.tracked {
+		evs, err = e.appendedSince(ctx, before.State.LastSeq)
+	} else {
+		var ev domain.Event
+		ev, err = e.last(ctx, stream, subject)
+		evs = []domain.Event{ev}
+	}
 	if err != nil {
 		return err
 	}
-	batch := []domain.Event{ev}
-	if ev.Type == domain.EventTracked {
+	return e.apply(ctx, evs)
+}
+
+// apply applies what a command appended with every projection on every
+// database, after the processor's rules ran on each tracked event that
+// was not settled as it was appended.
+func (e *edge) apply(ctx context.Context, evs []domain.Event) error {
+	batch := append([]domain.Event{}, evs...)
+	for _, ev := range evs {
+		if ev.Type != domain.EventTracked {
+			continue
+		}
+		if d, err := domain.DecodeData[domain.TrackedData](&ev); err == nil && d.Outcome != "" {
+			continue // settled as it was appended
+		}
 		// The processor's rules, and the outcome they append.
 		if err := e.proc.Reprocess(ctx, mustJSON(ev)); err != nil {
 			return fmt.Errorf("processing %s: %w", ev.ID, err)
@@ -238,20 +277,47 @@ func (e *edge) handle(ctx context.Context, cmd commands.Command) error {
 		}
 		batch = append(batch, out)
 	}
-	topic := bus.Topics{Tenancy: "tenancy", Events: "events"}.For(&ev)
 	for _, db := range e.dbs {
 		for _, p := range e.ps {
-			if p.Topics()[0] != topic {
+			var mine []domain.Event
+			for _, ev := range batch {
+				if (bus.Topics{Tenancy: "tenancy", Events: "events"}).For(&ev) == p.Topics()[0] {
+					mine = append(mine, ev)
+				}
+			}
+			if len(mine) == 0 {
 				continue
 			}
 			if err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-				return p.Apply(ctx, tx, db, batch)
+				return p.Apply(ctx, tx, db, mine)
 			}); err != nil {
-				return fmt.Errorf("projection %s on %s cannot apply %s %s: %w", p.Name(), db.Dialect, ev.Type, ev.ID, err)
+				return fmt.Errorf("projection %s on %s cannot apply %s %s: %w", p.Name(), db.Dialect, mine[0].Type, mine[0].ID, err)
 			}
 		}
 	}
 	return nil
+}
+
+// appendedSince reads what was appended to the tracked stream after seq
+// (the edge handles one command at a time), in order.
+func (e *edge) appendedSince(ctx context.Context, seq uint64) ([]domain.Event, error) {
+	info, err := e.tracked.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []domain.Event
+	for s := seq + 1; s <= info.State.LastSeq; s++ {
+		m, err := e.tracked.GetMsg(ctx, s)
+		if err != nil {
+			return nil, fmt.Errorf("reading the tracked stream at %d: %w", s, err)
+		}
+		var ev domain.Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			return nil, fmt.Errorf("decoding %s: %w", m.Subject, err)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
 }
 
 // last reads the last message on subject as the bridge would hand it to

@@ -11,6 +11,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -90,8 +91,12 @@ type Config struct {
 	// ConsistencyTimeout bounds how long a create waits to read its own
 	// write back (10 s when zero).
 	ConsistencyTimeout time.Duration
-	Log                *slog.Logger
-	Metrics            Metrics
+	// TrackLinger is how long a request's tracked events may wait for
+	// those of concurrent requests to be stored with them as one command
+	// (group commit; 0 sends every request on its own).
+	TrackLinger time.Duration
+	Log         *slog.Logger
+	Metrics     Metrics
 }
 
 func (c *Config) validate() error {
@@ -102,6 +107,8 @@ func (c *Config) validate() error {
 		return errors.New("app: a logger and metrics are required")
 	case c.ConsistencyTimeout < 0:
 		return errors.New("app: the consistency timeout must not be negative")
+	case c.TrackLinger < 0 || c.TrackLinger > time.Second:
+		return fmt.Errorf("app: the track linger must be between 0 and 1s, not %s", c.TrackLinger)
 	}
 	if c.ConsistencyTimeout == 0 {
 		c.ConsistencyTimeout = 10 * time.Second
@@ -115,7 +122,7 @@ func New(cfg Config) (*Application, error) {
 		return nil, err
 	}
 	t := &tenancy{send: cfg.Commands, read: cfg.Read, wait: cfg.ConsistencyTimeout, metrics: cfg.Metrics}
-	in := &ingestion{send: cfg.Commands, auth: cfg.Auth, usage: cfg.Usage, limiter: cfg.Limiter, metrics: cfg.Metrics}
+	in := &ingestion{group: newGroupCommit(cfg.Commands.SendBatch, cfg.TrackLinger), auth: cfg.Auth, usage: cfg.Usage, limiter: cfg.Limiter, metrics: cfg.Metrics}
 	o := observer{log: cfg.Log, metrics: cfg.Metrics}
 	a := &Application{
 		Commands: Commands{

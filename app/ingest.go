@@ -62,7 +62,7 @@ func (in Ingested) Accepted() int {
 }
 
 type ingestion struct {
-	send    CommandSender
+	group   *groupCommit
 	auth    *apikeys.Authenticator
 	usage   *apikeys.UsageRecorder
 	limiter ratelimit.Limiter
@@ -97,7 +97,7 @@ func (i *ingestion) authenticate(ctx context.Context, a Authenticate) (*apikeys.
 // stores nothing; a rate limit or an outage refuses the whole request.
 func (i *ingestion) ingest(ctx context.Context, in Ingest) (Ingested, error) {
 	out := Ingested{Results: make([]Result, len(in.Events))}
-	var cmds []commands.Command
+	var tracked []commands.TrackEvent
 	var at []int
 	for n := range in.Events {
 		cmd, problem := i.command(ctx, in.Key, &in.Events[n])
@@ -105,17 +105,17 @@ func (i *ingestion) ingest(ctx context.Context, in Ingest) (Ingested, error) {
 			out.Results[n].Err = problem
 			continue
 		}
-		cmds = append(cmds, cmd)
+		tracked = append(tracked, *cmd)
 		at = append(at, n)
 	}
-	i.metrics.Ingested("rejected", len(in.Events)-len(cmds))
-	if len(cmds) == 0 {
+	i.metrics.Ingested("rejected", len(in.Events)-len(tracked))
+	if len(tracked) == 0 {
 		return out, nil
 	}
-	if err := i.limit(ctx, in.Key, len(cmds), &out); err != nil {
+	if err := i.limit(ctx, in.Key, len(tracked), &out); err != nil {
 		return out, err
 	}
-	if err := i.send.SendBatch(ctx, cmds); err != nil {
+	if err := i.group.track(ctx, tracked); err != nil {
 		var fe *domain.FieldError
 		if errors.As(err, &fe) {
 			// The command refused what the edge accepted: a bug, never a retry.
@@ -123,15 +123,15 @@ func (i *ingestion) ingest(ctx context.Context, in Ingest) (Ingested, error) {
 		}
 		return out, unavailable("the event log (NATS JetStream)", err)
 	}
-	for j, cmd := range cmds {
-		out.Results[at[j]].ID = cmd.(*commands.TrackEvent).EventID
+	for j := range tracked {
+		out.Results[at[j]].ID = tracked[j].EventID
 	}
-	i.metrics.Ingested("accepted", len(cmds))
+	i.metrics.Ingested("accepted", len(tracked))
 	return out, nil
 }
 
 // command validates one event and builds its command.
-func (i *ingestion) command(ctx context.Context, k *apikeys.Key, e *Incoming) (commands.Command, *Error) {
+func (i *ingestion) command(ctx context.Context, k *apikeys.Key, e *Incoming) (*commands.TrackEvent, *Error) {
 	if e.Problem != nil {
 		return nil, e.Problem
 	}

@@ -46,9 +46,18 @@ func (n Names) QuarantineResolvedSubject(id string) string {
 	return n.Prefix + ".quarantine.resolved." + id
 }
 
-// TrackedSubject is where a project's EventTracked, EventRejected and
-// UserIdentified events are appended.
+// TrackedSubject is where a project's EventTracked events are appended
+// for the processor to settle (see SettledSubject for the others).
 func (n Names) TrackedSubject(projectID string) string { return n.Prefix + ".tracked." + projectID }
+
+// SettledSubject is where a project's tracked events go that need no
+// processing: identifies, rejections, and EventTracked settled as it was
+// appended (processing.Processor.Settle). It is under the tracked subject,
+// so the stream and the bridge take it, but out of the processor's filter
+// (TrackedSubjects).
+func (n Names) SettledSubject(projectID string) string {
+	return n.TrackedSubject(projectID) + ".settled"
+}
 
 // TrackedSubjects matches every project's tracked subject.
 func (n Names) TrackedSubjects() string { return n.Prefix + ".tracked.*" }

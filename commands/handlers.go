@@ -40,10 +40,11 @@ func (r *Rejection) Error() string { return "rejected: " + r.Reason }
 // records how its command ended (applied, noop, rejected) in its context;
 // the processor's one decorator counts and logs it.
 type Handlers struct {
-	store    EventStore
-	tracked  TrackedLog
-	subjects Subjects
-	log      *slog.Logger
+	store      EventStore
+	trackedLog TrackedLog
+	subjects   Subjects
+	settler    Settler
+	log        *slog.Logger
 }
 
 // Store is the event store the handlers need: aggregates with optimistic
@@ -53,9 +54,12 @@ type Store interface {
 	TrackedLog
 }
 
-// NewHandlers returns the command handlers over store.
-func NewHandlers(store Store, subjects Subjects, log *slog.Logger) *Handlers {
-	return &Handlers{store: store, tracked: store, subjects: subjects, log: log}
+// NewHandlers returns the command handlers over store. settler, when
+// not nil, decides the outcome of the tracked events whose rules allow it
+// as they are appended (processing.Processor); without it the processor
+// decides every outcome.
+func NewHandlers(store Store, subjects Subjects, settler Settler, log *slog.Logger) *Handlers {
+	return &Handlers{store: store, trackedLog: store, subjects: subjects, settler: settler, log: log}
 }
 
 const maxConcurrencyRetries = 8
@@ -218,7 +222,7 @@ func (h *Handlers) reject(ctx context.Context, err error) error {
 func handlers(h *Handlers) []cqrs.CommandHandler {
 	return []cqrs.CommandHandler{
 		handler(h.CreateOrganization), handler(h.CreateProject), handler(h.CreateKey), handler(h.RevokeKey),
-		handler(h.TrackEvent), handler(h.IdentifyUser), handler(h.RecordKeyUsage),
+		handler(h.TrackEvent), handler(h.TrackEvents), handler(h.IdentifyUser), handler(h.RecordKeyUsage),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -52,7 +53,7 @@ func TestConcurrentRevokesAppendOnce(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				workers = append(workers, commands.NewHandlers(store, names, testenv.Logger(t)))
+				workers = append(workers, commands.NewHandlers(store, names, nil, testenv.Logger(t)))
 			}
 			orgID, projID, keyID := domain.NewID(), domain.NewID(), domain.NewID()
 			key, _ := domain.GenerateKey(domain.KeySecret)
@@ -110,7 +111,7 @@ func TestHandlersRejectAndStayIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &countMetrics{}
-	h := commands.NewHandlers(store, names, testenv.Logger(t))
+	h := commands.NewHandlers(store, names, nil, testenv.Logger(t))
 	counted := func(name string, run func(ctx context.Context) error) error {
 		ctx, out := commands.WithOutcome(ctx)
 		err := run(ctx)
@@ -166,5 +167,65 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTrackEventsAppendsEachEventOnce: a batch command appends each of
+// its events under its own id — a trusted one from a publishable key as
+// EventRejected, an identify as UserIdentified — and handling it again
+// (a redelivery) appends nothing more.
+func TestTrackEventsAppendsEachEventOnce(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.Start(t, testenv.Embedded)
+	names := bus.Names{Prefix: env.Config.NATSPrefix}
+	js, err := jetstream.New(env.ConnectNATS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.EnsureStreams(ctx, js, names, bus.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	store, err := bus.NewEventStore(ctx, env.ConnectNATS(), names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := commands.NewHandlers(store, names, nil, testenv.Logger(t))
+	project, key := domain.NewID(), domain.NewID()
+	event := func(name string, kt domain.KeyType) commands.TrackEvent {
+		return commands.TrackEvent{Header: commands.NewHeader("t"), EventID: domain.NewID(), ProjectID: project,
+			OccurredAt: time.Now().UTC(), Event: domain.TrackedData{Event: name, UserID: "u", ReceivedAt: time.Now().UTC(),
+				KeyID: key, KeyType: kt, Properties: json.RawMessage(`{"orderId":"o","amount":1,"currency":"EUR"}`)}}
+	}
+	cmd := &commands.TrackEvents{Header: commands.NewHeader("t"), Events: []commands.TrackEvent{
+		event("click", domain.KeyPublishable), event("purchase", domain.KeyPublishable), event("$identify", domain.KeySecret)}}
+	for range 2 {
+		if err := h.TrackEvents(ctx, cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := js.Stream(ctx, names.TrackedStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 3 {
+		t.Fatalf("%d messages in the tracked stream, want 3", info.State.Msgs)
+	}
+	want := []string{domain.EventTracked, domain.EventRejected, domain.UserIdentified}
+	for i := range 3 {
+		m, err := s.GetMsg(ctx, uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e domain.Event
+		if err := json.Unmarshal(m.Data, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.ID != cmd.Events[i].EventID || e.Type != want[i] {
+			t.Errorf("message %d: %s %s, want %s %s", i+1, e.ID, e.Type, cmd.Events[i].EventID, want[i])
+		}
 	}
 }

@@ -27,6 +27,9 @@ type Config struct {
 	NATSPrefix         string
 	Topics             bus.Topics
 	ConsistencyTimeout time.Duration
+	// TrackLinger is how long a track request may wait to be stored with
+	// concurrent ones as one command (0: never).
+	TrackLinger time.Duration
 	// DashboardSessionTTL is how long a dashboard sign-in lasts.
 	DashboardSessionTTL time.Duration
 	DevNATSAddr         string
@@ -112,6 +115,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return d
 	}
 	c.ConsistencyTimeout = dur("BOOST_CONSISTENCY_TIMEOUT", "10s")
+	if d, err := time.ParseDuration(get("BOOST_TRACK_LINGER", "1ms")); err != nil || d < 0 || d > time.Second {
+		errs = append(errs, "BOOST_TRACK_LINGER must be a duration from 0 to 1s, such as 1ms")
+	} else {
+		c.TrackLinger = d
+	}
 	c.KeyCacheTTL = dur("BOOST_KEY_CACHE_TTL", "60s")
 	c.DashboardSessionTTL = dur("BOOST_DASHBOARD_SESSION_TTL", "12h")
 	c.KeyUsageInterval = dur("BOOST_KEY_USAGE_INTERVAL", "30s")

@@ -71,7 +71,7 @@ func (f *NATSFeed) Subscribe(ctx context.Context, projectID string) (<-chan Live
 		}
 	}
 	var subs []*nats.Subscription
-	for _, subject := range []string{f.names.TrackedSubject(projectID), f.names.OutcomeSubject(projectID)} {
+	for _, subject := range []string{f.names.TrackedSubject(projectID), f.names.SettledSubject(projectID), f.names.OutcomeSubject(projectID)} {
 		sub, err := f.nc.Subscribe(subject, deliver)
 		if err != nil {
 			for _, s := range subs {
@@ -124,6 +124,13 @@ func liveEventOf(data []byte) (LiveEvent, bool) {
 			ev.Event, ev.Status = "$identify", readmodel.StatusProcessed
 		case domain.EventRejected:
 			ev.Status, ev.Reason = readmodel.StatusFailed, d.Reason
+		case domain.EventTracked:
+			switch d.Outcome {
+			case domain.OutcomeProcessed:
+				ev.Status = readmodel.StatusProcessed
+			case domain.OutcomeFailed:
+				ev.Status, ev.Reason = readmodel.StatusFailed, d.Reason
+			}
 		}
 		return ev, true
 	case domain.EventProcessed, domain.EventFailed:

@@ -112,10 +112,23 @@ type TrackedData struct {
 	ReceivedAt time.Time  `json:"receivedAt"`
 	KeyID      string     `json:"keyId"`
 	KeyType    KeyType    `json:"keyType"`
-	// Reason and Code say why an EventRejected was rejected.
+	// Reason and Code say why an EventRejected was rejected, and Reason
+	// why a settled EventTracked failed.
 	Reason string `json:"reason,omitempty"`
 	Code   string `json:"code,omitempty"`
+	// Outcome is set on an EventTracked whose rules all ran as it was
+	// appended (see processing.Processor.Settle): OutcomeProcessed, or
+	// OutcomeFailed with Reason. Such an event has no EventProcessed or
+	// EventFailed of its own; without Outcome it is pending until the
+	// processor appends one.
+	Outcome string `json:"outcome,omitempty"`
 }
+
+// Outcomes an EventTracked may be settled with as it is appended.
+const (
+	OutcomeProcessed = "processed"
+	OutcomeFailed    = "failed"
+)
 
 // OutcomeData is the payload of EventProcessed and EventFailed.
 type OutcomeData struct {

@@ -75,9 +75,15 @@ type Tracked domain.Event
 type Processor struct {
 	log      Log
 	subjects Subjects
-	rules    map[string][]Rule
+	rules    map[string][]rule
 	metrics  Metrics
 	logger   *slog.Logger
+}
+
+// rule is a registered rule and whether it may run inline (see Settle).
+type rule struct {
+	Rule
+	inline bool
 }
 
 // Config is what a processor needs.
@@ -93,18 +99,71 @@ func New(cfg Config) (*Processor, error) {
 	if cfg.Log == nil || cfg.Subjects == nil || cfg.Metrics == nil || cfg.Logger == nil {
 		return nil, errors.New("processing: an outcome log, subjects, metrics and a logger are required")
 	}
-	p := &Processor{log: cfg.Log, subjects: cfg.Subjects, rules: map[string][]Rule{}, metrics: cfg.Metrics, logger: cfg.Logger}
+	p := &Processor{log: cfg.Log, subjects: cfg.Subjects, rules: map[string][]rule{}, metrics: cfg.Metrics, logger: cfg.Logger}
 	for _, name := range domain.CommerceEvents {
-		p.Register(name, RuleFunc(knownCurrency))
+		p.RegisterInline(name, RuleFunc(knownCurrency))
 	}
 	return p, nil
 }
 
-// Register adds a rule for an event name (matched trimmed and
-// case-insensitively); "*" matches every event.
+// Register adds a rule for an event name (compared canonically); "*"
+// matches every event. The processor runs it after the event is stored,
+// retrying and quarantining as the Rule contract says.
 func (p *Processor) Register(event string, r Rule) {
 	k := domain.CanonicalName(event)
-	p.rules[k] = append(p.rules[k], r)
+	p.rules[k] = append(p.rules[k], rule{Rule: r})
+}
+
+// RegisterInline adds a rule that is pure and cheap — it reads the event
+// and nothing else, and never waits — so that it may run while the event
+// is appended (Settle). An event whose every rule is inline gets its
+// outcome in the same round of acks as itself, and the processor never
+// sees it.
+func (p *Processor) RegisterInline(event string, r Rule) {
+	k := domain.CanonicalName(event)
+	p.rules[k] = append(p.rules[k], rule{Rule: r, inline: true})
+}
+
+func (p *Processor) rulesFor(name string) []rule {
+	return append(append([]rule{}, p.rules["*"]...), p.rules[domain.CanonicalName(name)]...)
+}
+
+// Settle runs the rules of a tracked event as it is appended, when every
+// rule for it is inline, and sets its outcome on d (domain.OutcomeProcessed,
+// or domain.OutcomeFailed with the rule's reason): the event is then
+// appended settled, with no outcome event of its own, and the processor
+// never sees it. It returns false, leaving d as it was, when the processor
+// must handle the event instead (a rule that is not inline, or an inline
+// rule that erred other than with a Failure).
+func (p *Processor) Settle(ctx context.Context, e *domain.Event, d *domain.TrackedData) bool {
+	rules := p.rulesFor(d.Event)
+	for _, r := range rules {
+		if !r.inline {
+			return false
+		}
+	}
+	outcome, reason := domain.OutcomeProcessed, ""
+	for _, r := range rules {
+		if err := r.Apply(ctx, e, d); err != nil {
+			var f *Failure
+			if !errors.As(err, &f) {
+				return false
+			}
+			outcome, reason = domain.OutcomeFailed, f.Reason
+			break
+		}
+	}
+	d.Outcome, d.Reason = outcome, reason
+	return true
+}
+
+// Settled counts the outcome of an event Settle settled, once it is stored.
+func (p *Processor) Settled(d *domain.TrackedData) {
+	if d.Outcome == domain.OutcomeProcessed {
+		p.metrics.EventOutcome("processed")
+	} else {
+		p.metrics.EventOutcome("failed")
+	}
 }
 
 // Handle runs the rules for one event and appends its outcome. A transient
@@ -118,8 +177,10 @@ func (p *Processor) Handle(ctx context.Context, t *Tracked) error {
 	if err != nil {
 		return p.outcome(ctx, e, domain.EventFailed, "undecodable event: "+err.Error(), 1)
 	}
-	rules := append(append([]Rule{}, p.rules["*"]...), p.rules[domain.CanonicalName(d.Event)]...)
-	for _, r := range rules {
+	if d.Outcome != "" {
+		return nil // settled as it was appended: its outcome is in it
+	}
+	for _, r := range p.rulesFor(d.Event) {
 		if err := r.Apply(ctx, e, &d); err != nil {
 			var f *Failure
 			if errors.As(err, &f) {

@@ -175,3 +175,46 @@ func readOutcomes(t *testing.T, js jetstream.JetStream, names bus.Names, project
 		seq = m.Sequence + 1
 	}
 }
+
+type nopLog struct{}
+
+func (nopLog) Publish(context.Context, string, ...domain.Event) error { return nil }
+
+type nopSubjects struct{}
+
+func (nopSubjects) OutcomeSubject(p string) string { return "outcomes." + p }
+
+// TestSettle: an event whose every rule is inline is settled at once
+// (processed, or failed with the rule's reason); one with a rule that is
+// not inline, or whose inline rule errs other than with a Failure, is left
+// to the processor, untouched.
+func TestSettle(t *testing.T) {
+	p, err := processing.New(processing.Config{Log: nopLog{}, Subjects: nopSubjects{}, Metrics: &outcomes{},
+		Logger: testenv.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Register("quest.completed", processing.RuleFunc(func(context.Context, *domain.Event, *domain.TrackedData) error { return nil }))
+	p.RegisterInline("flaky", processing.RuleFunc(func(context.Context, *domain.Event, *domain.TrackedData) error {
+		return errors.New("a bug")
+	}))
+	for _, c := range []struct {
+		name, props     string
+		settled         bool
+		outcome, reason string
+	}{
+		{"click", `{}`, true, domain.OutcomeProcessed, ""},
+		{"purchase", `{"orderId":"o","amount":1,"currency":"EUR"}`, true, domain.OutcomeProcessed, ""},
+		{"purchase", `{"orderId":"o","amount":1,"currency":"XXX"}`, true, domain.OutcomeFailed, `unsupported currency "XXX"`},
+		{"quest.completed", `{}`, false, "", ""},
+		{"flaky", `{}`, false, "", ""},
+	} {
+		d := domain.TrackedData{Event: c.name, Properties: json.RawMessage(c.props)}
+		e := domain.Event{ID: domain.NewID(), Type: domain.EventTracked, ProjectID: domain.NewID()}
+		ok := p.Settle(context.Background(), &e, &d)
+		if ok != c.settled || d.Outcome != c.outcome || d.Reason != c.reason {
+			t.Errorf("%s %s: settled %v %q %q, want %v %q %q", c.name, c.props, ok, d.Outcome, d.Reason, c.settled,
+				c.outcome, c.reason)
+		}
+	}
+}

@@ -43,7 +43,7 @@ var envelopeKeys = []string{"id", "type", "projectId", "occurredAt", "receivedAt
 // dataKeys are domain.TrackedData's fields and OutcomeData's eventId
 // (TestBulkDecoderKnowsEveryField ties them to the types).
 var dataKeys = []string{"event", "userId", "anonymousId", "properties", "context", "messageId", "traits", "traitsOnce",
-	"previousId", "integrations", "timestamp", "sentAt", "receivedAt", "keyId", "keyType", "reason", "code", "eventId"}
+	"previousId", "integrations", "timestamp", "sentAt", "receivedAt", "keyId", "keyType", "reason", "code", "outcome", "eventId"}
 
 func (d *jsonScan) dataField(key []byte, env *bulkEnvelope) bool {
 	t := &env.Data.TrackedData
@@ -87,6 +87,8 @@ func (d *jsonScan) dataField(key []byte, env *bulkEnvelope) bool {
 		return d.str(&t.Reason)
 	case "code":
 		return d.str(&t.Code)
+	case "outcome":
+		return d.str(&t.Outcome)
 	case "eventId":
 		return d.str(&env.Data.EventID)
 	}

@@ -413,6 +413,14 @@ func newTrackedRow(e *domain.Event, d *domain.TrackedData) *trackedRow {
 		at := e.ReceivedAt.UTC()
 		r.row.ProcessedAt = &at
 	}
+	if e.Type == domain.EventTracked && d.Outcome != "" {
+		// Settled as it was appended: its outcome came with it.
+		o := outcome{project: e.ProjectID, status: readmodel.StatusProcessed, at: e.ReceivedAt.UTC()}
+		if d.Outcome == domain.OutcomeFailed {
+			o.status, o.reason = readmodel.StatusFailed, d.Reason
+		}
+		setOutcome(&r.row, o)
+	}
 	if e.Type == domain.EventTracked && domain.IsCommerce(d.Event) {
 		if c, err := domain.ParseCommerce(props); err == nil {
 			r.row.Amount, r.row.Currency = &c.Amount, &c.Currency

@@ -214,6 +214,12 @@ func checkTracked(e *domain.Event, d *domain.TrackedData) error {
 	if err := checkText(d.Event, d.UserID, d.AnonymousID, d.MessageID, d.Reason); err != nil {
 		return err
 	}
+	switch d.Outcome {
+	case "", domain.OutcomeProcessed, domain.OutcomeFailed:
+	default:
+		return fmt.Errorf("%w: outcome %q is neither %q nor %q", errUnstorable, d.Outcome, domain.OutcomeProcessed,
+			domain.OutcomeFailed)
+	}
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage

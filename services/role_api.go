@@ -49,7 +49,7 @@ func newAPIRole(ctx context.Context, n *Node, inf *infra, nc *nats.Conn) (*apiRo
 	}
 	r.cleanup = closeQuarantine
 	r.app, err = app.New(app.Config{Commands: cb, Read: q, Auth: r.auth, Usage: r.usage, Limiter: n.limiter(),
-		Quarantine: qs, ConsistencyTimeout: n.Config.ConsistencyTimeout, Log: n.Log.With("role", RoleAPI), Metrics: n.Metrics})
+		Quarantine: qs, ConsistencyTimeout: n.Config.ConsistencyTimeout, TrackLinger: n.Config.TrackLinger, Log: n.Log.With("role", RoleAPI), Metrics: n.Metrics})
 	if err != nil {
 		closeQuarantine()
 		return nil, err

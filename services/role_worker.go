@@ -75,7 +75,15 @@ func newCommandsRole(ctx context.Context, n *Node, inf *infra, nc *nats.Conn) (*
 	if err != nil {
 		return nil, fmt.Errorf("creating router: %w", err)
 	}
-	h := commands.NewHandlers(store, inf.names, n.Log.With("role", RoleWorker))
+	// The processor's inline rules run as events are appended (the rest in
+	// the processor role): most events get their outcome in the same round
+	// of acks as themselves.
+	settler, err := processing.New(processing.Config{Log: store, Subjects: inf.names, Metrics: n.Metrics,
+		Logger: n.Log.With("role", RoleWorker)})
+	if err != nil {
+		return nil, err
+	}
+	h := commands.NewHandlers(store, inf.names, settler, n.Log.With("role", RoleWorker))
 	if err := commands.NewProcessor(router, sub, inf.names, h, inf.wlog, iso, n.Metrics); err != nil {
 		return nil, err
 	}

@@ -137,7 +137,8 @@ await step('live tail shows each event sent within 1 s, as text', async () => {
   latencies.push(Date.now() - t0);
   assert.equal(await page.textContent(`#tail tr[data-id="${id}"] .event-name`), evil);
   assert.equal(await page.evaluate(() => window.__xss), undefined, 'markup in an event ran');
-  // Statuses move from pending to processed in place.
+  // Processed: settled as it was appended (an event whose rules run later
+  // moves from pending to processed in place).
   await page.waitForSelector(`#tail tr[data-id="${id}"] .status.processed`, { timeout: 10000 });
 });
 
