@@ -265,7 +265,8 @@ type lagResult struct {
 
 // followLag polls sampled events until the read model shows them processed
 // (or failed); the lag is the time from the 202 to the first poll that saw
-// it, at 5 ms resolution up to 200 ms and at most 100 ms coarser beyond.
+// it, at 5 ms resolution up to 200 ms and within 5 % (at least 100 ms)
+// beyond.
 func followLag(ctx context.Context, client *http.Client, cfg Config, samples <-chan sample) lagResult {
 	var res lagResult
 	var mu sync.Mutex
@@ -293,8 +294,12 @@ func followLag(ctx context.Context, client *http.Client, cfg Config, samples <-c
 					return
 				}
 				time.Sleep(wait)
-				if time.Since(s.acceptedAt) > 200*time.Millisecond {
-					wait = min(wait*2, 100*time.Millisecond)
+				if age := time.Since(s.acceptedAt); age > 200*time.Millisecond {
+					// Coarser as it ages, within 5 % of its lag: a long
+					// backlog is measured without the polling adding to it
+					// (hundreds of samples polled every 100 ms would be
+					// thousands of reads a second against the read model).
+					wait = min(wait*2, max(100*time.Millisecond, age/20))
 				}
 			}
 			mu.Lock()

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -238,6 +240,9 @@ func healthcheck(port int, stderr io.Writer) int {
 }
 
 func runBench(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "ceiling" {
+		return serveCeiling(ctx, stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "read" {
 		fs := flag.NewFlagSet("bench read", flag.ContinueOnError)
 		fs.SetOutput(stderr)
@@ -311,19 +316,51 @@ func runBench(ctx context.Context, cfg config.Config, args []string, stdout, std
 	return 0
 }
 
-// runCeiling runs c's load against a ceiling started in this process.
+// runCeiling runs c's load against the ceiling, in a process of its own
+// as Boost is: `boost bench ceiling`, this executable.
 func runCeiling(ctx context.Context, c bench.Config, stdout io.Writer) (*bench.Result, error) {
-	ceil, err := bench.StartCeiling(ctx)
+	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	defer ceil.Stop()
+	cmd := exec.CommandContext(ctx, exe, "bench", "ceiling")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the ceiling: %w", err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), ceilingBanner)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("the ceiling did not start: %q %v", line, err)
+	}
 	cc := c
-	cc.URL, cc.LagSamples = ceil.URL, 0
+	cc.URL, cc.LagSamples = url, 0
 	if cc.Out != nil {
-		fmt.Fprintf(cc.Out, "ceiling (HTTP decode → JetStream async publish → ack → 202) at %s:\n", ceil.URL)
+		fmt.Fprintf(cc.Out, "ceiling (HTTP decode → JetStream async publish → ack → 202, its own process) at %s:\n", url)
 	}
 	return bench.Run(ctx, cc)
+}
+
+const ceilingBanner = "ceiling listening on "
+
+// serveCeiling serves the ceiling until interrupted.
+func serveCeiling(ctx context.Context, stdout, stderr io.Writer) int {
+	ceil, err := bench.StartCeiling(ctx)
+	if err != nil {
+		return exit(stderr, err)
+	}
+	defer ceil.Stop()
+	fmt.Fprintln(stdout, ceilingBanner+ceil.URL)
+	<-ctx.Done()
+	return 0
 }
 
 func pprofMux() *http.ServeMux {
