@@ -42,21 +42,25 @@ type Config struct {
 
 // Result is what a run measured.
 type Result struct {
-	Mode             string             `json:"mode"`
-	Connections      int                `json:"connections"`
-	BatchSize        int                `json:"batchSize"`
-	Seconds          float64            `json:"seconds"`
-	Accepted         int64              `json:"accepted"`
-	EventsPerSecond  float64            `json:"eventsPerSecond"`
-	Requests         int64              `json:"requests"`
-	LatencyMs        map[string]float64 `json:"latencyMs"`
-	Errors           map[string]int64   `json:"errors"`
-	LagMs            map[string]float64 `json:"lagMs"`
-	LagSamples       int                `json:"lagSamples"`
-	LagUnfinished    int                `json:"lagUnfinished"`
-	DrainSeconds     float64            `json:"drainSeconds"`
-	IntervalRates    []float64          `json:"intervalEventsPerSecond"`
-	IntervalRSSBytes []float64          `json:"intervalServerRssBytes"`
+	Mode            string             `json:"mode"`
+	Connections     int                `json:"connections"`
+	BatchSize       int                `json:"batchSize"`
+	Seconds         float64            `json:"seconds"`
+	Accepted        int64              `json:"accepted"`
+	EventsPerSecond float64            `json:"eventsPerSecond"`
+	Requests        int64              `json:"requests"`
+	LatencyMs       map[string]float64 `json:"latencyMs"`
+	Errors          map[string]int64   `json:"errors"`
+	LagMs           map[string]float64 `json:"lagMs"`
+	LagSamples      int                `json:"lagSamples"`
+	LagUnfinished   int                `json:"lagUnfinished"`
+	DrainSeconds    float64            `json:"drainSeconds"`
+	// ProcessedPerSecond is what the pipeline kept up with: the accepted
+	// events over the load and the drain after it (0 when sampled events
+	// never finished).
+	ProcessedPerSecond float64   `json:"processedEventsPerSecond"`
+	IntervalRates      []float64 `json:"intervalEventsPerSecond"`
+	IntervalRSSBytes   []float64 `json:"intervalServerRssBytes"`
 }
 
 // Run creates one secret key per connection (so per-key rate limits do not
@@ -247,6 +251,9 @@ func (l *load) summarize(res *Result, elapsed time.Duration, lr lagResult) {
 	res.LagSamples = len(lr.lags)
 	res.LagUnfinished = lr.unfinished
 	res.DrainSeconds = lr.drain.Seconds()
+	if lr.unfinished == 0 && len(lr.lags) > 0 {
+		res.ProcessedPerSecond = float64(res.Accepted) / (res.Seconds + res.DrainSeconds)
+	}
 }
 
 type sample struct {
@@ -489,6 +496,7 @@ func (r *Result) Print(w io.Writer) {
 		r.LatencyMs["p50"], r.LatencyMs["p90"], r.LatencyMs["p99"], r.LatencyMs["max"])
 	fmt.Fprintf(w, "end-to-end lag  p50 %.1f ms  p99 %.1f ms  max %.1f ms  (%d samples, %d unfinished; drained %.1fs after load)\n",
 		r.LagMs["p50"], r.LagMs["p99"], r.LagMs["max"], r.LagSamples, r.LagUnfinished, r.DrainSeconds)
+	fmt.Fprintf(w, "processed       %.0f events/s (accepted over the load and the drain)\n", r.ProcessedPerSecond)
 	if len(r.Errors) == 0 {
 		fmt.Fprintf(w, "errors          none\n")
 	} else {

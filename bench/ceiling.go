@@ -226,6 +226,7 @@ func (c Comparison) Print(w io.Writer) {
 		fmt.Fprintf(w, "%-16s %11.1f %-2s %11.1f %-2s %8s\n", name, x, unit, y, unit, ratio)
 	}
 	row("accepted ev/s", b.EventsPerSecond, ce.EventsPerSecond, "")
+	row("processed ev/s", b.ProcessedPerSecond, ce.EventsPerSecond, "")
 	row("accept p50", b.LatencyMs["p50"], ce.LatencyMs["p50"], "ms")
 	row("accept p99", b.LatencyMs["p99"], ce.LatencyMs["p99"], "ms")
 	row("accept max", b.LatencyMs["max"], ce.LatencyMs["max"], "ms")
