@@ -243,6 +243,20 @@ func runBench(ctx context.Context, cfg config.Config, args []string, stdout, std
 	if len(args) > 0 && args[0] == "ceiling" {
 		return serveCeiling(ctx, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "rows" {
+		fs := flag.NewFlagSet("bench rows", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		var c bench.RowsConfig
+		fs.IntVar(&c.Events, "events", 200_000, "tracked events")
+		fs.IntVar(&c.Users, "users", 10_000, "distinct users")
+		fs.IntVar(&c.Types, "types", 7, "distinct event types")
+		fs.IntVar(&c.Batch, "batch", 2000, "events per transaction")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		c.Out = stdout
+		return exit(stderr, bench.RunRows(ctx, c))
+	}
 	if len(args) > 0 && args[0] == "read" {
 		fs := flag.NewFlagSet("bench read", flag.ContinueOnError)
 		fs.SetOutput(stderr)
