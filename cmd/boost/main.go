@@ -240,39 +240,58 @@ func healthcheck(port int, stderr io.Writer) int {
 }
 
 func runBench(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "ceiling" {
-		return serveCeiling(ctx, stdout, stderr)
-	}
-	if len(args) > 0 && args[0] == "rows" {
-		fs := flag.NewFlagSet("bench rows", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		var c bench.RowsConfig
-		fs.IntVar(&c.Events, "events", 200_000, "tracked events")
-		fs.IntVar(&c.Users, "users", 10_000, "distinct users")
-		fs.IntVar(&c.Types, "types", 7, "distinct event types")
-		fs.IntVar(&c.Batch, "batch", 2000, "events per transaction")
-		if err := fs.Parse(args[1:]); err != nil {
-			return 2
+	if len(args) > 0 {
+		switch args[0] {
+		case "ceiling":
+			return serveCeiling(ctx, stdout, stderr)
+		case "rows":
+			return runBenchRows(ctx, args[1:], stdout, stderr)
+		case "read":
+			return runBenchRead(ctx, args[1:], stdout, stderr)
 		}
-		c.Out = stdout
-		return exit(stderr, bench.RunRows(ctx, c))
 	}
-	if len(args) > 0 && args[0] == "read" {
-		fs := flag.NewFlagSet("bench read", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		var c bench.ReadSideConfig
-		fs.IntVar(&c.Events, "events", 1_000_000, "tracked events in the synthetic log")
-		fs.IntVar(&c.Users, "users", 100_000, "distinct users")
-		fs.IntVar(&c.Types, "types", 50, "distinct event types")
-		fs.IntVar(&c.Days, "days", 90, "days the events spread over")
-		fs.IntVar(&c.Repeat, "repeat", 30, "runs of each query")
-		fs.StringVar(&c.DatabaseURL, "database", "", "postgres://… (an empty database) or a SQLite path; default a temp SQLite file")
-		if err := fs.Parse(args[1:]); err != nil {
-			return 2
-		}
-		c.Out = stdout
-		return exit(stderr, bench.RunReadSide(ctx, c))
+	return runBenchLoad(ctx, cfg, args, stdout, stderr)
+}
+
+// runBenchRows is `boost bench rows`: the live projection beside raw
+// inserts of its rows.
+func runBenchRows(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench rows", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c bench.RowsConfig
+	fs.IntVar(&c.Events, "events", 200_000, "tracked events")
+	fs.IntVar(&c.Users, "users", 10_000, "distinct users")
+	fs.IntVar(&c.Types, "types", 7, "distinct event types")
+	fs.IntVar(&c.Batch, "batch", 2000, "events per transaction")
+	if err := fs.Parse(args); err != nil {
+		return 2
 	}
+	c.Out = stdout
+	return exit(stderr, bench.RunRows(ctx, c))
+}
+
+// runBenchRead is `boost bench read`: replay and analytics over a
+// synthetic log.
+func runBenchRead(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench read", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c bench.ReadSideConfig
+	fs.IntVar(&c.Events, "events", 1_000_000, "tracked events in the synthetic log")
+	fs.IntVar(&c.Users, "users", 100_000, "distinct users")
+	fs.IntVar(&c.Types, "types", 50, "distinct event types")
+	fs.IntVar(&c.Days, "days", 90, "days the events spread over")
+	fs.IntVar(&c.Repeat, "repeat", 30, "runs of each query")
+	fs.StringVar(&c.DatabaseURL, "database", "", "postgres://… (an empty database) or a SQLite path; default a temp SQLite file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	c.Out = stdout
+	return exit(stderr, bench.RunReadSide(ctx, c))
+}
+
+// runBenchLoad is `boost bench`: a load against a running Boost, beside
+// the ceiling.
+func runBenchLoad(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c bench.Config
