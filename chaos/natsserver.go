@@ -22,6 +22,9 @@ type NATSServerConfig struct {
 	ClusterName string
 	ClusterPort int
 	Routes      []string
+	// HTTPPort, when set, serves the monitoring endpoints on 127.0.0.1;
+	// the suite asks its /healthz whether a restarted node has caught up.
+	HTTPPort int
 }
 
 // ServeNATS runs a nats-server until ctx ends. It exists so the suite can
@@ -44,6 +47,9 @@ func ServeNATS(ctx context.Context, c NATSServerConfig) error {
 		Logtime:            true,
 		JetStreamMaxMemory: 256 << 20,
 		JetStreamMaxStore:  8 << 30,
+	}
+	if c.HTTPPort > 0 {
+		opts.HTTPHost, opts.HTTPPort = "127.0.0.1", c.HTTPPort
 	}
 	if c.ClusterName != "" {
 		if c.ClusterPort <= 0 {

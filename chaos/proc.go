@@ -225,6 +225,16 @@ func httpReady(url string) func(context.Context) error {
 	}
 }
 
+// both is a probe that passes once a and b do.
+func both(a, b func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := a(ctx); err != nil {
+			return err
+		}
+		return b(ctx)
+	}
+}
+
 // tcpReady is a readiness probe: addr accepts a connection.
 func tcpReady(addr string) func(context.Context) error {
 	return func(ctx context.Context) error {

@@ -189,6 +189,10 @@ func (s *stack) startNATS() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	httpPorts, err := s.cfg.Ports.many(nodes)
+	if err != nil {
+		return nil, err
+	}
 	var routes, urls []string
 	for i := range nodes {
 		routes = append(routes, "nats-route://127.0.0.1:"+strconv.Itoa(routePorts[i]))
@@ -198,11 +202,16 @@ func (s *stack) startNATS() ([]string, error) {
 		name := fmt.Sprintf("nats-%d", i+1)
 		args := []string{"nats-server", "--port", strconv.Itoa(clientPorts[i]),
 			"--store-dir", filepath.Join(s.cfg.Dir, name), "--server-name", "chaos-" + name}
+		ready := tcpReady("127.0.0.1:" + strconv.Itoa(clientPorts[i]))
 		if nodes > 1 {
 			args = append(args, "--cluster-name", "chaos", "--cluster-port", strconv.Itoa(routePorts[i]),
-				"--routes", strings.Join(routes, ","))
+				"--routes", strings.Join(routes, ","), "--http-port", strconv.Itoa(httpPorts[i]))
+			// A node is back once it has caught up: the scenario loses one
+			// node at a time, and killing the next one while the last is
+			// still catching up would take the streams below quorum.
+			ready = both(ready, httpReady("http://127.0.0.1:"+strconv.Itoa(httpPorts[i])+"/healthz"))
 		}
-		p := s.newProc(name, args, baseEnv(), tcpReady("127.0.0.1:"+strconv.Itoa(clientPorts[i])))
+		p := s.newProc(name, args, baseEnv(), ready)
 		s.natsNodes = append(s.natsNodes, p)
 		if err := p.start(); err != nil {
 			return nil, err

@@ -61,6 +61,7 @@ func runNATSServer(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&c.ClusterName, "cluster-name", "", "cluster name (makes this server a cluster node)")
 	fs.IntVar(&c.ClusterPort, "cluster-port", 0, "route port on 127.0.0.1 (with --cluster-name)")
 	routes := fs.String("routes", "", "comma-separated nats-route://host:port of the cluster's nodes")
+	fs.IntVar(&c.HTTPPort, "http-port", 0, "monitoring port on 127.0.0.1 (/healthz); 0: none")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
