@@ -83,10 +83,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	loadCtx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
-	if t := rateTicker(cfg); t != nil {
-		defer t.Stop()
-		l.tokens = t.C
-	}
+	l.pace = newPacer(cfg)
 	lagDone := make(chan lagResult, 1)
 	go func() { lagDone <- followLag(ctx, client, cfg, l.samples) }()
 
@@ -139,22 +136,47 @@ func createKeys(ctx context.Context, client *http.Client, cfg Config) ([]string,
 	return keys, nil
 }
 
-// rateTicker ticks once per request allowed by cfg.Rate across all
-// connections; nil when the rate is not capped.
-func rateTicker(cfg Config) *time.Ticker {
-	if cfg.Rate > 0 {
-		perTick := time.Duration(float64(time.Second) * float64(cfg.BatchSize) / cfg.Rate)
-		return time.NewTicker(max(perTick, 10*time.Microsecond))
+// pacer spaces requests so that together they send cfg.Rate events/s:
+// the n-th request of the run is due n request-intervals after the
+// start. A ticker would drop ticks whenever the machine is busy (and the
+// run's rate with them); a schedule only runs late, and catches up.
+type pacer struct {
+	start    time.Time
+	interval time.Duration
+	n        atomic.Int64
+}
+
+// newPacer is nil when the rate is not capped.
+func newPacer(cfg Config) *pacer {
+	if cfg.Rate <= 0 {
+		return nil
 	}
-	return nil
+	return &pacer{start: time.Now(), interval: time.Duration(float64(time.Second) * float64(cfg.BatchSize) / cfg.Rate)}
+}
+
+// wait returns when the next request is due, false if ctx ended first.
+func (p *pacer) wait(ctx context.Context) bool {
+	due := p.start.Add(time.Duration(p.n.Add(1)-1) * p.interval)
+	d := time.Until(due)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // load is what the connections of one run share and count into.
 type load struct {
 	cfg    Config
 	client *http.Client
-	keys   []string         // one per connection
-	tokens <-chan time.Time // nil: no rate cap
+	keys   []string // one per connection
+	pace   *pacer   // nil: no rate cap
 
 	accepted, requests atomic.Int64
 	errMu              sync.Mutex
@@ -165,18 +187,14 @@ type load struct {
 }
 
 // connection sends requests on connection c's key until the load ends,
-// one per token when the rate is capped.
+// paced when the rate is capped.
 func (l *load) connection(loadCtx context.Context, c int) {
 	prefix := randomHex(6)
 	var seq int64
 	lastSample := time.Now()
 	for loadCtx.Err() == nil {
-		if l.tokens != nil {
-			select {
-			case <-l.tokens:
-			case <-loadCtx.Done():
-				return
-			}
+		if l.pace != nil && !l.pace.wait(loadCtx) {
+			return
 		}
 		body, _ := payload(l.cfg, prefix, &seq)
 		t0 := time.Now()
