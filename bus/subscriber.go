@@ -158,12 +158,12 @@ func (s *Subscriber) Close() error {
 // idle one) and runs each on a worker of its own, so one slow handler
 // never holds up the others; the workers are the only senders on output.
 //
-// It pulls with Fetch rather than jetstream's Consume: Consume can stall
-// for twice its heartbeat (30 s by default) when a pull's whole batch
-// arrives while that pull is still being sent (it then decides not to
-// pull again and nothing prompts it until the heartbeat check) — see
-// docs/benchmarks.md, "Pull consumers", for the case. Here a pull is asked
-// for as soon as a worker is idle and no pull is outstanding.
+// It pulls with Fetch rather than jetstream's Consume: Consume can stop
+// for twice its heartbeat (30 s by default) when a pull's whole batch is
+// handled while that pull is still being sent (each checkPending then
+// skips, and nothing prompts another pull until the heartbeat check) —
+// see docs/benchmarks.md, "Pull consumers, and Consume". Here a pull is
+// asked for as soon as a worker is idle and no pull is outstanding.
 type delivery struct {
 	ctx         context.Context
 	cancel      context.CancelFunc
