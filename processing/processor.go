@@ -109,6 +109,11 @@ func New(cfg Config) (*Processor, error) {
 // Register adds a rule for an event name (compared canonically); "*"
 // matches every event. The processor runs it after the event is stored,
 // retrying and quarantining as the Rule contract says.
+//
+// Rules belong in New: the command handlers hold a Processor of their own
+// to settle events as they are appended (Settle), and settle an event only
+// when every rule for it is inline, so both must be built with the same
+// rules. A rule registered on one instance only would be skipped.
 func (p *Processor) Register(event string, r Rule) {
 	k := domain.CanonicalName(event)
 	p.rules[k] = append(p.rules[k], rule{Rule: r})
