@@ -21,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gamify/boost/internal/retry"
 )
 
 // Config is one run.
@@ -157,18 +159,10 @@ func newPacer(cfg Config) *pacer {
 // wait returns when the next request is due, false if ctx ended first.
 func (p *pacer) wait(ctx context.Context) bool {
 	due := p.start.Add(time.Duration(p.n.Add(1)-1) * p.interval)
-	d := time.Until(due)
-	if d <= 0 {
-		return ctx.Err() == nil
+	if d := time.Until(due); d > 0 {
+		return retry.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return ctx.Err() == nil
 }
 
 // load is what the connections of one run share and count into.

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gamify/boost/internal/retry"
 )
 
 // loadConfig is the steady load one scenario puts on the API.
@@ -284,18 +286,10 @@ func backoffFor(attempt int, retryAfter time.Duration) time.Duration {
 }
 
 func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
+	if d := time.Until(t); d > 0 {
+		return retry.Sleep(ctx, d)
 	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
-	}
+	return ctx.Err() == nil
 }
 
 func minTime(a, b time.Time) time.Time {
