@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/readmodel"
@@ -199,7 +200,7 @@ func insertEvents(ctx context.Context, tx bun.Tx, rows []*trackedRow) (map[strin
 			models[i] = r.row
 		}
 		var ids []string
-		if err := tx.NewInsert().Model(&models).On("CONFLICT (id) DO NOTHING").Returning("id").Scan(ctx, &ids); err != nil {
+		if err := store.Insert(ctx, tx.NewInsert().Model(&models).On("CONFLICT (id) DO NOTHING").Returning("id"), &ids); err != nil {
 			return nil, fmt.Errorf("inserting events: %w", err)
 		}
 		for _, id := range ids {
@@ -296,7 +297,7 @@ func keepOrphans(ctx context.Context, tx bun.Tx, ids []string, outcomes map[stri
 	if len(orphans) == 0 {
 		return nil
 	}
-	if _, err := tx.NewInsert().Model(&orphans).On("CONFLICT (event_id) DO NOTHING").Exec(ctx); err != nil {
+	if err := store.Insert(ctx, tx.NewInsert().Model(&orphans).On("CONFLICT (event_id) DO NOTHING")); err != nil {
 		return fmt.Errorf("keeping outcomes of events not stored: %w", err)
 	}
 	return nil
@@ -444,7 +445,7 @@ func (p *Events) applyUsers(ctx context.Context, tx bun.Tx, fresh []*trackedRow)
 	if err != nil {
 		return err
 	}
-	return writeUsers(ctx, tx, rows, f.aliases)
+	return writeUsers(ctx, tx, rows, f.stored, f.aliases)
 }
 
 type userKey struct{ project, user string }
@@ -457,10 +458,13 @@ type userFold struct {
 	aliases []readmodel.EndUserAlias
 	aliasAt map[userKey]int
 	traits  map[userKey]*userTraits
+	// stored are the users the read model held before the batch.
+	stored map[userKey]bool
 }
 
 func foldUsers(fresh []*trackedRow) *userFold {
-	f := &userFold{users: map[userKey]*readmodel.EndUser{}, aliasAt: map[userKey]int{}, traits: map[userKey]*userTraits{}}
+	f := &userFold{users: map[userKey]*readmodel.EndUser{}, aliasAt: map[userKey]int{}, traits: map[userKey]*userTraits{},
+		stored: map[userKey]bool{}}
 	for _, r := range fresh {
 		if r.row.UserID == nil {
 			continue
@@ -516,6 +520,7 @@ func (f *userFold) mergeStored(ctx context.Context, tx bun.Tx) error {
 
 func (f *userFold) mergeUser(s *readmodel.EndUser) {
 	k := userKey{s.ProjectID, s.ExternalID}
+	f.stored[k] = true
 	f.traits[k].load(s)
 	u := f.users[k]
 	u.EventCount += s.EventCount
@@ -549,7 +554,15 @@ func (f *userFold) rows() ([]readmodel.EndUser, error) {
 	return rows, nil
 }
 
-func writeUsers(ctx context.Context, tx bun.Tx, rows []readmodel.EndUser, aliases []readmodel.EndUserAlias) error {
+// writeUsers writes the batch's users, whole as folded (stored tells which
+// the read model held), and links its anonymous ids.
+func writeUsers(ctx context.Context, tx bun.Tx, rows []readmodel.EndUser, stored map[userKey]bool, aliases []readmodel.EndUserAlias) error {
+	if tx.Dialect().Name() == dialect.SQLite {
+		if err := writeUsersSQLite(ctx, tx, rows, stored); err != nil {
+			return err
+		}
+		return linkAliases(ctx, tx, aliases)
+	}
 	for chunk := range slices.Chunk(rows, insertChunk) {
 		if _, err := tx.NewInsert().Model(&chunk).
 			On("CONFLICT (project_id, external_id) DO UPDATE").
@@ -559,6 +572,37 @@ func writeUsers(ctx context.Context, tx bun.Tx, rows []readmodel.EndUser, aliase
 			return fmt.Errorf("upserting end users: %w", err)
 		}
 	}
+	return linkAliases(ctx, tx, aliases)
+}
+
+// writeUsersSQLite inserts the new users and overwrites the stored ones,
+// without an upsert's statement journal (store.UpdateRows).
+func writeUsersSQLite(ctx context.Context, tx bun.Tx, rows []readmodel.EndUser, stored map[userKey]bool) error {
+	var fresh []readmodel.EndUser
+	var known [][]any
+	for _, u := range rows {
+		if !stored[userKey{u.ProjectID, u.ExternalID}] {
+			fresh = append(fresh, u)
+			continue
+		}
+		known = append(known, []any{u.ProjectID, u.ExternalID, string(u.Traits), string(u.TraitVersions),
+			u.FirstSeenAt, u.LastSeenAt, u.EventCount})
+	}
+	for chunk := range slices.Chunk(known, insertChunk) {
+		if err := store.UpdateRows(ctx, tx, "end_users", []string{"project_id", "external_id"},
+			[]string{"traits", "trait_versions", "first_seen_at", "last_seen_at", "event_count"}, chunk); err != nil {
+			return err
+		}
+	}
+	for chunk := range slices.Chunk(fresh, insertChunk) {
+		if err := store.Insert(ctx, tx.NewInsert().Model(&chunk)); err != nil {
+			return fmt.Errorf("inserting end users: %w", err)
+		}
+	}
+	return nil
+}
+
+func linkAliases(ctx context.Context, tx bun.Tx, aliases []readmodel.EndUserAlias) error {
 	if len(aliases) > 0 {
 		// The earliest link wins, whatever order links arrive in.
 		if _, err := tx.NewInsert().Model(&aliases).On("CONFLICT (project_id, anonymous_id) DO UPDATE").
@@ -720,8 +764,8 @@ func insertGaining[T any](ctx context.Context, tx bun.Tx, rows []T, conflict, at
 			ProjectID string    `bun:"project_id"`
 			At        time.Time `bun:"at"`
 		}
-		if err := tx.NewInsert().Model(&chunk).On("CONFLICT ("+conflict+") DO NOTHING").
-			Returning("project_id, "+atColumn+" AS at").Scan(ctx, &inserted); err != nil {
+		if err := store.Insert(ctx, tx.NewInsert().Model(&chunk).On("CONFLICT ("+conflict+") DO NOTHING").
+			Returning("project_id, "+atColumn+" AS at"), &inserted); err != nil {
 			return err
 		}
 		for _, r := range inserted {

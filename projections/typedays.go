@@ -12,6 +12,7 @@ import (
 	"github.com/uptrace/bun/dialect"
 
 	"github.com/gamify/boost/readmodel"
+	"github.com/gamify/boost/store"
 )
 
 // daily_event_users keeps, per user, event type and UTC day, the first and
@@ -114,12 +115,36 @@ func (p *Events) applyTypeDays(ctx context.Context, tx bun.Tx, fresh []*trackedR
 	if err != nil {
 		return err
 	}
-	changed := batch.changed(stored)
-	for chunk := range slices.Chunk(changed, insertChunk) {
+	updated, added := batch.changed(stored)
+	if tx.Dialect().Name() == dialect.SQLite {
+		return writeTypeDaysSQLite(ctx, tx, updated, added)
+	}
+	for chunk := range slices.Chunk(slices.Concat(updated, added), insertChunk) {
 		if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, event_type, distinct_id, day) DO UPDATE").
 			Set("first_at = EXCLUDED.first_at").Set("last_at = EXCLUDED.last_at").Set("prev_last_at = EXCLUDED.prev_last_at").
 			Exec(ctx); err != nil {
 			return fmt.Errorf("upserting daily event users: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeTypeDaysSQLite overwrites the stored rows that changed and inserts
+// the new ones, without an upsert's statement journal (store.UpdateRows).
+func writeTypeDaysSQLite(ctx context.Context, tx bun.Tx, updated, added []readmodel.DailyEventUser) error {
+	known := make([][]any, len(updated))
+	for i, r := range updated {
+		known[i] = []any{r.ProjectID, r.EventType, r.DistinctID, r.Day, r.FirstAt, r.LastAt, r.PrevLastAt}
+	}
+	for chunk := range slices.Chunk(known, insertChunk) {
+		if err := store.UpdateRows(ctx, tx, "daily_event_users", []string{"project_id", "event_type", "distinct_id", "day"},
+			[]string{"first_at", "last_at", "prev_last_at"}, chunk); err != nil {
+			return err
+		}
+	}
+	for chunk := range slices.Chunk(added, insertChunk) {
+		if err := store.Insert(ctx, tx.NewInsert().Model(&chunk)); err != nil {
+			return fmt.Errorf("inserting daily event users: %w", err)
 		}
 	}
 	return nil
@@ -189,9 +214,9 @@ func (b *typeDaysBatch) readStored(ctx context.Context, tx bun.Tx) (map[typeDays
 }
 
 // changed merges the batch's days into the stored ones and returns the
-// rows that differ from what is stored.
-func (b *typeDaysBatch) changed(stored map[typeDaysKey][]daySpan) []readmodel.DailyEventUser {
-	var changed []readmodel.DailyEventUser
+// rows that differ from what is stored: those stored (updated) and those
+// not (added).
+func (b *typeDaysBatch) changed(stored map[typeDaysKey][]daySpan) (updated, added []readmodel.DailyEventUser) {
 	for _, keys := range b.byProject {
 		for _, k := range keys {
 			before := stored[k]
@@ -213,14 +238,17 @@ func (b *typeDaysBatch) changed(stored map[typeDaysKey][]daySpan) []readmodel.Da
 				for j < len(before) && before[j].day < s.day {
 					j++
 				}
-				if j < len(before) && before[j] == s {
-					continue
+				switch {
+				case j < len(before) && before[j] == s:
+				case j < len(before) && before[j].day == s.day:
+					updated = append(updated, s.row(k))
+				default:
+					added = append(added, s.row(k))
 				}
-				changed = append(changed, s.row(k))
 			}
 		}
 	}
-	return changed
+	return updated, added
 }
 
 // typeDaysFold folds a bulk build's events into daily_event_users rows in

@@ -74,10 +74,14 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	// WAL lets readers run beside the single writer; immediate transactions
 	// take the write lock up front so two writers queue on busy_timeout
-	// instead of failing with SQLITE_BUSY on lock upgrade.
+	// instead of failing with SQLITE_BUSY on lock upgrade. Checkpointing
+	// every 20,000 pages (80 MB of WAL) instead of SQLite's 1,000 copies a
+	// hot index page back to the file once for many commits rather than
+	// once for each few: the events projection applies 1.5× as fast with it
+	// (`boost bench rows`, docs/benchmarks.md).
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(on)&_pragma=cache_size(-131072)" +
-		"&_pragma=temp_store(memory)&_txlock=immediate"
+		"&_pragma=temp_store(memory)&_pragma=wal_autocheckpoint(20000)&_txlock=immediate"
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite %s: %w", path, err)
