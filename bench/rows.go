@@ -2,13 +2,14 @@ package bench
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,7 +30,7 @@ type RowsConfig struct {
 
 // RunRows measures what the events projection costs live, beside two
 // ceilings on the same machine in the same run: the rows it writes for
-// those events inserted raw into today's SQLite schema (prepared
+// those events written raw into today's SQLite schema (rawRows: multi-row
 // statements, one transaction per batch, nothing else), and the same rows
 // in a candidate schema with narrow keys (integer surrogate ids for the
 // project, type, user and key, int64 microsecond times). The first ratio
@@ -118,82 +119,122 @@ func timeRows(ctx context.Context, c RowsConfig, open func() (*store.DB, error),
 	return float64(len(evs)) / time.Since(began).Seconds(), nil
 }
 
-// rowStatements is one schema's statements for the rows of one event.
-type rowStatements struct {
-	event, user, dayUser, weekUser, monthUser, typeDay string
-	// args builds each statement's arguments.
+// rowSchema is one schema's tables for the rows of one event: the events
+// row, the end user, the day, week and month sets and the type-day.
+type rowSchema struct {
+	event, dayUser, weekUser, monthUser tableRows
+	// user and typeDay are inserted the first time and updated after
+	// (key columns first in cols, the rest set).
+	user, typeDay tableRows
+	// args builds each table's row.
 	args func(e *domain.Event, d *domain.TrackedData) rowArgs
+}
+
+// tableRows is a table's name, its columns, and how many of the first
+// ones are its key.
+type tableRows struct {
+	table string
+	cols  []string
+	key   int
 }
 
 type rowArgs struct{ event, user, dayUser, weekUser, monthUser, typeDay []any }
 
-// rawRows inserts what the projection writes per event with prepared
-// statements: the event, and per distinct user (and type) in the batch its
-// end user and user sets, as the projection folds them.
-func rawRows(s rowStatements) func(context.Context, *store.DB, []domain.Event) error {
+// rawRows writes what the projection writes per batch, the cheapest way
+// SQLite offers and without any of the projection's work: multi-row
+// INSERT OR FAIL (no statement journal, see store.Insert) of the events
+// and of each distinct user's and type-day's rows, and UPDATE OR FAIL of
+// those it wrote before. It knows which those are from memory, where the
+// projection reads them back. Users' counts are not folded: the row
+// written is the event's.
+func rawRows(s rowSchema) func(context.Context, *store.DB, []domain.Event) error {
+	written := map[string]bool{}
 	return func(ctx context.Context, db *store.DB, batch []domain.Event) error {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback() //nolint:errcheck // after a commit it does nothing
-		stmts := map[string]*sql.Stmt{}
-		for _, q := range []string{s.event, s.user, s.dayUser, s.weekUser, s.monthUser, s.typeDay} {
-			if stmts[q], err = tx.PrepareContext(ctx, q); err != nil {
-				return fmt.Errorf("%s: %w", q, err)
-			}
-		}
-		users, typeDays := map[string]bool{}, map[[2]string]bool{}
+		w := rawBatch{}
+		seen := map[string]bool{}
 		for i := range batch {
 			d, _ := domain.DecodeData[domain.TrackedData](&batch[i])
 			a := s.args(&batch[i], &d)
-			run := func(q string, args []any) error {
-				_, err := stmts[q].ExecContext(ctx, args...)
-				return err
+			w.add(s.event, a.event, false)
+			if !seen[d.UserID] {
+				seen[d.UserID] = true
+				w.add(s.user, a.user, written["u"+d.UserID])
+				written["u"+d.UserID] = true
+				w.add(s.dayUser, a.dayUser, false)
+				w.add(s.weekUser, a.weekUser, false)
+				w.add(s.monthUser, a.monthUser, false)
 			}
-			if err := run(s.event, a.event); err != nil {
-				return err
-			}
-			if !users[d.UserID] {
-				users[d.UserID] = true
-				for _, st := range []struct {
-					q    string
-					args []any
-				}{{s.user, a.user}, {s.dayUser, a.dayUser}, {s.weekUser, a.weekUser}, {s.monthUser, a.monthUser}} {
-					if err := run(st.q, st.args); err != nil {
-						return err
-					}
-				}
-			}
-			if k := [2]string{d.UserID, d.Event}; !typeDays[k] {
-				typeDays[k] = true
-				if err := run(s.typeDay, a.typeDay); err != nil {
-					return err
-				}
+			if k := "t" + d.UserID + "\x00" + d.Event; !seen[k] {
+				seen[k] = true
+				w.add(s.typeDay, a.typeDay, written[k])
+				written[k] = true
 			}
 		}
-		return tx.Commit()
+		return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error { return w.write(ctx, tx) })
 	}
 }
 
+// rawBatch is a batch's rows by table, in the order tables first came.
+type rawBatch struct {
+	order  []tableRows
+	insert map[string][][]any
+	update map[string][][]any
+}
+
+func (w *rawBatch) add(t tableRows, row []any, update bool) {
+	if w.insert == nil {
+		w.insert, w.update = map[string][][]any{}, map[string][][]any{}
+	}
+	if _, ok := w.insert[t.table]; !ok {
+		w.order = append(w.order, t)
+		w.insert[t.table] = nil
+	}
+	if update {
+		w.update[t.table] = append(w.update[t.table], row)
+	} else {
+		w.insert[t.table] = append(w.insert[t.table], row)
+	}
+}
+
+func (w *rawBatch) write(ctx context.Context, tx bun.Tx) error {
+	for _, t := range w.order {
+		for chunk := range slices.Chunk(w.update[t.table], 500) {
+			if err := store.UpdateRows(ctx, tx, t.table, t.cols[:t.key], t.cols[t.key:], chunk); err != nil {
+				return err
+			}
+		}
+		one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(t.cols)), ", ") + ")"
+		for chunk := range slices.Chunk(w.insert[t.table], 500) {
+			args := make([]any, 0, len(chunk)*len(t.cols))
+			for _, r := range chunk {
+				args = append(args, r...)
+			}
+			q := "INSERT OR FAIL INTO " + t.table + " (" + strings.Join(t.cols, ", ") + ") VALUES " +
+				strings.TrimSuffix(strings.Repeat(one+", ", len(chunk)), ", ") + " ON CONFLICT DO NOTHING"
+			if _, err := tx.NewRaw(q, args...).Exec(ctx); err != nil {
+				return fmt.Errorf("%s: %w", t.table, err)
+			}
+		}
+	}
+	return nil
+}
+
 // wideRows are today's schema's rows (store/migrations/sqlite).
-var wideRows = rowStatements{
-	event: `INSERT INTO events (id, project_id, type, user_id, properties, message_id, key_id, status, received_at, occurred_at, processed_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-	user: `INSERT INTO end_users (project_id, external_id, first_seen_at, last_seen_at, event_count) VALUES (?, ?, ?, ?, 1)
-		ON CONFLICT (project_id, external_id) DO UPDATE SET last_seen_at = max(end_users.last_seen_at, EXCLUDED.last_seen_at),
-		event_count = end_users.event_count + 1`,
-	dayUser:   `INSERT INTO daily_users (project_id, day, distinct_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-	weekUser:  `INSERT INTO weekly_users (project_id, distinct_id, week) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-	monthUser: `INSERT INTO monthly_users (project_id, distinct_id, month) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-	typeDay: `INSERT INTO daily_event_users (project_id, event_type, distinct_id, day, first_at, last_at) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (project_id, event_type, distinct_id, day) DO UPDATE SET last_at = EXCLUDED.last_at`,
+var wideRows = rowSchema{
+	event: tableRows{table: "events", cols: []string{"id", "project_id", "type", "user_id", "properties", "message_id", "key_id",
+		"status", "received_at", "occurred_at", "processed_at"}},
+	user:      tableRows{table: "end_users", cols: []string{"project_id", "external_id", "first_seen_at", "last_seen_at", "event_count"}, key: 2},
+	dayUser:   tableRows{table: "daily_users", cols: []string{"project_id", "day", "distinct_id"}},
+	weekUser:  tableRows{table: "weekly_users", cols: []string{"project_id", "distinct_id", "week"}},
+	monthUser: tableRows{table: "monthly_users", cols: []string{"project_id", "distinct_id", "month"}},
+	typeDay: tableRows{table: "daily_event_users", cols: []string{"project_id", "event_type", "distinct_id", "day", "first_at",
+		"last_at"}, key: 4},
 	args: func(e *domain.Event, d *domain.TrackedData) rowArgs {
 		at := e.OccurredAt.UTC()
 		day := at.Truncate(24 * time.Hour)
 		return rowArgs{
 			event:     []any{e.ID, e.ProjectID, d.Event, d.UserID, string(d.Properties), d.MessageID, d.KeyID, readmodel.StatusProcessed, at, at, at},
-			user:      []any{e.ProjectID, d.UserID, at, at},
+			user:      []any{e.ProjectID, d.UserID, at, at, 1},
 			dayUser:   []any{e.ProjectID, day, d.UserID},
 			weekUser:  []any{e.ProjectID, d.UserID, day},
 			monthUser: []any{e.ProjectID, d.UserID, day},
@@ -228,17 +269,14 @@ var narrowSchema = []string{
 
 // narrowRows are the candidate's rows. The surrogate ids stand for what a
 // dictionary would hand out (here parsed from the synthetic names).
-var narrowRows = rowStatements{
-	event: `INSERT INTO events (id, project, type, user, properties, message_id, key, status, received_at, occurred_at, processed_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-	user: `INSERT INTO end_users (project, user, first_seen_at, last_seen_at, event_count) VALUES (?, ?, ?, ?, 1)
-		ON CONFLICT (project, user) DO UPDATE SET last_seen_at = max(end_users.last_seen_at, EXCLUDED.last_seen_at),
-		event_count = end_users.event_count + 1`,
-	dayUser:   `INSERT INTO daily_users (project, day, user) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-	weekUser:  `INSERT INTO weekly_users (project, user, week) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-	monthUser: `INSERT INTO monthly_users (project, user, month) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-	typeDay: `INSERT INTO daily_event_users (project, type, user, day, first_at, last_at) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (project, type, user, day) DO UPDATE SET last_at = EXCLUDED.last_at`,
+var narrowRows = rowSchema{
+	event: tableRows{table: "events", cols: []string{"id", "project", "type", "user", "properties", "message_id", "key", "status",
+		"received_at", "occurred_at", "processed_at"}},
+	user:      tableRows{table: "end_users", cols: []string{"project", "user", "first_seen_at", "last_seen_at", "event_count"}, key: 2},
+	dayUser:   tableRows{table: "daily_users", cols: []string{"project", "day", "user"}},
+	weekUser:  tableRows{table: "weekly_users", cols: []string{"project", "user", "week"}},
+	monthUser: tableRows{table: "monthly_users", cols: []string{"project", "user", "month"}},
+	typeDay:   tableRows{table: "daily_event_users", cols: []string{"project", "type", "user", "day", "first_at", "last_at"}, key: 4},
 	args: func(e *domain.Event, d *domain.TrackedData) rowArgs {
 		at := e.OccurredAt.UnixMicro()
 		day := at / int64(24*time.Hour/time.Microsecond)
@@ -248,7 +286,7 @@ var narrowRows = rowStatements{
 		id := uuid.MustParse(e.ID)
 		return rowArgs{
 			event:     []any{id[:], 1, typ, user, string(d.Properties), d.MessageID, 1, 1, at, at, at},
-			user:      []any{1, user, at, at},
+			user:      []any{1, user, at, at, 1},
 			dayUser:   []any{1, day, user},
 			weekUser:  []any{1, user, day},
 			monthUser: []any{1, user, day},

@@ -249,7 +249,8 @@ func (w *sqliteBulk) insert(ctx context.Context, table string, columns []string,
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit, a no-op
 	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
-	head := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES "
+	// OR FAIL: no statement journal (see store.Insert).
+	head := "INSERT OR FAIL INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES "
 	stmtFor := func(rows int) string {
 		return head + strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
 	}
