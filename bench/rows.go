@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -203,16 +202,9 @@ func (w *rawBatch) write(ctx context.Context, tx bun.Tx) error {
 				return err
 			}
 		}
-		one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(t.cols)), ", ") + ")"
 		for chunk := range slices.Chunk(w.insert[t.table], 500) {
-			args := make([]any, 0, len(chunk)*len(t.cols))
-			for _, r := range chunk {
-				args = append(args, r...)
-			}
-			q := "INSERT OR FAIL INTO " + t.table + " (" + strings.Join(t.cols, ", ") + ") VALUES " +
-				strings.TrimSuffix(strings.Repeat(one+", ", len(chunk)), ", ") + " ON CONFLICT DO NOTHING"
-			if _, err := tx.NewRaw(q, args...).Exec(ctx); err != nil {
-				return fmt.Errorf("%s: %w", t.table, err)
+			if err := store.InsertRows(ctx, tx, t.table, t.cols, chunk); err != nil {
+				return err
 			}
 		}
 	}

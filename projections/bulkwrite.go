@@ -248,7 +248,7 @@ func (w *sqliteBulk) insert(ctx context.Context, table string, columns []string,
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit, a no-op
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
+	one := store.Placeholders(len(columns))
 	// OR FAIL: no statement journal (see store.Insert).
 	head := "INSERT OR FAIL INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES "
 	stmtFor := func(rows int) string {

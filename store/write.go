@@ -73,7 +73,7 @@ func UpdateRows(ctx context.Context, idb bun.IDB, table string, key, set []strin
 		fmt.Fprintf(&q, "%s = v.column%d", c, len(key)+i+1)
 	}
 	q.WriteString(" FROM (VALUES ")
-	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	tuple := Placeholders(width)
 	args := make([]any, 0, width*len(rows))
 	for i, r := range rows {
 		if len(r) != width {
@@ -102,4 +102,36 @@ func UpdateRows(ctx context.Context, idb bun.IDB, table string, key, set []strin
 		return fmt.Errorf("updating %s: %d of %d rows matched", table, n, len(rows))
 	}
 	return nil
+}
+
+// InsertRows inserts rows into table's columns cols in one INSERT OR FAIL
+// (see Insert), skipping those that conflict with a row stored already
+// (ON CONFLICT DO NOTHING). It is the raw counterpart of Insert, for rows
+// that are not bun models. SQLite only.
+func InsertRows(ctx context.Context, idb bun.IDB, table string, cols []string, rows [][]any) error {
+	if idb.Dialect().Name() != dialect.SQLite {
+		return fmt.Errorf("store: InsertRows is for SQLite, not %s", idb.Dialect().Name())
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	tuple := Placeholders(len(cols))
+	args := make([]any, 0, len(rows)*len(cols))
+	for i, r := range rows {
+		if len(r) != len(cols) {
+			return fmt.Errorf("store: inserting into %s: row %d has %d values, want %d", table, i, len(r), len(cols))
+		}
+		args = append(args, r...)
+	}
+	q := "INSERT OR FAIL INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES " +
+		strings.TrimSuffix(strings.Repeat(tuple+", ", len(rows)), ", ") + " ON CONFLICT DO NOTHING"
+	if _, err := idb.NewRaw(q, args...).Exec(ctx); err != nil {
+		return fmt.Errorf("inserting into %s: %w", table, err)
+	}
+	return nil
+}
+
+// Placeholders is one row's "(?, ?, …)" of n values.
+func Placeholders(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
 }

@@ -146,3 +146,31 @@ func TestUpdateRowsOverwritesEveryRowItNames(t *testing.T) {
 		t.Error("a NULL was written to a NOT NULL column without an error")
 	}
 }
+
+func TestInsertRowsSkipsStoredKeys(t *testing.T) {
+	db := databases(t)["sqlite"]
+	at := time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)
+	err := inTx(t, db, func(ctx context.Context, tx bun.Tx) error {
+		cols := []string{"project", "name", "at", "count"}
+		if err := store.InsertRows(ctx, tx, "write_test_counts", cols, [][]any{{"p", "a", at, 1}, {"p", "it's", at, 2}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.InsertRows(ctx, tx, "write_test_counts", cols, [][]any{{"p", "a", at, 9}, {"q", "a", at, 3}}); err != nil {
+			t.Fatal(err)
+		}
+		var got []counted
+		if err := tx.NewSelect().Model(&got).Order("project", "name").Scan(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 || got[0].Count != 1 || got[1].Name != "it's" || got[2].Project != "q" || !got[0].At.Equal(at) {
+			t.Errorf("stored %+v", got)
+		}
+		if err := store.InsertRows(ctx, tx, "write_test_counts", cols, [][]any{{"p", "b", at}}); err == nil {
+			t.Error("a short row was inserted without an error")
+		}
+		return store.InsertRows(ctx, tx, "write_test_counts", cols, [][]any{{"p", "c", at, nil}})
+	})
+	if err == nil {
+		t.Error("a NULL was written to a NOT NULL column without an error")
+	}
+}
