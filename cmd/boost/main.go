@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -133,8 +134,27 @@ func runDev(ctx context.Context, cfg config.Config, rest []string, stdout, stder
 	if cfg.LogFormat == "" {
 		cfg.LogFormat = "text"
 	}
+	setDevMemoryLimit(os.Getenv)
 	log := newLogger(cfg, stderr)
 	return exit(stderr, services.Dev(ctx, services.DevOptions{Config: cfg, Version: version, Log: log, Out: stdout}))
+}
+
+// devMemoryLimit is the Go runtime's soft memory limit in `boost dev`
+// unless GOMEMLIMIT sets one. Under a backlog the embedded NATS server's
+// block caches and the stages' buffers hold about 500 MB of live heap; with
+// GOGC alone the heap grows to twice its live size before a collection, and
+// the process passed 1 GiB (docs/benchmarks.md). With the limit the
+// collector runs sooner instead; SQLite's page caches are outside it.
+const devMemoryLimit = 768 << 20
+
+// setDevMemoryLimit applies devMemoryLimit when GOMEMLIMIT is unset (the
+// runtime has applied it otherwise) and returns the limit in force.
+func setDevMemoryLimit(getenv func(string) string) int64 {
+	if getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1)
+	}
+	debug.SetMemoryLimit(devMemoryLimit)
+	return devMemoryLimit
 }
 
 // runRoles runs `boost run --roles …`.
