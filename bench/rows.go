@@ -24,7 +24,11 @@ import (
 // Users users and Types types over one day, applied Batch at a time.
 type RowsConfig struct {
 	Events, Users, Types, Batch int
-	Out                         io.Writer
+	// Narrowings, when set, measures instead each way of narrowing the
+	// hot tables' keys alone, Rounds times (see narrowings).
+	Narrowings bool
+	Rounds     int
+	Out        io.Writer
 }
 
 // RunRows measures what the events projection costs live, beside two
@@ -43,6 +47,9 @@ func RunRows(ctx context.Context, c RowsConfig) error {
 	defer os.RemoveAll(dir)
 	evs := syntheticBatch(c)
 	fmt.Fprintf(c.Out, "%d events, %d users, %d types, %d per transaction, SQLite\n", c.Events, c.Users, c.Types, c.Batch)
+	if c.Narrowings {
+		return runNarrowings(ctx, c, dir, evs)
+	}
 
 	live, err := timeRows(ctx, c, func() (*store.DB, error) { return openReadModel(ctx, "", filepath.Join(dir, "live")) },
 		func(ctx context.Context, db *store.DB, batch []domain.Event) error {

@@ -283,6 +283,8 @@ func runBenchRows(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&c.Users, "users", 10_000, "distinct users")
 	fs.IntVar(&c.Types, "types", 7, "distinct event types")
 	fs.IntVar(&c.Batch, "batch", 2000, "events per transaction")
+	fs.BoolVar(&c.Narrowings, "narrowings", false, "instead, write the raw rows with each narrowing of the keys alone (bench/narrowings.go)")
+	fs.IntVar(&c.Rounds, "rounds", 2, "with --narrowings: rounds over all of them, interleaved")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
