@@ -100,9 +100,13 @@ type RunnerConfig struct {
 	// Stage reports progress, backlog, failures and quarantines (nil: a
 	// stage of its own that nobody reads).
 	Stage *health.Stage
-	// MaxBatch bounds one transaction (5000); Linger is how long a small
-	// batch waits for more records (50 ms); MaxAttempts is how often a
-	// record that fails alone is tried before it is quarantined (4).
+	// MaxBatch bounds one transaction (20,000): a commit writes every page
+	// the batch dirtied, and the hot index pages are shared by many events,
+	// so SQLite applies 20,000 at a time 1.4-1.6x as fast as 5,000 (`boost
+	// bench rows --batch`); under load a backlog drains that much sooner.
+	// Linger is how long a small batch waits for more records (50 ms);
+	// MaxAttempts is how often a record that fails alone is tried before
+	// it is quarantined (4).
 	MaxBatch    int
 	Linger      time.Duration
 	MaxAttempts int
@@ -123,7 +127,7 @@ func (c *RunnerConfig) validate() error {
 		return errors.New("projections: a runner's tuning must not be negative")
 	}
 	if c.MaxBatch == 0 {
-		c.MaxBatch = 5000
+		c.MaxBatch = 20_000
 	}
 	if c.Linger == 0 {
 		c.Linger = 50 * time.Millisecond
@@ -179,6 +183,8 @@ func (r *Runner) newClient() (*kgo.Client, error) {
 		kgo.RebalanceTimeout(10 * time.Second),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(250 * time.Millisecond),
+		// Enough per partition that one poll can fill MaxBatch.
+		kgo.FetchMaxPartitionBytes(4 << 20),
 		kgo.AdjustFetchOffsetsFn(r.checkpointOffsets),
 		kgo.WithLogger(kgoLogger{r.log}),
 	}
