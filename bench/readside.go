@@ -282,6 +282,9 @@ func sqliteInsertCeiling(ctx context.Context, db *store.DB, dir string) (float64
 		return 0, err
 	}
 	defer cdb.Close()
+	if err := oneWriter(ctx, cdb); err != nil {
+		return 0, err
+	}
 	insert := "INSERT INTO events VALUES (?" + strings.Repeat(", ?", len(cols)-1) + ")"
 	began := time.Now()
 	for chunk := range slices.Chunk(all, 1000) {

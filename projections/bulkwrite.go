@@ -81,7 +81,11 @@ func newBulkWriter(ctx context.Context, db *store.DB, schema string) (bulkWriter
 		conn.Close()
 		return nil, err
 	}
-	return &sqliteBulk{conn: conn}, nil
+	if err := db.SetCache(ctx, &conn, store.WriterCacheKiB); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &sqliteBulk{db: db, conn: conn}, nil
 }
 
 // pgBulk loads with COPY into tables created without indexes, then copies
@@ -218,10 +222,11 @@ func (w *pgBulk) indexPlan(ctx context.Context, table string) (build, finish []s
 // shadow file, which has no secondary indexes: the swap copies its rows
 // into the live tables, whose indexes stay.
 type sqliteBulk struct {
+	db   *store.DB
 	conn bun.Conn
 }
 
-func (w *sqliteBulk) close() { w.conn.Close() }
+func (w *sqliteBulk) close() { w.db.ReleaseWriter(context.Background(), &w.conn) }
 
 // sqliteTime is how bun writes a time into SQLite.
 func sqliteTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.999999-07:00") }

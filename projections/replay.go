@@ -590,7 +590,7 @@ func (rp *Replay) swapSQLite(ctx context.Context) error {
 	if _, err := conn.ExecContext(ctx, "PRAGMA cache_size = -1048576"); err != nil {
 		return err
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA cache_size = -131072") //nolint:errcheck // the pool's default
+	defer rp.DB.SetCache(context.WithoutCancel(ctx), &conn, store.ReaderCacheKiB) //nolint:errcheck // back to the pool's
 	name := rp.Projection.Name()
 	began := time.Now()
 	err = conn.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {

@@ -99,21 +99,21 @@ type txRunner interface {
 }
 
 // txRunner returns the pool on PostgreSQL and, on SQLite, a connection
-// the runner keeps. A SQLite connection keeps its page cache across its own
-// commits but drops all of it when another connection commits; the pool
-// hands out the connection returned last, most often a reader's, so
-// transactions spread over it would find the hot index pages cold each
-// time.
+// the runner keeps, with a writer's page cache (store.TakeWriter). A SQLite
+// connection keeps its page cache across its own commits but drops all of
+// it when another connection commits; the pool hands out the connection
+// returned last, most often a reader's, so transactions spread over it
+// would find the hot index pages cold each time.
 func (r *Runner) txRunner(ctx context.Context) (txRunner, error) {
 	if r.db.Dialect != store.SQLite {
 		return r.db, nil
 	}
 	if r.writer == nil {
-		c, err := r.db.Conn(ctx)
+		c, err := r.db.TakeWriter(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("projection %s: taking a connection: %w", r.p.Name(), err)
+			return nil, fmt.Errorf("projection %s: %w", r.p.Name(), err)
 		}
-		r.writer = &c
+		r.writer = c
 	}
 	return r.writer, nil
 }
@@ -121,7 +121,7 @@ func (r *Runner) txRunner(ctx context.Context) (txRunner, error) {
 // releaseWriter gives the kept connection back to the pool.
 func (r *Runner) releaseWriter() {
 	if r.writer != nil {
-		r.writer.Close() //nolint:errcheck // returned to the pool, or discarded if broken
+		r.db.ReleaseWriter(context.Background(), r.writer)
 		r.writer = nil
 	}
 }

@@ -80,7 +80,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	// once for each few: the events projection applies 1.5× as fast with it
 	// (`boost bench rows`, docs/benchmarks.md).
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(on)&_pragma=cache_size(-131072)" +
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(on)" + fmt.Sprintf("&_pragma=cache_size(-%d)", ReaderCacheKiB) +
 		"&_pragma=temp_store(memory)&_pragma=wal_autocheckpoint(20000)&_txlock=immediate"
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
