@@ -57,11 +57,11 @@ var (
 )
 
 func newBulkWriter(ctx context.Context, db *store.DB, schema string) (bulkWriter, error) {
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("replay: bulk connection: %w", err)
-	}
 	if db.Dialect == store.Postgres {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("replay: bulk connection: %w", err)
+		}
 		// Sorts for DISTINCT, GROUP BY and index builds of millions of rows
 		// stay in memory instead of spilling to disk. Index builds run
 		// without parallel workers: the connections already build two at a
@@ -75,14 +75,14 @@ func newBulkWriter(ctx context.Context, db *store.DB, schema string) (bulkWriter
 		}
 		return &pgBulk{conn: conn, schema: schema}, nil
 	}
+	conn, err := db.TakeWriter(ctx) // a writer's page cache, as the live runner's
+	if err != nil {
+		return nil, fmt.Errorf("replay: bulk connection: %w", err)
+	}
 	// The shadow file is thrown away if the replay dies: durability
 	// before the swap buys nothing.
 	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = OFF"); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if err := db.SetCache(ctx, &conn, store.WriterCacheKiB); err != nil {
-		conn.Close()
+		db.ReleaseWriter(ctx, conn)
 		return nil, err
 	}
 	return &sqliteBulk{db: db, conn: conn}, nil
@@ -223,10 +223,10 @@ func (w *pgBulk) indexPlan(ctx context.Context, table string) (build, finish []s
 // into the live tables, whose indexes stay.
 type sqliteBulk struct {
 	db   *store.DB
-	conn bun.Conn
+	conn *bun.Conn
 }
 
-func (w *sqliteBulk) close() { w.db.ReleaseWriter(context.Background(), &w.conn) }
+func (w *sqliteBulk) close() { w.db.ReleaseWriter(context.Background(), w.conn) }
 
 // sqliteTime is how bun writes a time into SQLite.
 func sqliteTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.999999-07:00") }

@@ -587,7 +587,7 @@ func (rp *Replay) swapSQLite(ctx context.Context) error {
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DETACH DATABASE replay") //nolint:errcheck // best effort
 	// The swap rewrites whole tables in one transaction: a cache that
 	// holds them saves spilling pages to the WAL before the commit.
-	if _, err := conn.ExecContext(ctx, "PRAGMA cache_size = -1048576"); err != nil {
+	if err := rp.DB.SetCache(ctx, &conn, 1<<20); err != nil {
 		return err
 	}
 	defer rp.DB.SetCache(context.WithoutCancel(ctx), &conn, store.ReaderCacheKiB) //nolint:errcheck // back to the pool's
