@@ -245,13 +245,14 @@ var wideRows = rowSchema{
 	args: func(e *domain.Event, d *domain.TrackedData) rowArgs {
 		at := e.OccurredAt.UTC()
 		day := at.Truncate(24 * time.Hour)
+		project := "1" // the one project's key (store.ProjectKeys)
 		return rowArgs{
-			event:     []any{e.ID, e.ProjectID, d.Event, d.UserID, string(d.Properties), d.MessageID, d.KeyID, readmodel.StatusProcessed, at, at, at},
-			user:      []any{e.ProjectID, d.UserID, at, at, 1},
-			dayUser:   []any{e.ProjectID, day, d.UserID},
-			weekUser:  []any{e.ProjectID, d.UserID, day},
-			monthUser: []any{e.ProjectID, d.UserID, day},
-			typeDay:   []any{e.ProjectID, d.Event, d.UserID, day, at.UnixMicro(), at.UnixMicro()},
+			event:     []any{e.ID, project, d.Event, d.UserID, string(d.Properties), d.MessageID, d.KeyID, readmodel.StatusProcessed, at, at, at},
+			user:      []any{project, d.UserID, at, at, 1},
+			dayUser:   []any{project, day, d.UserID},
+			weekUser:  []any{project, d.UserID, day},
+			monthUser: []any{project, d.UserID, day},
+			typeDay:   []any{project, d.Event, d.UserID, day, at.UnixMicro(), at.UnixMicro()},
 		}
 	},
 }

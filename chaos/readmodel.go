@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
@@ -118,9 +119,20 @@ func pingReader(ctx context.Context, db *bun.DB, project string) (*reader, error
 
 func (r *reader) close() { r.db.Close() }
 
+// inProject is the condition that keeps the project's rows, its UUID the
+// argument. SQLite's event tables key a project by an integer from
+// project_keys (store.ProjectKeySQL); written out here, like the rows,
+// so the instrument does not move with the code.
+func (r *reader) inProject() string {
+	if r.db.Dialect().Name() == dialect.SQLite {
+		return "project_id = (SELECT key FROM project_keys WHERE project_id = ?)"
+	}
+	return "project_id = ?"
+}
+
 // countEvents is how many event rows the project has.
 func (r *reader) countEvents(ctx context.Context) (int64, error) {
-	n, err := r.db.NewSelect().Model((*eventRow)(nil)).Where("project_id = ?", r.project).Count(ctx)
+	n, err := r.db.NewSelect().Model((*eventRow)(nil)).Where(r.inProject(), r.project).Count(ctx)
 	return int64(n), err
 }
 
@@ -130,7 +142,7 @@ func (r *reader) statuses(ctx context.Context) (map[string]string, error) {
 		ID     string `bun:"id"`
 		Status string `bun:"status"`
 	}
-	if err := r.db.NewSelect().Table("events").Column("id", "status").Where("project_id = ?", r.project).
+	if err := r.db.NewSelect().Table("events").Column("id", "status").Where(r.inProject(), r.project).
 		Scan(ctx, &rows); err != nil {
 		return nil, fmt.Errorf("reading event statuses: %w", err)
 	}
@@ -164,7 +176,7 @@ func (r *reader) snapshot(ctx context.Context) (*snapshot, error) {
 		model any
 	}{{"events", &events}, {"end_users", &users}, {"event_counts_hourly", &hourly}, {"event_counts_daily", &daily},
 		{"daily_users", &dayUsers}, {"revenue_hourly", &revenue}, {"active_user_counts", &active}} {
-		if err := tx.NewSelect().Model(m.model).Where("project_id = ?", r.project).Scan(ctx); err != nil {
+		if err := tx.NewSelect().Model(m.model).Where(r.inProject(), r.project).Scan(ctx); err != nil {
 			return nil, fmt.Errorf("reading %s: %w", m.name, err)
 		}
 	}

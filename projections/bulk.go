@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -127,6 +128,12 @@ type eventsBulk struct {
 	hourly   map[hourKey]int64
 	typeDays typeDaysFold
 
+	// keys are the projects' keys in the tables (store.ProjectKeys), and
+	// newKeys those handed out by this build, written with its checkpoints.
+	keys    map[string]string
+	nextKey int64
+	newKeys []projectKey
+
 	users     map[bulkUserKey]*bulkUser
 	userOrder []bulkUserKey
 	aliases   map[bulkUserKey]*readmodel.EndUserAlias
@@ -159,6 +166,12 @@ func (p *Events) newBulk(ctx context.Context, db *store.DB, schema string, log *
 		seen: map[uuid.UUID]struct{}{}, seenStr: map[string]struct{}{}, bufIdx: map[string]*readmodel.Event{},
 		lateIdx: map[string]bool{}, orphans: map[string]outcome{}, hourly: map[hourKey]int64{}, typeDays: typeDaysFold{}, users: map[bulkUserKey]*bulkUser{}, aliases: map[bulkUserKey]*readmodel.EndUserAlias{},
 		out: make(chan []*readmodel.Event, n), done: make(chan error, n)}
+	if err := b.loadKeys(ctx); err != nil {
+		for _, w := range ws {
+			w.close()
+		}
+		return nil, err
+	}
 	// Rows are written while the next records decode. A writer that fails
 	// keeps draining, so flush never blocks; finish reports the error.
 	out := b.out
@@ -174,6 +187,47 @@ func (p *Events) newBulk(ctx context.Context, db *store.DB, schema string, log *
 		}()
 	}
 	return b, nil
+}
+
+// projectKey is a row of SQLite's project_keys.
+type projectKey struct {
+	Key       int64  `bun:"key"`
+	ProjectID string `bun:"project_id"`
+}
+
+// loadKeys reads the projects' keys the shadow holds (a copy of the live
+// ones, Replay.prepare); the build hands out the next ones itself, as the
+// only writer of the shadow.
+func (b *eventsBulk) loadKeys(ctx context.Context) error {
+	b.keys = map[string]string{}
+	if b.db.Dialect != store.SQLite {
+		return nil
+	}
+	var rows []projectKey
+	if err := b.db.NewRaw("SELECT key, project_id FROM project_keys").Scan(ctx, &rows); err != nil {
+		return fmt.Errorf("replay: reading project keys: %w", err)
+	}
+	for _, r := range rows {
+		b.keys[r.ProjectID] = strconv.FormatInt(r.Key, 10)
+		b.nextKey = max(b.nextKey, r.Key)
+	}
+	b.nextKey++
+	return nil
+}
+
+// projectKey is what the tables hold for project id (store.ProjectKeys).
+func (b *eventsBulk) projectKey(id string) string {
+	if b.db.Dialect != store.SQLite {
+		return id
+	}
+	k, ok := b.keys[id]
+	if !ok {
+		k = strconv.FormatInt(b.nextKey, 10)
+		b.keys[id] = k
+		b.newKeys = append(b.newKeys, projectKey{Key: b.nextKey, ProjectID: id})
+		b.nextKey++
+	}
+	return k
 }
 
 // stopWriters closes the rows' channel and waits for the writers.
@@ -386,6 +440,7 @@ func (b *eventsBulk) fold(ctx context.Context, env *bulkEnvelope) error {
 		}
 		e := domain.Event{ID: env.ID, Type: env.Type, ProjectID: env.ProjectID, OccurredAt: env.OccurredAt, ReceivedAt: env.ReceivedAt}
 		r := newTrackedRow(&e, &env.Data.TrackedData)
+		r.row.ProjectID = b.projectKey(r.row.ProjectID)
 		if o, ok := b.orphans[r.row.ID]; ok && r.row.Status == readmodel.StatusPending {
 			// Its outcome came first (Apply adopts it the same way).
 			setOutcome(&r.row, o)
@@ -509,6 +564,11 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		return err
 	}
 	return b.w.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if len(b.newKeys) > 0 {
+			if _, err := tx.NewInsert().Model(&b.newKeys).ModelTableExpr("project_keys").Exec(ctx); err != nil {
+				return fmt.Errorf("replay: storing project keys: %w", err)
+			}
+		}
 		if len(checkpoints) == 0 {
 			return nil
 		}

@@ -81,6 +81,9 @@ func (p *Events) Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []do
 	if err != nil {
 		return err
 	}
+	if err := b.keyProjects(ctx, tx); err != nil {
+		return err
+	}
 	inserted, err := insertEvents(ctx, tx, b.rows)
 	if err != nil {
 		return err
@@ -151,6 +154,29 @@ func decodeEvents(events []domain.Event) (*eventsBatch, error) {
 		}
 	}
 	return b, nil
+}
+
+// keyProjects puts in each row's ProjectID what the tables hold for its
+// project (store.ProjectKeys: the UUID, or SQLite's key). From here on the
+// fold runs on those, which is also what it reads back from the tables.
+// Outcomes keep the UUID: orphan_outcomes is not keyed.
+func (b *eventsBatch) keyProjects(ctx context.Context, tx bun.Tx) error {
+	var ids []string
+	seen := map[string]bool{}
+	for _, r := range b.rows {
+		if !seen[r.row.ProjectID] {
+			seen[r.row.ProjectID] = true
+			ids = append(ids, r.row.ProjectID)
+		}
+	}
+	keys, err := store.ProjectKeys(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
+	for _, r := range b.rows {
+		r.row.ProjectID = keys[r.row.ProjectID]
+	}
+	return nil
 }
 
 func (b *eventsBatch) addTracked(e *domain.Event) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -351,6 +352,10 @@ func (rp *Replay) prepare(ctx context.Context, indexes shadowIndexes) (*store.DB
 			shadow.Close()
 			return nil, nil, nil, err
 		}
+		if err := copyProjectKeys(ctx, rp.DB, shadow); err != nil {
+			shadow.Close()
+			return nil, nil, nil, err
+		}
 		if indexes == indexesLater {
 			if err := dropSecondaryIndexes(ctx, shadow, rp.Projection.Tables()); err != nil {
 				shadow.Close()
@@ -386,6 +391,51 @@ func (rp *Replay) prepare(ctx context.Context, indexes shadowIndexes) (*store.DB
 	return rp.DB, prelude, func() {
 		_, _ = rp.DB.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
 	}, nil
+}
+
+// copyProjectKeys gives a SQLite shadow the live projects' keys, first
+// handing one to every project the tenancy read model knows: the shadow
+// then keys the projects as the live tables do, and the swap copies its
+// rows as they are. A project the shadow meets that the live tables did
+// not know gets a key in the shadow, which the swap reconciles
+// (reconcileProjectKeys).
+func copyProjectKeys(ctx context.Context, live, shadow *store.DB) error {
+	if _, err := live.ExecContext(ctx, "INSERT INTO project_keys (project_id) SELECT id FROM projects WHERE true ORDER BY id "+
+		"ON CONFLICT (project_id) DO NOTHING"); err != nil {
+		return fmt.Errorf("replay: keying the projects: %w", err)
+	}
+	var keys []projectKey
+	if err := live.NewRaw("SELECT key, project_id FROM project_keys").Scan(ctx, &keys); err != nil {
+		return fmt.Errorf("replay: reading project keys: %w", err)
+	}
+	for chunk := range slices.Chunk(keys, insertChunk) {
+		if _, err := shadow.NewInsert().Model(&chunk).ModelTableExpr("project_keys").Exec(ctx); err != nil {
+			return fmt.Errorf("replay: copying project keys: %w", err)
+		}
+	}
+	return nil
+}
+
+// reconcileProjectKeys, in the swap's transaction, gives the live
+// project_keys the projects only the shadow (attached as replay) keyed,
+// and returns the SQL that maps a shadow key to the live one when the two
+// disagree on any project ("" when they agree, as they nearly always do:
+// only a project keyed on both sides since the replay began differs).
+func reconcileProjectKeys(ctx context.Context, tx bun.Tx) (string, error) {
+	if _, err := tx.ExecContext(ctx, "INSERT INTO main.project_keys (project_id) SELECT project_id FROM replay.project_keys "+
+		"WHERE true ORDER BY key ON CONFLICT (project_id) DO NOTHING"); err != nil {
+		return "", fmt.Errorf("replay: reconciling project keys: %w", err)
+	}
+	var differ int
+	if err := tx.NewRaw("SELECT count(*) FROM replay.project_keys AS r JOIN main.project_keys AS m "+
+		"ON m.project_id = r.project_id WHERE m.key <> r.key").Scan(ctx, &differ); err != nil {
+		return "", fmt.Errorf("replay: comparing project keys: %w", err)
+	}
+	if differ == 0 {
+		return "", nil
+	}
+	return "(SELECT m.key FROM replay.project_keys AS r JOIN main.project_keys AS m ON m.project_id = r.project_id " +
+		"WHERE r.key = s.project_id)", nil
 }
 
 // dropSecondaryIndexes leaves tables of a SQLite shadow with their
@@ -538,7 +588,11 @@ func swapPostgresTable(ctx context.Context, tx bun.Tx, schema, t string) error {
 // swapSQLiteTable replaces the live table t with the shadow's. Rows go
 // in without the secondary indexes, which are then built from them: far
 // cheaper than a B-tree insert per row.
-func (rp *Replay) swapSQLiteTable(ctx context.Context, tx bun.Tx, t string) error {
+//
+// remap, if not empty, is the SQL mapping the shadow's project keys to the
+// live ones (reconcileProjectKeys); it then replaces the keyed project_id
+// column of the rows copied.
+func (rp *Replay) swapSQLiteTable(ctx context.Context, tx bun.Tx, t, remap string) error {
 	var indexes []struct {
 		Name string `bun:"name"`
 		SQL  string `bun:"sql"`
@@ -551,7 +605,27 @@ func (rp *Replay) swapSQLiteTable(ctx context.Context, tx bun.Tx, t string) erro
 	for _, ix := range indexes {
 		stmts = append(stmts, fmt.Sprintf("DROP INDEX main.%q", ix.Name))
 	}
-	stmts = append(stmts, "DELETE FROM main."+t, "INSERT INTO main."+t+" SELECT * FROM replay."+t)
+	copyRows := "INSERT INTO main." + t + " SELECT * FROM replay." + t
+	if remap != "" {
+		var cols []struct {
+			Name string `bun:"name"`
+			Type string `bun:"type"`
+		}
+		if err := tx.NewRaw("SELECT name, type FROM pragma_table_info(?, 'replay')", t).Scan(ctx, &cols); err != nil {
+			return fmt.Errorf("replay: reading columns of %s: %w", t, err)
+		}
+		names := make([]string, len(cols))
+		values := make([]string, len(cols))
+		for i, c := range cols {
+			names[i], values[i] = c.Name, "s."+c.Name
+			if c.Name == "project_id" && strings.EqualFold(c.Type, "integer") {
+				values[i] = remap
+			}
+		}
+		copyRows = "INSERT INTO main." + t + " (" + strings.Join(names, ", ") + ") SELECT " + strings.Join(values, ", ") +
+			" FROM replay." + t + " AS s"
+	}
+	stmts = append(stmts, "DELETE FROM main."+t, copyRows)
 	for _, ix := range indexes {
 		create, ok := qualifyIndex(ix.SQL, ix.Name)
 		if !ok {
@@ -605,8 +679,12 @@ func (rp *Replay) swapSQLite(ctx context.Context) error {
 		if behind(toMap(live), toMap(sh)) {
 			return errBehind
 		}
+		remap, err := reconcileProjectKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
 		for _, t := range rp.Projection.Tables() {
-			if err := rp.swapSQLiteTable(ctx, tx, t); err != nil {
+			if err := rp.swapSQLiteTable(ctx, tx, t, remap); err != nil {
 				return err
 			}
 		}

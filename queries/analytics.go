@@ -169,7 +169,7 @@ func (q *Queries) EventCounts(ctx context.Context, projectID string, types []str
 			Count     int64     `bun:"count"`
 		}
 		s := q.idb.NewSelect().Table(table).ColumnExpr("event_type, ? AS at, count", bun.Ident(column)).
-			Where("project_id = ?", projectID).Where("? >= ?", bun.Ident(column), starts[0].UTC()).
+			Where(q.inProject(), projectID).Where("? >= ?", bun.Ident(column), starts[0].UTC()).
 			Where("? < ?", bun.Ident(column), end.UTC())
 		if len(types) > 0 {
 			s = s.Where("event_type IN (?)", bun.In(types))
@@ -202,7 +202,7 @@ func (q *Queries) EventCounts(ctx context.Context, projectID string, types []str
 // events selects the counted (not rejected) events of a project in
 // [from, to).
 func (q *Queries) events(projectID string, from, to time.Time) *bun.SelectQuery {
-	return q.idb.NewSelect().Table("events").Where("project_id = ?", projectID).Where("NOT rejected").
+	return q.idb.NewSelect().Table("events").Where(q.inProject(), projectID).Where("NOT rejected").
 		Where("occurred_at >= ?", from.UTC()).Where("occurred_at < ?", to.UTC())
 }
 
@@ -226,7 +226,7 @@ func (q *Queries) UniqueUsers(ctx context.Context, projectID string, r Range) ([
 			Users int64     `bun:"users"`
 		}
 		if err := q.idb.NewSelect().Table("active_user_counts").Column("period_start", "users").
-			Where("project_id = ?", projectID).Where("period = ?", string(r.Bucket)).
+			Where(q.inProject(), projectID).Where("period = ?", string(r.Bucket)).
 			Where("period_start >= ?", starts[0].UTC()).Where("period_start < ?", end.UTC()).
 			Scan(ctx, &rows); err != nil {
 			return nil, nil, fmt.Errorf("reading active users: %w", err)
@@ -302,7 +302,7 @@ func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time
 		if !a.Before(b) && !c.Before(d) {
 			return nil
 		}
-		return q.idb.NewSelect().Table("events").Where("project_id = ?", projectID).Where("NOT rejected").
+		return q.idb.NewSelect().Table("events").Where(q.inProject(), projectID).Where("NOT rejected").
 			WhereGroup(" AND ", func(s *bun.SelectQuery) *bun.SelectQuery {
 				if a.Before(b) {
 					s = s.WhereOr("occurred_at >= ? AND occurred_at < ?", a, b)
@@ -314,9 +314,9 @@ func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time
 			})
 	}
 	counted := q.idb.NewSelect().Table("event_counts_daily").ColumnExpr("event_type AS type, count AS n").
-		Where("project_id = ?", projectID).Where("day >= ?", d0).Where("day < ?", d1).
+		Where(q.inProject(), projectID).Where("day >= ?", d0).Where("day < ?", d1).
 		UnionAll(q.idb.NewSelect().Table("event_counts_hourly").ColumnExpr("event_type AS type, count AS n").
-			Where("project_id = ?", projectID).WhereGroup(" AND ", func(s *bun.SelectQuery) *bun.SelectQuery {
+			Where(q.inProject(), projectID).WhereGroup(" AND ", func(s *bun.SelectQuery) *bun.SelectQuery {
 			return s.Where("bucket_start >= ? AND bucket_start < ?", h0, d0).WhereOr("bucket_start >= ? AND bucket_start < ?", d1, h1)
 		}))
 	if edges := between(from, h0, h1, to); edges != nil {
@@ -346,7 +346,7 @@ func (q *Queries) TopEvents(ctx context.Context, projectID string, from, to time
 		Users int64  `bun:"users"`
 	}
 	if err := q.idb.NewSelect().Table("daily_event_users").ColumnExpr("event_type AS type, COUNT(*) AS users").
-		Where("project_id = ?", projectID).Where("event_type IN (?)", bun.In(ranked)).
+		Where(q.inProject(), projectID).Where("event_type IN (?)", bun.In(ranked)).
 		Where("day >= ?", from.Truncate(24*time.Hour)).Where("day <= ?", to.Truncate(24*time.Hour)).
 		Where("last_at >= ?", fromUS).Where("first_at < ?", toUS).Where("(prev_last_at IS NULL OR prev_last_at < ?)", fromUS).
 		GroupExpr("event_type").Scan(ctx, &users); err != nil {
@@ -426,7 +426,7 @@ func (q *Queries) Revenue(ctx context.Context, projectID string, r Range) ([]tim
 			Count       int64     `bun:"count"`
 		}
 		if err := q.idb.NewSelect().Table("revenue_hourly").Column("currency", "bucket_start", "amount", "count").
-			Where("project_id = ?", projectID).Where("bucket_start >= ?", starts[0].UTC()).
+			Where(q.inProject(), projectID).Where("bucket_start >= ?", starts[0].UTC()).
 			Where("bucket_start < ?", end.UTC()).Scan(ctx, &rows); err != nil {
 			return nil, nil, fmt.Errorf("reading revenue: %w", err)
 		}
@@ -581,7 +581,7 @@ type firstSeenUser struct {
 func (q *Queries) firstSeen(ctx context.Context, projectID string, from, to time.Time) ([]firstSeenUser, error) {
 	var users []firstSeenUser
 	if err := q.idb.NewSelect().Table("end_users").Column("external_id", "first_seen_at").
-		Where("project_id = ?", projectID).Where("first_seen_at >= ?", from).Where("first_seen_at < ?", to).
+		Where(q.inProject(), projectID).Where("first_seen_at >= ?", from).Where("first_seen_at < ?", to).
 		Scan(ctx, &users); err != nil {
 		return nil, fmt.Errorf("reading cohorts: %w", err)
 	}
@@ -624,7 +624,7 @@ func (q *Queries) weeklyActivity(ctx context.Context, projectID string, cohortOf
 	for chunk := range slices.Chunk(ids, 500) {
 		var rows []dayActive
 		if err := q.idb.NewSelect().Table("weekly_users").ColumnExpr("week AS day, distinct_id").
-			Where("project_id = ?", projectID).Where("distinct_id IN (?)", bun.In(chunk)).
+			Where(q.inProject(), projectID).Where("distinct_id IN (?)", bun.In(chunk)).
 			Where("week >= ?", from).Where("week < ?", to).Scan(ctx, &rows); err != nil {
 			return nil, fmt.Errorf("reading activity: %w", err)
 		}
@@ -637,7 +637,7 @@ func (q *Queries) weeklyActivity(ctx context.Context, projectID string, cohortOf
 func (q *Queries) dailyActivity(ctx context.Context, projectID string, from, to time.Time) ([]dayActive, error) {
 	var active []dayActive
 	if err := q.idb.NewSelect().Table("daily_users").Column("day", "distinct_id").
-		Where("project_id = ?", projectID).Where("day >= ?", from).Where("day < ?", to).
+		Where(q.inProject(), projectID).Where("day >= ?", from).Where("day < ?", to).
 		Scan(ctx, &active); err != nil {
 		return nil, fmt.Errorf("reading activity: %w", err)
 	}

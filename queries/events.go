@@ -85,7 +85,7 @@ func (q *Queries) Events(ctx context.Context, projectID string, f EventFilter, p
 	}
 	limit := limitOf(p)
 	rows := make([]readmodel.Event, 0, limit+1)
-	s := q.idb.NewSelect().Model(&rows).Where("project_id = ?", projectID)
+	s := q.idb.NewSelect().Model(&rows).Where(q.inProject(), projectID)
 	if len(f.Types) == 1 {
 		s = s.Where("type = ?", f.Types[0])
 	} else if len(f.Types) > 1 {
@@ -112,6 +112,9 @@ func (q *Queries) Events(ctx context.Context, projectID string, f EventFilter, p
 	if err := s.OrderExpr("occurred_at DESC, id DESC").Limit(int64(limit) + 1).Scan(ctx); err != nil {
 		return nil, "", fmt.Errorf("listing events: %w", err)
 	}
+	for i := range rows {
+		rows[i].ProjectID = projectID // the column holds its key
+	}
 	next := ""
 	if len(rows) > limit {
 		rows = rows[:limit]
@@ -134,7 +137,7 @@ func (q *Queries) EndUsers(ctx context.Context, projectID string, f UserFilter, 
 	}
 	limit := limitOf(p)
 	rows := make([]readmodel.EndUser, 0, limit+1)
-	s := q.idb.NewSelect().Model(&rows).Where("project_id = ?", projectID)
+	s := q.idb.NewSelect().Model(&rows).Where(q.inProject(), projectID)
 	if f.Prefix != "" {
 		// Range instead of LIKE: no escaping of %/_ and it uses the key.
 		s = s.Where("external_id >= ?", f.Prefix).Where("external_id < ?", f.Prefix+"\U0010FFFF")
@@ -144,6 +147,9 @@ func (q *Queries) EndUsers(ctx context.Context, projectID string, f UserFilter, 
 	}
 	if err := s.OrderExpr("last_seen_at DESC, external_id DESC").Limit(int64(limit) + 1).Scan(ctx); err != nil {
 		return nil, "", fmt.Errorf("listing end users: %w", err)
+	}
+	for i := range rows {
+		rows[i].ProjectID = projectID // the column holds its key
 	}
 	next := ""
 	if len(rows) > limit {
@@ -158,7 +164,7 @@ func (q *Queries) EndUsers(ctx context.Context, projectID string, f UserFilter, 
 func (q *Queries) Aliases(ctx context.Context, projectID, externalID string) ([]string, error) {
 	var ids []string
 	err := q.idb.NewSelect().Model((*readmodel.EndUserAlias)(nil)).Column("anonymous_id").
-		Where("project_id = ?", projectID).Where("external_id = ?", externalID).
+		Where(q.inProject(), projectID).Where("external_id = ?", externalID).
 		OrderExpr("linked_at, anonymous_id").Scan(ctx, &ids)
 	if err != nil {
 		return nil, fmt.Errorf("listing aliases: %w", err)

@@ -8,6 +8,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/gamify/boost/readmodel"
+	"github.com/gamify/boost/store"
 )
 
 // Checkpoints returns every projection's next offset per partition: with
@@ -27,7 +28,7 @@ func (q *Queries) FailedSince(ctx context.Context, projectIDs []string, since ti
 		return 0, nil
 	}
 	n, err := q.idb.NewSelect().Model((*readmodel.Event)(nil)).
-		Where("project_id IN (?)", bun.In(projectIDs)).Where("occurred_at >= ?", since.UTC()).
+		Where("project_id IN "+store.ProjectKeysSQL(q.idb, "(?)"), bun.In(projectIDs)).Where("occurred_at >= ?", since.UTC()).
 		Where("status = ?", readmodel.StatusFailed).Count(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("counting failed events: %w", err)

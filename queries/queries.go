@@ -179,16 +179,23 @@ func (q *Queries) APIKeyByHash(ctx context.Context, hash string) (*readmodel.API
 // Event returns one event of a project.
 func (q *Queries) Event(ctx context.Context, projectID, eventID string) (*readmodel.Event, error) {
 	var e readmodel.Event
-	err := q.idb.NewSelect().Model(&e).Where("id = ?", eventID).Where("project_id = ?", projectID).Scan(ctx)
+	err := q.idb.NewSelect().Model(&e).Where("id = ?", eventID).Where(q.inProject(), projectID).Scan(ctx)
+	e.ProjectID = projectID // the column holds its key
 	return &e, one(err)
 }
 
 // EndUser returns one end user of a project.
 func (q *Queries) EndUser(ctx context.Context, projectID, externalID string) (*readmodel.EndUser, error) {
 	var u readmodel.EndUser
-	err := q.idb.NewSelect().Model(&u).Where("project_id = ?", projectID).Where("external_id = ?", externalID).Scan(ctx)
+	err := q.idb.NewSelect().Model(&u).Where(q.inProject(), projectID).Where("external_id = ?", externalID).Scan(ctx)
+	u.ProjectID = projectID // the column holds its key
 	return &u, one(err)
 }
+
+// inProject is the condition on a read model table's project_id that
+// keeps one project's rows, given the project's UUID as its argument: the
+// events projection's tables key a project as store.ProjectKeySQL says.
+func (q *Queries) inProject() string { return "project_id = " + store.ProjectKeySQL(q.idb, "?") }
 
 // DB is what these queries run on: the database, or InProject's
 // transaction. Tests use it to show what a raw query can see.

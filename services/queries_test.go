@@ -10,6 +10,7 @@ import (
 
 	"github.com/gamify/boost/internal/testenv"
 	"github.com/gamify/boost/services"
+	"github.com/gamify/boost/store"
 )
 
 func TestEventAndUserQueries(t *testing.T) {
@@ -27,7 +28,7 @@ func TestEventAndUserQueries(t *testing.T) {
 			t.Fatalf("batch: %d %s", r.Status, r.Body)
 		}
 		waitUntil(t, 20*time.Second, "events projected", func() bool {
-			return nd.countRows("SELECT count(*) FROM events WHERE project_id = ? AND status = 'processed'", tn.project) == 30
+			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?")+" AND status = 'processed'", tn.project) == 30
 		})
 		list := func(query string) map[string]any {
 			return nd.admin("GET", "/v1/projects/"+tn.project+"/events?"+query, "", http.StatusOK)

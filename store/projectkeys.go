@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+)
+
+// SQLite's hot tables (the events projection's) key a project by a small
+// integer, which project_keys hands out, instead of its UUID: the project
+// is the first column of every key of every one of them, and the integer
+// makes their rows and index entries a third shorter (bench/narrowings.go).
+// PostgreSQL's keep the UUID. Everything outside the read model speaks
+// UUIDs; the two functions below are the only translation.
+//
+// A key is only ever added, never changed or removed, and no replay
+// rebuilds project_keys (a replay's shadow file copies it and gives back
+// what it added, projections.Replay), so a key read once stays right.
+
+// ProjectKeySQL is the SQL for the value a hot table's project_id column
+// holds for the project whose UUID is the placeholder arg ("?", or a
+// list's "(?)" after IN): the UUID itself on PostgreSQL, its key on
+// SQLite. A project with no key matches no row.
+func ProjectKeySQL(idb bun.IDB, arg string) string {
+	if idb.Dialect().Name() != dialect.SQLite {
+		return arg
+	}
+	return "(SELECT key FROM project_keys WHERE project_id = " + arg + ")"
+}
+
+// ProjectKeysSQL is ProjectKeySQL for a list: the SQL after IN for the
+// projects whose UUIDs are the list placeholder arg.
+func ProjectKeysSQL(idb bun.IDB, arg string) string {
+	if idb.Dialect().Name() != dialect.SQLite {
+		return arg
+	}
+	return "(SELECT key FROM project_keys WHERE project_id IN " + arg + ")"
+}
+
+// ProjectKeys returns, for each project UUID in ids, what the hot tables'
+// project_id holds for it, as a string the columns take: the UUID on
+// PostgreSQL, and on SQLite its key in decimal, handed out here to a
+// project that has none. The column's integer affinity stores the decimal
+// as the integer, and reading the column back into a string gives the
+// same decimal, so the events projection's fold runs on these strings
+// alone. On SQLite it writes within idb: called in a transaction, a key it
+// hands out lasts only if the transaction commits, so callers must not
+// keep the answer beyond it.
+func ProjectKeys(ctx context.Context, idb bun.IDB, ids []string) (map[string]string, error) {
+	keys := make(map[string]string, len(ids))
+	if idb.Dialect().Name() != dialect.SQLite {
+		for _, id := range ids {
+			keys[id] = id
+		}
+		return keys, nil
+	}
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	if len(ids) == 0 {
+		return keys, nil
+	}
+	read := func() error {
+		var rows []struct {
+			Key       int64  `bun:"key"`
+			ProjectID string `bun:"project_id"`
+		}
+		if err := idb.NewRaw("SELECT key, project_id FROM project_keys WHERE project_id IN (?)", bun.In(ids)).
+			Scan(ctx, &rows); err != nil {
+			return fmt.Errorf("store: reading project keys: %w", err)
+		}
+		for _, r := range rows {
+			keys[r.ProjectID] = strconv.FormatInt(r.Key, 10)
+		}
+		return nil
+	}
+	if err := read(); err != nil {
+		return nil, err
+	}
+	if len(keys) == len(ids) {
+		return keys, nil
+	}
+	for _, id := range ids {
+		if _, ok := keys[id]; ok {
+			continue
+		}
+		if _, err := idb.NewRaw("INSERT INTO project_keys (project_id) VALUES (?) ON CONFLICT (project_id) DO NOTHING", id).
+			Exec(ctx); err != nil {
+			return nil, fmt.Errorf("store: handing out a project key: %w", err)
+		}
+	}
+	if err := read(); err != nil {
+		return nil, err
+	}
+	if len(keys) != len(ids) {
+		return nil, fmt.Errorf("store: %d of %d projects got no key", len(ids)-len(keys), len(ids))
+	}
+	return keys, nil
+}
