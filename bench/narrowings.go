@@ -16,14 +16,19 @@ import (
 )
 
 // narrowing is one way of storing the hot tables' keys more narrowly; the
-// tables, indexes and rows stay today's (store/migrations/sqlite), only
-// the columns' types change, so each narrowing's gain can be read alone.
+// tables, indexes and rows stay those of the schema before project keys
+// (store/migrations/sqlite up to 20261204000300), only the columns' types
+// change, so each narrowing's gain can be read alone. The project as an
+// integer is what 20261207000100 adopted.
 type narrowing struct {
 	name string
 	// blobID stores the event id as 16 bytes instead of 36 characters.
 	blobID bool
 	// intProject stores a surrogate integer for the project.
 	intProject bool
+	// blobProject stores the project's UUID as its 16 bytes: narrower
+	// than its 36 characters, and needing no dictionary.
+	blobProject bool
 	// intKeys stores surrogate integers for the project, event type, user
 	// and key.
 	intKeys bool
@@ -32,10 +37,12 @@ type narrowing struct {
 }
 
 var narrowings = []narrowing{
-	{name: "today's types"},
+	{name: "text project UUID (before 12-07)"},
 	{name: "event id as 16 bytes", blobID: true},
 	{name: "times as int64 µs", intTimes: true},
 	{name: "project as an integer", intProject: true},
+	{name: "project as 16 bytes", blobProject: true},
+	{name: "project as 16 bytes + times", blobProject: true, intTimes: true},
 	{name: "project + times", intProject: true, intTimes: true},
 	{name: "project, type, user, key as integers", intKeys: true},
 	{name: "those + times", intKeys: true, intTimes: true},
@@ -50,6 +57,9 @@ func (n narrowing) schema() []string {
 	}
 	if n.intProject || n.intKeys {
 		project = "integer"
+	}
+	if n.blobProject {
+		project = "blob"
 	}
 	if n.intKeys {
 		key = "integer"
@@ -104,6 +114,10 @@ func (n narrowing) rows() rowSchema {
 		}
 		if n.intProject || n.intKeys {
 			project = 1
+		}
+		if n.blobProject {
+			u := uuid.MustParse(e.ProjectID)
+			project = u[:]
 		}
 		if n.intKeys {
 			var u, t int64
