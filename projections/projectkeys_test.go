@@ -15,7 +15,7 @@ import (
 // A SQLite replay's shadow copies the live projects' keys, but a project
 // keyed on both sides after the copy gets different keys: the swap must
 // give the shadow's rows the live key, or the project's rows would read
-// as another's.
+// as another's. Both the replay and Apply write integers.
 func TestReplayReconcilesProjectKeys(t *testing.T) {
 	env := testenv.Start(t, testenv.Embedded)
 	env.Migrate(t.Context())
@@ -60,6 +60,14 @@ func TestReplayReconcilesProjectKeys(t *testing.T) {
 	for _, tbl := range readTables {
 		if tbl == "orphan_outcomes" {
 			continue
+		}
+		// Nothing checks the column's type but this: a UUID written by
+		// mistake would be stored as text and match no query.
+		for _, db := range []*store.DB{live, applied} {
+			var text int
+			if err := db.NewRaw("SELECT count(*) FROM "+tbl+" WHERE typeof(project_id) <> 'integer'").Scan(t.Context(), &text); err != nil || text != 0 {
+				t.Fatalf("%s: %d rows not keyed by an integer (%v)", tbl, text, err)
+			}
 		}
 		if len(exp[tbl]) == 0 {
 			t.Fatalf("%s is empty: the comparison proves nothing", tbl)

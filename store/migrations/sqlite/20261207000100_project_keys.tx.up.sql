@@ -32,7 +32,7 @@ ORDER BY 1;
 
 CREATE TABLE events_keyed (
     id                text        PRIMARY KEY,
-    project_id integer NOT NULL CHECK (typeof(project_id) = 'integer'),
+    project_id integer NOT NULL,
     type              text        NOT NULL,
     user_id           text,
     anonymous_id      text,
@@ -82,7 +82,7 @@ CREATE INDEX events_project_user_time_idx ON events (project_id, user_id, occurr
 --bun:split
 
 CREATE TABLE end_users_keyed (
-    project_id integer NOT NULL CHECK (typeof(project_id) = 'integer'),
+    project_id integer NOT NULL,
     external_id    text        NOT NULL,
     traits         text        NOT NULL DEFAULT '{}',
     trait_versions text        NOT NULL DEFAULT '{}',
@@ -117,7 +117,7 @@ CREATE INDEX end_users_project_last_seen_idx ON end_users (project_id, last_seen
 --bun:split
 
 CREATE TABLE end_user_aliases_keyed (
-    project_id integer NOT NULL CHECK (typeof(project_id) = 'integer'),
+    project_id integer NOT NULL,
     anonymous_id  text        NOT NULL,
     external_id   text        NOT NULL,
     linked_at     timestamp   NOT NULL,
@@ -145,7 +145,7 @@ CREATE INDEX end_user_aliases_user_idx ON end_user_aliases (project_id, external
 --bun:split
 
 CREATE TABLE event_counts_hourly_keyed (
-    project_id integer NOT NULL CHECK (typeof(project_id) = 'integer'),
+    project_id integer NOT NULL,
     event_type   text        NOT NULL,
     bucket_start timestamp   NOT NULL,
     count        bigint      NOT NULL,
@@ -173,7 +173,7 @@ CREATE INDEX event_counts_hourly_time_idx ON event_counts_hourly (project_id, bu
 --bun:split
 
 CREATE TABLE daily_users_keyed (
-    project_id integer NOT NULL CHECK (typeof(project_id) = 'integer'),
+    project_id integer NOT NULL,
     day         text  NOT NULL,
     distinct_id text  NOT NULL,
     PRIMARY KEY (project_id, day, distinct_id)
@@ -196,7 +196,7 @@ ALTER TABLE daily_users_keyed RENAME TO daily_users;
 --bun:split
 
 CREATE TABLE revenue_hourly_keyed (
-    project_id integer NOT NULL CHECK (typeof(project_id) = 'integer'),
+    project_id integer NOT NULL,
     currency     text        NOT NULL,
     bucket_start timestamp   NOT NULL,
     amount       bigint      NOT NULL,
@@ -221,7 +221,7 @@ ALTER TABLE revenue_hourly_keyed RENAME TO revenue_hourly;
 --bun:split
 
 CREATE TABLE event_counts_daily_keyed (
-    project_id integer NOT NULL CHECK (typeof(project_id) = 'integer'),
+    project_id integer NOT NULL,
     event_type text   NOT NULL,
     day        text   NOT NULL,
     count      bigint NOT NULL,
@@ -249,7 +249,7 @@ CREATE INDEX event_counts_daily_time_idx ON event_counts_daily (project_id, day)
 --bun:split
 
 CREATE TABLE daily_event_users_keyed (
-    project_id integer NOT NULL CHECK (typeof(project_id) = 'integer'),
+    project_id integer NOT NULL,
     event_type   text   NOT NULL,
     distinct_id  text   NOT NULL,
     day          text   NOT NULL,
@@ -280,7 +280,7 @@ CREATE INDEX daily_event_users_range_idx ON daily_event_users (project_id, event
 --bun:split
 
 CREATE TABLE weekly_users_keyed (
-    project_id integer NOT NULL CHECK (typeof(project_id) = 'integer'),
+    project_id integer NOT NULL,
     distinct_id text NOT NULL,
     week        text NOT NULL,
     PRIMARY KEY (project_id, distinct_id, week)
@@ -303,7 +303,7 @@ ALTER TABLE weekly_users_keyed RENAME TO weekly_users;
 --bun:split
 
 CREATE TABLE monthly_users_keyed (
-    project_id integer NOT NULL CHECK (typeof(project_id) = 'integer'),
+    project_id integer NOT NULL,
     distinct_id text NOT NULL,
     month       text NOT NULL,
     PRIMARY KEY (project_id, distinct_id, month)
@@ -326,7 +326,7 @@ ALTER TABLE monthly_users_keyed RENAME TO monthly_users;
 --bun:split
 
 CREATE TABLE active_user_counts_keyed (
-    project_id integer NOT NULL CHECK (typeof(project_id) = 'integer'),
+    project_id integer NOT NULL,
     period       text   NOT NULL,
     period_start text   NOT NULL,
     users        bigint NOT NULL,
