@@ -132,7 +132,7 @@ type eventsBulk struct {
 	// newKeys those handed out by this build, written with its checkpoints.
 	keys    map[string]string
 	nextKey int64
-	newKeys []projectKey
+	newKeys []readmodel.ProjectKey
 
 	users     map[bulkUserKey]*bulkUser
 	userOrder []bulkUserKey
@@ -189,12 +189,6 @@ func (p *Events) newBulk(ctx context.Context, db *store.DB, schema string, log *
 	return b, nil
 }
 
-// projectKey is a row of SQLite's project_keys.
-type projectKey struct {
-	Key       int64  `bun:"key"`
-	ProjectID string `bun:"project_id"`
-}
-
 // loadKeys reads the projects' keys the shadow holds (a copy of the live
 // ones, Replay.prepare); the build hands out the next ones itself, as the
 // only writer of the shadow.
@@ -203,8 +197,8 @@ func (b *eventsBulk) loadKeys(ctx context.Context) error {
 	if b.db.Dialect != store.SQLite {
 		return nil
 	}
-	var rows []projectKey
-	if err := b.db.NewRaw("SELECT key, project_id FROM project_keys").Scan(ctx, &rows); err != nil {
+	var rows []readmodel.ProjectKey
+	if err := b.db.NewSelect().Model(&rows).Scan(ctx); err != nil {
 		return fmt.Errorf("replay: reading project keys: %w", err)
 	}
 	for _, r := range rows {
@@ -224,7 +218,7 @@ func (b *eventsBulk) projectKey(id string) string {
 	if !ok {
 		k = strconv.FormatInt(b.nextKey, 10)
 		b.keys[id] = k
-		b.newKeys = append(b.newKeys, projectKey{Key: b.nextKey, ProjectID: id})
+		b.newKeys = append(b.newKeys, readmodel.ProjectKey{Key: b.nextKey, ProjectID: id})
 		b.nextKey++
 	}
 	return k
@@ -565,7 +559,7 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 	}
 	return b.w.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if len(b.newKeys) > 0 {
-			if _, err := tx.NewInsert().Model(&b.newKeys).ModelTableExpr("project_keys").Exec(ctx); err != nil {
+			if _, err := tx.NewInsert().Model(&b.newKeys).Exec(ctx); err != nil {
 				return fmt.Errorf("replay: storing project keys: %w", err)
 			}
 		}

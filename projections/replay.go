@@ -404,12 +404,12 @@ func copyProjectKeys(ctx context.Context, live, shadow *store.DB) error {
 		"ON CONFLICT (project_id) DO NOTHING"); err != nil {
 		return fmt.Errorf("replay: keying the projects: %w", err)
 	}
-	var keys []projectKey
-	if err := live.NewRaw("SELECT key, project_id FROM project_keys").Scan(ctx, &keys); err != nil {
+	var keys []readmodel.ProjectKey
+	if err := live.NewSelect().Model(&keys).Scan(ctx); err != nil {
 		return fmt.Errorf("replay: reading project keys: %w", err)
 	}
 	for chunk := range slices.Chunk(keys, insertChunk) {
-		if _, err := shadow.NewInsert().Model(&chunk).ModelTableExpr("project_keys").Exec(ctx); err != nil {
+		if _, err := shadow.NewInsert().Model(&chunk).Exec(ctx); err != nil {
 			return fmt.Errorf("replay: copying project keys: %w", err)
 		}
 	}

@@ -165,3 +165,12 @@ type OrphanOutcome struct {
 	Reason    *string   `bun:"reason"`
 	At        time.Time `bun:"at,notnull"`
 }
+
+// ProjectKey is the integer SQLite's event tables key a project by
+// (store.ProjectKeys); PostgreSQL's key it by its UUID.
+type ProjectKey struct {
+	bun.BaseModel `bun:"table:project_keys,alias:project_keys"`
+
+	Key       int64  `bun:"key,pk"`
+	ProjectID string `bun:"project_id,notnull"`
+}

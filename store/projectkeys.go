@@ -8,6 +8,8 @@ import (
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
+
+	"github.com/gamify/boost/readmodel"
 )
 
 // SQLite's hot tables (the events projection's) key a project by a small
@@ -63,12 +65,8 @@ func ProjectKeys(ctx context.Context, idb bun.IDB, ids []string) (map[string]str
 		return keys, nil
 	}
 	read := func() error {
-		var rows []struct {
-			Key       int64  `bun:"key"`
-			ProjectID string `bun:"project_id"`
-		}
-		if err := idb.NewRaw("SELECT key, project_id FROM project_keys WHERE project_id IN (?)", bun.In(ids)).
-			Scan(ctx, &rows); err != nil {
+		var rows []readmodel.ProjectKey
+		if err := idb.NewSelect().Model(&rows).Where("project_id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
 			return fmt.Errorf("store: reading project keys: %w", err)
 		}
 		for _, r := range rows {
