@@ -38,7 +38,7 @@ func TestEventAndUserQueries(t *testing.T) {
 		// every original event once, in order.
 		seen := map[string]bool{}
 		var last string
-		cursor := ""
+		cursor, late := "", 0
 		for page := 0; ; page++ {
 			m := list("limit=7&cursor=" + url.QueryEscape(cursor))
 			for _, e := range data(t, m) {
@@ -52,6 +52,7 @@ func TestEventAndUserQueries(t *testing.T) {
 				last = str(e, "occurredAt")
 			}
 			nd.track(tn.sk, fmt.Sprintf(`{"event":"late","userId":"x","timestamp":"%s"}`, base.Add(-time.Hour).Format(time.RFC3339)))
+			late++
 			next, ok := m["nextCursor"].(string)
 			if !ok {
 				break
@@ -75,6 +76,12 @@ func TestEventAndUserQueries(t *testing.T) {
 			}
 		}
 
+		// The late events made user x; the list below counts it only once
+		// they are projected.
+		waitUntil(t, 20*time.Second, "late events projected", func() bool {
+			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?")+
+				" AND type = 'late' AND status = 'processed'", tn.project) == late
+		})
 		users := data(t, nd.admin("GET", "/v1/projects/"+tn.project+"/users?limit=1000", "", http.StatusOK))
 		if len(users) != 5 { // user-0..3 and x
 			t.Fatalf("%d users: %v", len(users), users)
