@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -128,11 +127,9 @@ type eventsBulk struct {
 	hourly   map[hourKey]int64
 	typeDays typeDaysFold
 
-	// keys are the projects' keys in the tables (store.ProjectKeys), and
-	// newKeys those handed out by this build, written with its checkpoints.
-	keys    map[string]string
-	nextKey int64
-	newKeys []readmodel.ProjectKey
+	// keys are the projects' keys in the tables (store.ProjectKeys), as
+	// the build met them.
+	keys map[string]string
 
 	users     map[bulkUserKey]*bulkUser
 	userOrder []bulkUserKey
@@ -165,13 +162,7 @@ func (p *Events) newBulk(ctx context.Context, db *store.DB, schema string, log *
 	b := &eventsBulk{p: p, db: db, schema: schema, log: log, w: ws[0], ws: ws, progress: progress, setAside: setAside,
 		seen: map[uuid.UUID]struct{}{}, seenStr: map[string]struct{}{}, bufIdx: map[string]*readmodel.Event{},
 		lateIdx: map[string]bool{}, orphans: map[string]outcome{}, hourly: map[hourKey]int64{}, typeDays: typeDaysFold{}, users: map[bulkUserKey]*bulkUser{}, aliases: map[bulkUserKey]*readmodel.EndUserAlias{},
-		out: make(chan []*readmodel.Event, n), done: make(chan error, n)}
-	if err := b.loadKeys(ctx); err != nil {
-		for _, w := range ws {
-			w.close()
-		}
-		return nil, err
-	}
+		keys: map[string]string{}, out: make(chan []*readmodel.Event, n), done: make(chan error, n)}
 	// Rows are written while the next records decode. A writer that fails
 	// keeps draining, so flush never blocks; finish reports the error.
 	out := b.out
@@ -189,39 +180,20 @@ func (p *Events) newBulk(ctx context.Context, db *store.DB, schema string, log *
 	return b, nil
 }
 
-// loadKeys reads the projects' keys the shadow holds (a copy of the live
-// ones, Replay.prepare); the build hands out the next ones itself, as the
-// only writer of the shadow.
-func (b *eventsBulk) loadKeys(ctx context.Context) error {
-	b.keys = map[string]string{}
-	if b.db.Dialect != store.SQLite {
-		return nil
+// projectKey is what the tables hold for project id. store.ProjectKeys
+// hands a SQLite key out in a transaction of its own, committed at once
+// (the shadow is dropped whole if the build fails), so the build can keep
+// it.
+func (b *eventsBulk) projectKey(ctx context.Context, id string) (string, error) {
+	if k, ok := b.keys[id]; ok {
+		return k, nil
 	}
-	var rows []readmodel.ProjectKey
-	if err := b.db.NewSelect().Model(&rows).Scan(ctx); err != nil {
-		return fmt.Errorf("replay: reading project keys: %w", err)
+	keys, err := store.ProjectKeys(ctx, b.db.DB, []string{id})
+	if err != nil {
+		return "", fmt.Errorf("replay: %w", err)
 	}
-	for _, r := range rows {
-		b.keys[r.ProjectID] = strconv.FormatInt(r.Key, 10)
-		b.nextKey = max(b.nextKey, r.Key)
-	}
-	b.nextKey++
-	return nil
-}
-
-// projectKey is what the tables hold for project id (store.ProjectKeys).
-func (b *eventsBulk) projectKey(id string) string {
-	if b.db.Dialect != store.SQLite {
-		return id
-	}
-	k, ok := b.keys[id]
-	if !ok {
-		k = strconv.FormatInt(b.nextKey, 10)
-		b.keys[id] = k
-		b.newKeys = append(b.newKeys, readmodel.ProjectKey{Key: b.nextKey, ProjectID: id})
-		b.nextKey++
-	}
-	return k
+	b.keys[id] = keys[id]
+	return keys[id], nil
 }
 
 // stopWriters closes the rows' channel and waits for the writers.
@@ -434,7 +406,11 @@ func (b *eventsBulk) fold(ctx context.Context, env *bulkEnvelope) error {
 		}
 		e := domain.Event{ID: env.ID, Type: env.Type, ProjectID: env.ProjectID, OccurredAt: env.OccurredAt, ReceivedAt: env.ReceivedAt}
 		r := newTrackedRow(&e, &env.Data.TrackedData)
-		r.row.ProjectID = b.projectKey(r.row.ProjectID)
+		key, err := b.projectKey(ctx, r.row.ProjectID)
+		if err != nil {
+			return err
+		}
+		r.row.ProjectID = key
 		if o, ok := b.orphans[r.row.ID]; ok && r.row.Status == readmodel.StatusPending {
 			// Its outcome came first (Apply adopts it the same way).
 			setOutcome(&r.row, o)
@@ -558,11 +534,6 @@ func (b *eventsBulk) finish(ctx context.Context, checkpoints []readmodel.Checkpo
 		return err
 	}
 	return b.w.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if len(b.newKeys) > 0 {
-			if _, err := tx.NewInsert().Model(&b.newKeys).Exec(ctx); err != nil {
-				return fmt.Errorf("replay: storing project keys: %w", err)
-			}
-		}
 		if len(checkpoints) == 0 {
 			return nil
 		}
