@@ -26,12 +26,12 @@ import (
 // traffic: event rows are bulk-loaded (COPY on PostgreSQL, large
 // transactions of multi-row inserts on SQLite) into tables without
 // secondary indexes, outcomes are folded into their rows in memory while
-// the rows wait to be written, end users, hourly counts and each user's
-// days per event type (daily_event_users, chained) are folded in memory,
-// the sets of daily, weekly and monthly users are derived from those days,
-// and the daily counts and revenue are computed in SQL at the end; then the indexes
-// are built and Apply takes over for the catch-up. The result is the same
-// rows Apply would have written (TestBulkReplayBuildsWhatApplyBuilds).
+// the rows wait to be written, and end users and the roll-ups are folded in
+// memory by the code Apply folds a batch with (rollupFold: counts, revenue,
+// each user's days per event type, and the sets of daily, weekly and
+// monthly users derived from those days); then the indexes are built and
+// Apply takes over for the catch-up. The result is the same rows Apply
+// would have written (TestBulkReplayBuildsWhatApplyBuilds).
 
 // bulkLoader is implemented by projections that can build their tables
 // from the start of the log faster than Apply.
@@ -85,16 +85,6 @@ type bulkEnvelope struct {
 
 type bulkUserKey struct{ project, id string }
 
-type bulkUser struct {
-	u      readmodel.EndUser
-	traits userTraits
-}
-
-type hourKey struct {
-	project, typ string
-	hour         int64 // Unix seconds
-}
-
 type lateOutcome struct {
 	id string
 	o  outcome
@@ -124,16 +114,15 @@ type eventsBulk struct {
 	pending *pendingDecode
 	spare   []decodedRecord
 
-	hourly   map[hourKey]int64
-	typeDays typeDaysFold
+	// rollups are the roll-ups folded so far; a row's revenue is folded
+	// when it is written, its outcome known (or taken back, applyLate).
+	rollups *rollupFold
 
 	// keys are the projects' keys in the tables (store.ProjectKeys), as
 	// the build met them.
 	keys map[string]string
 
-	users     map[bulkUserKey]*bulkUser
-	userOrder []bulkUserKey
-	aliases   map[bulkUserKey]*readmodel.EndUserAlias
+	users *userFold
 
 	out  chan []*readmodel.Event
 	done chan error
@@ -161,7 +150,7 @@ func (p *Events) newBulk(ctx context.Context, db *store.DB, schema string, log *
 	}
 	b := &eventsBulk{p: p, db: db, schema: schema, log: log, w: ws[0], ws: ws, progress: progress, setAside: setAside,
 		seen: map[uuid.UUID]struct{}{}, seenStr: map[string]struct{}{}, bufIdx: map[string]*readmodel.Event{},
-		lateIdx: map[string]bool{}, orphans: map[string]outcome{}, hourly: map[hourKey]int64{}, typeDays: typeDaysFold{}, users: map[bulkUserKey]*bulkUser{}, aliases: map[bulkUserKey]*readmodel.EndUserAlias{},
+		lateIdx: map[string]bool{}, orphans: map[string]outcome{}, rollups: newRollupFold(), users: newUserFold(),
 		keys: map[string]string{}, out: make(chan []*readmodel.Event, n), done: make(chan error, n)}
 	// Rows are written while the next records decode. A writer that fails
 	// keeps draining, so flush never blocks; finish reports the error.
@@ -254,7 +243,7 @@ func (b *eventsBulk) wasSeen(id string) bool {
 }
 
 func (b *eventsBulk) full() bool {
-	return len(b.seen)+len(b.seenStr)+len(b.users)+len(b.typeDays) >= bulkMaxEvents
+	return len(b.seen)+len(b.seenStr)+len(b.users.users)+len(b.rollups.typeDays) >= bulkMaxEvents
 }
 
 // decodedRecord is one record as add decodes it: its envelope, whether it
@@ -419,9 +408,8 @@ func (b *eventsBulk) fold(ctx context.Context, env *bulkEnvelope) error {
 		b.buf = append(b.buf, &r.row)
 		b.bufIdx[r.row.ID] = &r.row
 		if r.counted {
-			b.foldUser(r)
-			b.hourly[hourKey{r.row.ProjectID, r.row.Type, r.row.OccurredAt.Truncate(time.Hour).Unix()}]++
-			b.typeDays.add(&r.row)
+			b.users.add(r)
+			b.rollups.add(&r.row)
 		}
 		if len(b.buf) >= bulkWindow {
 			if err := b.flush(ctx, bulkFlush); err != nil {
@@ -462,6 +450,9 @@ func (b *eventsBulk) flush(ctx context.Context, n int) error {
 	copy(rows, b.buf)
 	for _, r := range rows {
 		delete(b.bufIdx, r.ID)
+		if !r.Rejected {
+			b.rollups.addRevenue(r, 1)
+		}
 	}
 	b.buf = append(b.buf[:0], b.buf[n:]...)
 	select {
@@ -470,28 +461,6 @@ func (b *eventsBulk) flush(ctx context.Context, n int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-func (b *eventsBulk) foldUser(r *trackedRow) {
-	if r.row.UserID == nil {
-		return
-	}
-	k := bulkUserKey{r.row.ProjectID, *r.row.UserID}
-	u, ok := b.users[k]
-	if !ok {
-		u = &bulkUser{u: readmodel.EndUser{ProjectID: k.project, ExternalID: k.id,
-			FirstSeenAt: r.row.OccurredAt, LastSeenAt: r.row.OccurredAt}}
-		b.users[k] = u
-		b.userOrder = append(b.userOrder, k)
-	}
-	countSeen(&u.u, r.row.OccurredAt)
-	for _, id := range r.identity.Links {
-		ak := bulkUserKey{k.project, id}
-		if a, ok := b.aliases[ak]; !ok || r.row.OccurredAt.Before(a.LinkedAt) {
-			b.aliases[ak] = &readmodel.EndUserAlias{ProjectID: k.project, AnonymousID: ak.id, ExternalID: k.id, LinkedAt: r.row.OccurredAt}
-		}
-	}
-	u.traits.apply(r.identity, &r.row)
 }
 
 // took tells the progress, if any, how long a step took since began.
@@ -585,16 +554,8 @@ func (b *eventsBulk) planTables(plan *bulkPlan) error {
 	if err := b.planUsers(plan); err != nil {
 		return err
 	}
-	b.planHourly(plan)
+	b.planCounts(plan)
 	b.planTypeDays(plan)
-	for _, r := range b.rollups() {
-		plan.table(r.table, r.deps, sideChain, func(ctx context.Context, w bulkWriter) error {
-			if err := w.exec(ctx, r.query); err != nil {
-				return fmt.Errorf("replay: computing %s: %w", r.table, err)
-			}
-			return nil
-		})
-	}
 	return plan.err
 }
 
@@ -629,28 +590,31 @@ func (b *eventsBulk) planUsers(plan *bulkPlan) error {
 	return nil
 }
 
-// planHourly plans the hourly counts, in key order.
-func (b *eventsBulk) planHourly(plan *bulkPlan) {
-	hourly := make([]readmodel.EventCountHourly, 0, len(b.hourly))
-	for k, n := range b.hourly {
-		hourly = append(hourly, readmodel.EventCountHourly{ProjectID: k.project, EventType: k.typ,
-			BucketStart: time.Unix(k.hour, 0).UTC(), Count: n})
-	}
-	b.hourly = nil
-	sort.Slice(hourly, func(i, j int) bool {
-		a, c := &hourly[i], &hourly[j]
-		if a.ProjectID != c.ProjectID {
-			return a.ProjectID < c.ProjectID
-		}
-		if a.EventType != c.EventType {
-			return a.EventType < c.EventType
-		}
-		return a.BucketStart.Before(c.BucketStart)
-	})
+// planCounts plans the hourly and daily counts and the hourly revenue, in
+// key order. The revenue waits for the late outcomes, which take failed
+// purchases back out of it.
+func (b *eventsBulk) planCounts(plan *bulkPlan) {
+	f := b.rollups
+	hourly, daily := f.hourlyRows(f.hourly.sorted()), f.dailyRows(f.daily.sorted())
+	f.hourly, f.daily = counter{}, counter{}
 	plan.table("event_counts_hourly", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		return w.rows(ctx, "event_counts_hourly", hourlyColumns, len(hourly), func(i int, v []any) {
 			r := &hourly[i]
 			v[0], v[1], v[2], v[3] = r.ProjectID, r.EventType, r.BucketStart, r.Count
+		})
+	})
+	plan.table("event_counts_daily", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
+		return w.rows(ctx, "event_counts_daily", dailyCountColumns, len(daily), func(i int, v []any) {
+			r := &daily[i]
+			v[0], v[1], v[2], v[3] = r.ProjectID, r.EventType, r.Day, r.Count
+		})
+	})
+	plan.table("revenue_hourly", []string{"late outcomes"}, sideChain, func(ctx context.Context, w bulkWriter) error {
+		// A bucket whose purchases all failed is none (writeRevenue).
+		rows := slices.DeleteFunc(f.revenueRows(f.revenue.sorted()), func(r readmodel.RevenueHourly) bool { return r.Count == 0 })
+		return w.rows(ctx, "revenue_hourly", revenueColumns, len(rows), func(i int, v []any) {
+			r := &rows[i]
+			v[0], v[1], v[2], v[3], v[4] = r.ProjectID, r.Currency, r.BucketStart, r.Amount, r.Count
 		})
 	})
 }
@@ -659,8 +623,8 @@ func (b *eventsBulk) planHourly(plan *bulkPlan) {
 // user sets. Both read the fold; the sets are folded once, by whichever of
 // their tables is filled first, while the other connection works on.
 func (b *eventsBulk) planTypeDays(plan *bulkPlan) {
-	typeDays := b.typeDays
-	b.typeDays = nil
+	typeDays := b.rollups.typeDays
+	b.rollups.typeDays = nil
 	plan.table("daily_event_users", nil, longestChain, func(ctx context.Context, w bulkWriter) error {
 		var rows []readmodel.DailyEventUser
 		if b.db.Dialect == store.SQLite {
@@ -834,33 +798,28 @@ func (b *eventsBulk) applyLate(ctx context.Context, w bulkWriter) error {
 		ids[i], byID[l.id] = l.id, l.o
 	}
 	return w.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		_, err := b.p.applyOutcomes(ctx, tx, b.db, ids, byID)
+		refunds, err := b.p.applyOutcomes(ctx, tx, b.db, ids, byID)
+		for _, r := range refunds {
+			b.rollups.addRevenue(&r.row, -1)
+		}
 		return err
 	})
 }
 
 // endUsers returns the folded end users and aliases as rows.
 func (b *eventsBulk) endUsers() ([]readmodel.EndUser, []readmodel.EndUserAlias, error) {
-	users := make([]readmodel.EndUser, 0, len(b.userOrder))
-	for _, k := range b.userOrder {
-		u := b.users[k]
-		if err := u.traits.encode(&u.u); err != nil {
-			return nil, nil, err
-		}
-		users = append(users, u.u)
+	users, err := b.users.rows()
+	if err != nil {
+		return nil, nil, err
 	}
-	b.users, b.userOrder = nil, nil
+	aliases := b.users.aliases
+	b.users = nil
 	sort.Slice(users, func(i, j int) bool {
 		if users[i].ProjectID != users[j].ProjectID {
 			return users[i].ProjectID < users[j].ProjectID
 		}
 		return users[i].ExternalID < users[j].ExternalID
 	})
-	aliases := make([]readmodel.EndUserAlias, 0, len(b.aliases))
-	for _, a := range b.aliases {
-		aliases = append(aliases, *a)
-	}
-	b.aliases = nil
 	sort.Slice(aliases, func(i, j int) bool {
 		if aliases[i].ProjectID != aliases[j].ProjectID {
 			return aliases[i].ProjectID < aliases[j].ProjectID
@@ -868,53 +827,6 @@ func (b *eventsBulk) endUsers() ([]readmodel.EndUser, []readmodel.EndUserAlias, 
 		return aliases[i].AnonymousID < aliases[j].AnonymousID
 	})
 	return users, aliases, nil
-}
-
-// rollup is one roll-up table computed by query once the tasks deps name
-// are done ("<table> loaded" for a table's rows, "late outcomes" for the
-// events' final statuses; the events' rows are there before any task).
-type rollup struct {
-	table string
-	deps  []string
-	query string
-}
-
-// rollups computes the roll-ups that are not folded while loading (the
-// hourly counts, the daily event users and the user sets are) from the
-// loaded rows, as Apply adds them up event by event: counted (not
-// rejected) events only, revenue from commerce events whose processing
-// did not fail.
-func (b *eventsBulk) rollups() []rollup {
-	t := func(name string) string {
-		if b.schema != "" {
-			return b.schema + "." + name
-		}
-		return name
-	}
-	var hour, dayOfHour, amount string
-	if b.db.Dialect == store.Postgres {
-		hour = "date_bin('1 hour', occurred_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
-		dayOfHour = "(bucket_start AT TIME ZONE 'UTC')::date"
-		// SUM of bigint is numeric: it cannot overflow, only the column can.
-		amount = "LEAST(SUM(amount), 9223372036854775807)::bigint"
-	} else {
-		// SQLite's SUM fails on overflow: sum the high and low 32 bits of
-		// the (non-negative) amounts apart, which cannot, and saturate
-		// when putting them together, as domain.AddAmounts does.
-		hi, lo := "SUM(amount >> 32)", "SUM(amount & 4294967295)"
-		amount = "CASE WHEN " + hi + " > (9223372036854775807 - " + lo + ") / 4294967296 THEN 9223372036854775807" +
-			" ELSE " + hi + " * 4294967296 + " + lo + " END"
-		// Times are stored as bun writes them: 'YYYY-MM-DD HH:MM:SS[.ffffff]+00:00'.
-		hour = "substr(occurred_at, 1, 13) || ':00:00+00:00'"
-		dayOfHour = "substr(bucket_start, 1, 10) || ' 00:00:00+00:00'"
-	}
-	return []rollup{
-		{"event_counts_daily", []string{"event_counts_hourly loaded"}, "INSERT INTO " + t("event_counts_daily") + " (project_id, event_type, day, count)" +
-			" SELECT project_id, event_type, " + dayOfHour + ", SUM(count) FROM " + t("event_counts_hourly") + " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"},
-		{"revenue_hourly", []string{"late outcomes"}, "INSERT INTO " + t("revenue_hourly") + " (project_id, currency, bucket_start, amount, count)" +
-			" SELECT project_id, currency, " + hour + ", " + amount + ", COUNT(*) FROM " + t("events") +
-			" WHERE NOT rejected AND amount IS NOT NULL AND currency IS NOT NULL AND status <> 'failed' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"},
-	}
 }
 
 func (b *eventsBulk) close() {

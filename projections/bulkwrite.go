@@ -49,6 +49,8 @@ var (
 	endUserColumns     = []string{"project_id", "external_id", "traits", "trait_versions", "first_seen_at", "last_seen_at", "event_count"}
 	aliasColumns       = []string{"project_id", "anonymous_id", "external_id", "linked_at"}
 	hourlyColumns      = []string{"project_id", "event_type", "bucket_start", "count"}
+	dailyCountColumns  = []string{"project_id", "event_type", "day", "count"}
+	revenueColumns     = []string{"project_id", "currency", "bucket_start", "amount", "count"}
 	typeDayColumns     = []string{"project_id", "event_type", "distinct_id", "day", "first_at", "last_at", "prev_last_at"}
 	dailyUserColumns   = []string{"project_id", "day", "distinct_id"}
 	weeklyUserColumns  = []string{"project_id", "distinct_id", "week"}

@@ -108,7 +108,7 @@ func (p *Events) Apply(ctx context.Context, tx bun.Tx, db *store.DB, events []do
 	if err != nil {
 		return err
 	}
-	return p.applyRevenue(ctx, tx, refunds, -1)
+	return takeBackRevenue(ctx, tx, refunds)
 }
 
 // eventsBatch is a batch decoded: the rows of its tracked events (first
@@ -459,14 +459,16 @@ func newTrackedRow(e *domain.Event, d *domain.TrackedData) *trackedRow {
 // applyUsers folds fresh events into end users: counts, first/last seen,
 // and each event's identity (domain.Identity: traits, linked ids).
 func (p *Events) applyUsers(ctx context.Context, tx bun.Tx, fresh []*trackedRow) error {
-	f := foldUsers(fresh)
+	f := newUserFold()
+	for _, r := range fresh {
+		f.add(r)
+	}
 	if len(f.users) == 0 {
 		return nil
 	}
 	if err := f.mergeStored(ctx, tx); err != nil {
 		return err
 	}
-	f.mergeTraits(fresh)
 	rows, err := f.rows()
 	if err != nil {
 		return err
@@ -476,40 +478,46 @@ func (p *Events) applyUsers(ctx context.Context, tx bun.Tx, fresh []*trackedRow)
 
 type userKey struct{ project, user string }
 
-// userFold is a batch's end users as they become: counts, first and last
-// seen, traits, and the ids linked to them.
+// userFold is end users as events make them: counts, first and last seen,
+// traits, and the ids linked to them. It is the one place these rules
+// live: Apply folds a batch and merges in what is stored of its users;
+// the bulk replay folds the whole log into one.
 type userFold struct {
-	users   map[userKey]*readmodel.EndUser
+	users   map[userKey]*foldedUser
 	order   []userKey
 	aliases []readmodel.EndUserAlias
 	aliasAt map[userKey]int
-	traits  map[userKey]*userTraits
 	// stored are the users the read model held before the batch.
 	stored map[userKey]bool
 }
 
-func foldUsers(fresh []*trackedRow) *userFold {
-	f := &userFold{users: map[userKey]*readmodel.EndUser{}, aliasAt: map[userKey]int{}, traits: map[userKey]*userTraits{},
-		stored: map[userKey]bool{}}
-	for _, r := range fresh {
-		if r.row.UserID == nil {
-			continue
-		}
-		k := userKey{r.row.ProjectID, *r.row.UserID}
-		u, ok := f.users[k]
-		if !ok {
-			u = &readmodel.EndUser{ProjectID: k.project, ExternalID: k.user, FirstSeenAt: r.row.OccurredAt,
-				LastSeenAt: r.row.OccurredAt}
-			f.users[k] = u
-			f.traits[k] = &userTraits{}
-			f.order = append(f.order, k)
-		}
-		countSeen(u, r.row.OccurredAt)
-		for _, id := range r.identity.Links {
-			f.link(readmodel.EndUserAlias{ProjectID: k.project, AnonymousID: id, ExternalID: k.user, LinkedAt: r.row.OccurredAt})
-		}
+type foldedUser struct {
+	u      readmodel.EndUser
+	traits userTraits
+}
+
+func newUserFold() *userFold {
+	return &userFold{users: map[userKey]*foldedUser{}, aliasAt: map[userKey]int{}, stored: map[userKey]bool{}}
+}
+
+// add folds a counted (tracked or identified, not rejected) event.
+func (f *userFold) add(r *trackedRow) {
+	if r.row.UserID == nil {
+		return
 	}
-	return f
+	k := userKey{r.row.ProjectID, *r.row.UserID}
+	u, ok := f.users[k]
+	if !ok {
+		u = &foldedUser{u: readmodel.EndUser{ProjectID: k.project, ExternalID: k.user, FirstSeenAt: r.row.OccurredAt,
+			LastSeenAt: r.row.OccurredAt}}
+		f.users[k] = u
+		f.order = append(f.order, k)
+	}
+	countSeen(&u.u, r.row.OccurredAt)
+	for _, id := range r.identity.Links {
+		f.link(readmodel.EndUserAlias{ProjectID: k.project, AnonymousID: id, ExternalID: k.user, LinkedAt: r.row.OccurredAt})
+	}
+	u.traits.apply(r.identity, &r.row)
 }
 
 // link keeps the earliest link of an anonymous id.
@@ -547,35 +555,26 @@ func (f *userFold) mergeStored(ctx context.Context, tx bun.Tx) error {
 func (f *userFold) mergeUser(s *readmodel.EndUser) {
 	k := userKey{s.ProjectID, s.ExternalID}
 	f.stored[k] = true
-	f.traits[k].load(s)
 	u := f.users[k]
-	u.EventCount += s.EventCount
-	if s.FirstSeenAt.Before(u.FirstSeenAt) {
-		u.FirstSeenAt = s.FirstSeenAt
+	u.traits.merge(s)
+	u.u.EventCount += s.EventCount
+	if s.FirstSeenAt.Before(u.u.FirstSeenAt) {
+		u.u.FirstSeenAt = s.FirstSeenAt
 	}
-	if s.LastSeenAt.After(u.LastSeenAt) {
-		u.LastSeenAt = s.LastSeenAt
-	}
-}
-
-// mergeTraits applies the batch's trait writes, by their versions.
-func (f *userFold) mergeTraits(fresh []*trackedRow) {
-	for _, r := range fresh {
-		if r.row.UserID != nil {
-			f.traits[userKey{r.row.ProjectID, *r.row.UserID}].apply(r.identity, &r.row)
-		}
+	if s.LastSeenAt.After(u.u.LastSeenAt) {
+		u.u.LastSeenAt = s.LastSeenAt
 	}
 }
 
-// rows returns the users to upsert.
+// rows returns the users in the order they were met.
 func (f *userFold) rows() ([]readmodel.EndUser, error) {
 	rows := make([]readmodel.EndUser, 0, len(f.order))
 	for _, k := range f.order {
 		u := f.users[k]
-		if err := f.traits[k].encode(u); err != nil {
+		if err := u.traits.encode(&u.u); err != nil {
 			return nil, err
 		}
-		rows = append(rows, *u)
+		rows = append(rows, u.u)
 	}
 	return rows, nil
 }
@@ -644,115 +643,35 @@ func linkAliases(ctx context.Context, tx bun.Tx, aliases []readmodel.EndUserAlia
 // distinct users per day, per day and event type, per week and per month
 // (counting the users each period gains), and the hourly revenue.
 func (p *Events) applyRollups(ctx context.Context, tx bun.Tx, fresh []*trackedRow) error {
-	var f rollupFold
+	f := newRollupFold()
 	for _, r := range fresh {
 		f.add(&r.row)
+		f.addRevenue(&r.row, 1)
 	}
-	if err := f.writeCounts(ctx, tx); err != nil {
+	if err := writeCounts(ctx, tx, f); err != nil {
 		return err
 	}
-	gained, err := f.insertUsers(ctx, tx)
+	gained, err := insertUsers(ctx, tx, f.typeDays.userSets())
 	if err != nil {
 		return err
 	}
-	if err := p.applyTypeDays(ctx, tx, fresh); err != nil {
+	if err := p.applyTypeDays(ctx, tx, f.typeDays); err != nil {
 		return err
 	}
 	if err := gained.write(ctx, tx); err != nil {
 		return err
 	}
-	return p.applyRevenue(ctx, tx, fresh, 1)
+	return writeRevenue(ctx, tx, f, false)
 }
 
-// rollupKey is one counter of a rollup: a project, an event type or a
-// period name, and the bucket it counts.
-type rollupKey struct {
-	project, name string
-	at            time.Time
-}
-
-// counter adds to keyed counts and remembers the order keys first
-// appeared in, so that the rows it writes are in a stable order.
-type counter struct {
-	counts map[rollupKey]int64
-	order  []rollupKey
-}
-
-func (c *counter) add(k rollupKey, n int64) {
-	if c.counts == nil {
-		c.counts = map[rollupKey]int64{}
-	}
-	if _, ok := c.counts[k]; !ok {
-		c.order = append(c.order, k)
-	}
-	c.counts[k] += n
-}
-
-// rollupFold is one batch's contribution to the counts and the sets of
-// distinct users.
-type rollupFold struct {
-	hourly, daily counter
-	seen          map[userInPeriod]bool
-	dayUsers      []readmodel.DailyUser
-	weekUsers     []readmodel.WeeklyUser
-	monthUsers    []readmodel.MonthlyUser
-}
-
-func (f *rollupFold) add(row *readmodel.Event) {
-	f.hourly.add(rollupKey{row.ProjectID, row.Type, row.OccurredAt.Truncate(time.Hour)}, 1)
-	day := UTCDay(row.OccurredAt)
-	f.daily.add(rollupKey{row.ProjectID, row.Type, day}, 1)
-	distinct := distinctIDOf(row)
-	if distinct == nil {
-		return
-	}
-	id := *distinct
-	if f.firstSeen(userInPeriod{PeriodDay, row.ProjectID, id, day}) {
-		f.dayUsers = append(f.dayUsers, readmodel.DailyUser{ProjectID: row.ProjectID, Day: day, DistinctID: id})
-	}
-	if week := UTCWeek(day); f.firstSeen(userInPeriod{PeriodWeek, row.ProjectID, id, week}) {
-		f.weekUsers = append(f.weekUsers, readmodel.WeeklyUser{ProjectID: row.ProjectID, DistinctID: id, Week: week})
-	}
-	if month := UTCMonth(day); f.firstSeen(userInPeriod{PeriodMonth, row.ProjectID, id, month}) {
-		f.monthUsers = append(f.monthUsers, readmodel.MonthlyUser{ProjectID: row.ProjectID, DistinctID: id, Month: month})
-	}
-}
-
-// userInPeriod is a distinct user in one period of one project.
-type userInPeriod struct {
-	period, project, id string
-	start               time.Time
-}
-
-// firstSeen reports whether this batch meets a user in a period for the
-// first time.
-func (f *rollupFold) firstSeen(k userInPeriod) bool {
-	if f.seen == nil {
-		f.seen = map[userInPeriod]bool{}
-	}
-	if f.seen[k] {
-		return false
-	}
-	f.seen[k] = true
-	return true
-}
-
-func (f *rollupFold) writeCounts(ctx context.Context, tx bun.Tx) error {
-	hourly := make([]readmodel.EventCountHourly, len(f.hourly.order))
-	for i, k := range f.hourly.order {
-		hourly[i] = readmodel.EventCountHourly{ProjectID: k.project, EventType: k.name, BucketStart: k.at, Count: f.hourly.counts[k]}
-	}
-	for chunk := range slices.Chunk(hourly, insertChunk) {
+func writeCounts(ctx context.Context, tx bun.Tx, f *rollupFold) error {
+	for chunk := range slices.Chunk(f.hourlyRows(f.hourly.order), insertChunk) {
 		if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, event_type, bucket_start) DO UPDATE").
 			Set("count = event_counts_hourly.count + EXCLUDED.count").Exec(ctx); err != nil {
 			return fmt.Errorf("upserting hourly counts: %w", err)
 		}
 	}
-	daily := make([]readmodel.EventCountDaily, len(f.daily.order))
-	for i, k := range f.daily.order {
-		daily[i] = readmodel.EventCountDaily{ProjectID: k.project, EventType: k.name, Day: k.at, Count: f.daily.counts[k]}
-	}
-	for chunk := range slices.Chunk(daily, insertChunk) {
+	for chunk := range slices.Chunk(f.dailyRows(f.daily.order), insertChunk) {
 		if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, event_type, day) DO UPDATE").
 			Set("count = event_counts_daily.count + EXCLUDED.count").Exec(ctx); err != nil {
 			return fmt.Errorf("upserting daily counts: %w", err)
@@ -764,15 +683,15 @@ func (f *rollupFold) writeCounts(ctx context.Context, tx bun.Tx) error {
 // insertUsers adds the batch's distinct users to each period's set and
 // counts, per period, the users the set did not hold: the active-user
 // counts grow by exactly those.
-func (f *rollupFold) insertUsers(ctx context.Context, tx bun.Tx) (gainedUsers, error) {
+func insertUsers(ctx context.Context, tx bun.Tx, s userSets) (gainedUsers, error) {
 	var gained gainedUsers
-	if err := insertGaining(ctx, tx, f.dayUsers, "project_id, day, distinct_id", "day", PeriodDay, &gained); err != nil {
+	if err := insertGaining(ctx, tx, s.daily, "project_id, day, distinct_id", "day", PeriodDay, &gained); err != nil {
 		return gained, fmt.Errorf("inserting daily users: %w", err)
 	}
-	if err := insertGaining(ctx, tx, f.weekUsers, "project_id, distinct_id, week", "week", PeriodWeek, &gained); err != nil {
+	if err := insertGaining(ctx, tx, s.weekly, "project_id, distinct_id, week", "week", PeriodWeek, &gained); err != nil {
 		return gained, fmt.Errorf("inserting weekly users: %w", err)
 	}
-	if err := insertGaining(ctx, tx, f.monthUsers, "project_id, distinct_id, month", "month", PeriodMonth, &gained); err != nil {
+	if err := insertGaining(ctx, tx, s.monthly, "project_id, distinct_id, month", "month", PeriodMonth, &gained); err != nil {
 		return gained, fmt.Errorf("inserting monthly users: %w", err)
 	}
 	return gained, nil
@@ -795,7 +714,7 @@ func insertGaining[T any](ctx context.Context, tx bun.Tx, rows []T, conflict, at
 			return err
 		}
 		for _, r := range inserted {
-			gained.add(rollupKey{r.ProjectID, period, r.At}, 1)
+			gained.add(rollupKey{r.ProjectID, period, r.At.Unix()}, 1)
 		}
 	}
 	return nil
@@ -804,7 +723,7 @@ func insertGaining[T any](ctx context.Context, tx bun.Tx, rows []T, conflict, at
 func (g gainedUsers) write(ctx context.Context, tx bun.Tx) error {
 	rows := make([]readmodel.ActiveUserCount, len(g.order))
 	for i, k := range g.order {
-		rows[i] = readmodel.ActiveUserCount{ProjectID: k.project, Period: k.name, PeriodStart: UTCDay(k.at), Users: g.counts[k]}
+		rows[i] = readmodel.ActiveUserCount{ProjectID: k.project, Period: k.name, PeriodStart: UTCDay(k.time()), Users: g.counts[k]}
 	}
 	for chunk := range slices.Chunk(rows, insertChunk) {
 		if _, err := tx.NewInsert().Model(&chunk).On("CONFLICT (project_id, period, period_start) DO UPDATE").
@@ -849,48 +768,37 @@ func saturatingAdd(a, b string) string {
 		" ELSE " + a + " + " + b + " END"
 }
 
-// applyRevenue adds the commerce amounts of rows to the hourly revenue;
-// countSign is +1 for tracked purchases and -1 for failed ones.
-func (p *Events) applyRevenue(ctx context.Context, tx bun.Tx, rows []*trackedRow, countSign int64) error {
-	type revKey struct {
-		project, currency string
-		hour              time.Time
-	}
-	revenue := map[revKey][2]int64{}
-	var order []revKey
-	for _, r := range rows {
-		if r.row.Amount == nil || r.row.Currency == nil || r.row.Status == readmodel.StatusFailed {
-			continue
-		}
-		k := revKey{r.row.ProjectID, *r.row.Currency, r.row.OccurredAt.Truncate(time.Hour)}
-		v, ok := revenue[k]
-		if !ok {
-			order = append(order, k)
-		}
-		revenue[k] = [2]int64{domain.AddAmounts(v[0], *r.row.Amount), v[1] + countSign}
-	}
-	if len(order) == 0 {
+// writeRevenue adds f's hourly revenue to the stored buckets. taken is set
+// when f takes back failed purchases: a bucket whose only purchases failed
+// is then no bucket at all, as if the failure had been known when the
+// purchase was counted.
+func writeRevenue(ctx context.Context, tx bun.Tx, f *rollupFold, taken bool) error {
+	if len(f.revenue.order) == 0 {
 		return nil
 	}
-	out := make([]readmodel.RevenueHourly, len(order))
-	for i, k := range order {
-		v := revenue[k]
-		out[i] = readmodel.RevenueHourly{ProjectID: k.project, Currency: k.currency, BucketStart: k.hour, Amount: v[0], Count: v[1]}
-	}
+	out := f.revenueRows(f.revenue.order)
 	if _, err := tx.NewInsert().Model(&out).On("CONFLICT (project_id, currency, bucket_start) DO UPDATE").
 		Set("amount = " + saturatingAdd("revenue_hourly.amount", "EXCLUDED.amount")).
 		Set("count = revenue_hourly.count + EXCLUDED.count").Exec(ctx); err != nil {
 		return fmt.Errorf("upserting revenue: %w", err)
 	}
-	if countSign < 0 {
-		// A bucket whose only purchases failed is no bucket at all, as if
-		// the failure had been known when the purchase was counted.
-		for _, k := range order {
-			if _, err := tx.NewDelete().Model((*readmodel.RevenueHourly)(nil)).Where("project_id = ?", k.project).
-				Where("currency = ?", k.currency).Where("bucket_start = ?", k.hour).Where("count = 0").Exec(ctx); err != nil {
+	if taken {
+		for _, r := range out {
+			if _, err := tx.NewDelete().Model((*readmodel.RevenueHourly)(nil)).Where("project_id = ?", r.ProjectID).
+				Where("currency = ?", r.Currency).Where("bucket_start = ?", r.BucketStart).Where("count = 0").Exec(ctx); err != nil {
 				return fmt.Errorf("pruning revenue: %w", err)
 			}
 		}
 	}
 	return nil
+}
+
+// takeBackRevenue takes the failed purchases refunds (applyOutcomes) out
+// of the hourly revenue.
+func takeBackRevenue(ctx context.Context, tx bun.Tx, refunds []*trackedRow) error {
+	f := newRollupFold()
+	for _, r := range refunds {
+		f.addRevenue(&r.row, -1)
+	}
+	return writeRevenue(ctx, tx, f, true)
 }

@@ -37,6 +37,7 @@ func history(t *testing.T, project string) []domain.Event {
 		log = append(log, e)
 	}
 	key := domain.NewID()
+	var lateFailure func()
 	for i := range 60 {
 		id := domain.EventIDFor(project, fmt.Sprint("m", i))
 		// 4 days, so users come back to a type; whole seconds and fractions
@@ -83,9 +84,17 @@ func history(t *testing.T, project string) []domain.Event {
 			if i%12 == 7 {
 				outcome, payload.Reason = domain.EventFailed, "unsupported currency"
 			}
+			if i == 7 {
+				// A purchase that fails long after it was tracked: its
+				// revenue is counted, then taken back (the bulk replay has
+				// written its row by then).
+				lateFailure = func() { add(domain.EventIDFor(id, outcome), outcome, at.Add(time.Hour), payload) }
+				continue
+			}
 			add(domain.EventIDFor(id, outcome), outcome, at.Add(2*time.Second), payload)
 		}
 	}
+	lateFailure()
 	// The outcome of an event the log does not hold (it was quarantined):
 	// it waits for its event.
 	missing := domain.EventIDFor(project, "quarantined")

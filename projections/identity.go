@@ -68,11 +68,28 @@ func versionTime(r *readmodel.Event) time.Time {
 	return at
 }
 
-// load reads a stored user's traits and versions.
-func (t *userTraits) load(u *readmodel.EndUser) {
-	t.values, t.versions = map[string]json.RawMessage{}, map[string]string{}
-	_ = json.Unmarshal(u.Traits, &t.values)
-	_ = json.Unmarshal(u.TraitVersions, &t.versions)
+// merge folds in a stored user's traits: each one stays unless a write
+// with a later version was folded, as if the stored traits had been
+// folded first.
+func (t *userTraits) merge(u *readmodel.EndUser) {
+	var values map[string]json.RawMessage
+	var versions map[string]string
+	_ = json.Unmarshal(u.Traits, &values)
+	_ = json.Unmarshal(u.TraitVersions, &versions)
+	if t.values == nil {
+		t.values, t.versions = map[string]json.RawMessage{}, map[string]string{}
+	}
+	for name, value := range values {
+		stored, versioned := versions[name]
+		if v, written := t.versions[name]; !written || stored >= v {
+			t.values[name] = value
+			if versioned {
+				t.versions[name] = stored
+			} else {
+				delete(t.versions, name)
+			}
+		}
+	}
 }
 
 // encode sets u's traits and versions, keys sorted: deterministic bytes.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -24,6 +25,10 @@ import (
 
 // typeDaysKey names one user's days with one event type.
 type typeDaysKey struct{ project, typ, id string }
+
+func compareTypeDaysKeys(a, b typeDaysKey) int {
+	return cmp.Or(strings.Compare(a.project, b.project), strings.Compare(a.typ, b.typ), strings.Compare(a.id, b.id))
+}
 
 // daySpan is a user's first and last time (µs since the epoch) with an
 // event type on one UTC day, and the last time of the day before it in the
@@ -98,15 +103,15 @@ func distinctIDOf(r *readmodel.Event) *string {
 	return r.AnonymousID
 }
 
-// applyTypeDays folds fresh events into daily_event_users: their days'
-// times, and the neighbours of the days they add or widen. It reads, for
-// each (type, user) of the batch, the days from the one before the
-// batch's earliest onwards: in-order traffic reads a row or two, however
-// long the user's history.
-func (p *Events) applyTypeDays(ctx context.Context, tx bun.Tx, fresh []*trackedRow) error {
-	batch := typeDaysBatch{added: map[typeDaysKey][]daySpan{}, byProject: map[string][]typeDaysKey{}}
-	for _, r := range fresh {
-		batch.add(&r.row)
+// applyTypeDays merges a batch's days (rollupFold) into daily_event_users:
+// their days' times, and the neighbours of the days they add or widen. It
+// reads, for each (type, user) of the batch, the days from the one before
+// the batch's earliest onwards: in-order traffic reads a row or two,
+// however long the user's history.
+func (p *Events) applyTypeDays(ctx context.Context, tx bun.Tx, days typeDaysFold) error {
+	batch := typeDaysBatch{added: days, byProject: map[string][]typeDaysKey{}}
+	for _, k := range slices.SortedFunc(maps.Keys(days), compareTypeDaysKeys) {
+		batch.byProject[k.project] = append(batch.byProject[k.project], k)
 	}
 	if len(batch.added) == 0 {
 		return nil
@@ -151,22 +156,10 @@ func writeTypeDaysSQLite(ctx context.Context, tx bun.Tx, updated, added []readmo
 }
 
 // typeDaysBatch is a batch's days per (type, user), and its keys per
-// project in the order they appeared.
+// project in key order.
 type typeDaysBatch struct {
-	added     map[typeDaysKey][]daySpan
+	added     typeDaysFold
 	byProject map[string][]typeDaysKey
-}
-
-func (b *typeDaysBatch) add(row *readmodel.Event) {
-	id := distinctIDOf(row)
-	if id == nil {
-		return
-	}
-	k := typeDaysKey{row.ProjectID, row.Type, *id}
-	if _, ok := b.added[k]; !ok {
-		b.byProject[k.project] = append(b.byProject[k.project], k)
-	}
-	b.added[k] = addTime(b.added[k], row.OccurredAt.UnixMicro())
 }
 
 // readStored reads each key's stored days from the one before the batch's
@@ -251,8 +244,9 @@ func (b *typeDaysBatch) changed(stored map[typeDaysKey][]daySpan) (updated, adde
 	return updated, added
 }
 
-// typeDaysFold folds a bulk build's events into daily_event_users rows in
-// memory: each user's days with a type, in day order.
+// typeDaysFold folds events into daily_event_users rows in memory: each
+// user's days with a type, in day order (a batch's for Apply, the whole
+// log's for a bulk build).
 type typeDaysFold map[typeDaysKey][]daySpan
 
 func (f typeDaysFold) add(r *readmodel.Event) {
@@ -279,9 +273,7 @@ func (f typeDaysFold) rowsInKeyOrder() []readmodel.DailyEventUser {
 	for k := range f {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b typeDaysKey) int {
-		return cmp.Or(strings.Compare(a.project, b.project), strings.Compare(a.typ, b.typ), strings.Compare(a.id, b.id))
-	})
+	slices.SortFunc(keys, compareTypeDaysKeys)
 	return f.rowsOf(keys)
 }
 
