@@ -169,12 +169,18 @@ func runNarrowings(ctx context.Context, c RowsConfig, dir string, evs []domain.E
 			rates[i], sizes[i] = append(rates[i], rate), st.Size()
 		}
 	}
-	for i, n := range narrowings {
+	printNarrowings(c, narrowings, rates, sizes)
+	return nil
+}
+
+// printNarrowings prints each narrowing's rates, as a ratio to the first's
+// in the same round, and the size of its tables.
+func printNarrowings(c RowsConfig, ns []narrowing, rates [][]float64, sizes []int64) {
+	for i, n := range ns {
 		fmt.Fprintf(c.Out, "%-40s", n.name)
 		for r, rate := range rates[i] {
 			fmt.Fprintf(c.Out, " %7.0f (%.2f×)", rate, rate/rates[0][r])
 		}
 		fmt.Fprintf(c.Out, "   %4d MiB\n", sizes[i]>>20)
 	}
-	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/projections"
@@ -28,7 +29,10 @@ type RowsConfig struct {
 	// hot tables' keys alone, Rounds times (see narrowings).
 	Narrowings bool
 	Rounds     int
-	Out        io.Writer
+	// Database, with Narrowings, is a PostgreSQL URL to measure them on
+	// instead of SQLite (runNarrowingsPG).
+	Database string
+	Out      io.Writer
 }
 
 // RunRows measures what the events projection costs live, beside two
@@ -46,6 +50,13 @@ func RunRows(ctx context.Context, c RowsConfig) error {
 	}
 	defer os.RemoveAll(dir)
 	evs := syntheticBatch(c)
+	if c.Database != "" {
+		if !c.Narrowings {
+			return fmt.Errorf("bench rows: --database is for --narrowings")
+		}
+		fmt.Fprintf(c.Out, "%d events, %d users, %d types, %d per transaction, PostgreSQL\n", c.Events, c.Users, c.Types, c.Batch)
+		return runNarrowingsPG(ctx, c, evs)
+	}
 	fmt.Fprintf(c.Out, "%d events, %d users, %d types, %d per transaction, SQLite\n", c.Events, c.Users, c.Types, c.Batch)
 	if c.Narrowings {
 		return runNarrowings(ctx, c, dir, evs)
@@ -217,6 +228,9 @@ func (w *rawBatch) add(t tableRows, row []any, update bool) {
 }
 
 func (w *rawBatch) write(ctx context.Context, tx bun.Tx) error {
+	if tx.Dialect().Name() == dialect.PG {
+		return w.writePG(ctx, tx)
+	}
 	for _, t := range w.order {
 		for chunk := range slices.Chunk(w.update[t.table], 500) {
 			if err := store.UpdateRows(ctx, tx, t.table, t.cols[:t.key], t.cols[t.key:], chunk); err != nil {

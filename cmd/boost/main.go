@@ -285,6 +285,7 @@ func runBenchRows(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&c.Batch, "batch", 2000, "events per transaction")
 	fs.BoolVar(&c.Narrowings, "narrowings", false, "instead, write the raw rows with each narrowing of the keys alone (bench/narrowings.go)")
 	fs.IntVar(&c.Rounds, "rounds", 2, "with --narrowings: rounds over all of them, interleaved")
+	fs.StringVar(&c.Database, "database", "", "with --narrowings: a PostgreSQL URL to measure them on instead of SQLite (each run in a schema of its own)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
