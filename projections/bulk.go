@@ -665,9 +665,9 @@ func (b *eventsBulk) planTypeDays(plan *bulkPlan) {
 		})
 	})
 	plan.table("active_user_counts", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
-		s := sets()
-		return w.rows(ctx, "active_user_counts", activeCountColumns, len(s.counts), func(i int, v []any) {
-			r := &s.counts[i]
+		counts := sets().activeCounts()
+		return w.rows(ctx, "active_user_counts", activeCountColumns, len(counts), func(i int, v []any) {
+			r := &counts[i]
 			v[0], v[1], v[2], v[3] = r.ProjectID, r.Period, r.PeriodStart, r.Users
 		})
 	})

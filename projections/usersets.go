@@ -10,20 +10,20 @@ import (
 )
 
 // userSets are the rows of the distinct-user sets (daily, weekly and
-// monthly users) and their counts, as a bulk build derives them from its
-// daily-event-user fold: a user is active on a day when it has a day with
-// any event type. Each table's rows come in its primary key's order, so
+// monthly users), derived from a daily-event-user fold: a user is active
+// on a day when it has a day with any event type. Apply inserts a batch's
+// (insertUsers); a bulk build writes the whole log's and counts them
+// (activeCounts). Each table's rows come in its primary key's order, so
 // PostgreSQL's index build finds them sorted and SQLite appends to its
 // B-tree.
 type userSets struct {
 	daily   []readmodel.DailyUser
 	weekly  []readmodel.WeeklyUser
 	monthly []readmodel.MonthlyUser
-	counts  []readmodel.ActiveUserCount
 }
 
 // userSets folds the days of f by user. It only reads f, as rows does:
-// the two run side by side.
+// the two run side by side in a bulk build.
 func (f typeDaysFold) userSets() userSets {
 	days := map[bulkUserKey][]int64{}
 	for k, spans := range f {
@@ -38,14 +38,9 @@ func (f typeDaysFold) userSets() userSets {
 		return cmp.Or(strings.Compare(a.project, b.project), strings.Compare(a.id, b.id))
 	})
 
-	type periodKey struct {
-		project string
-		start   int64 // days since the epoch
-	}
 	// Users are taken in order, so each (project, day) lists its users in
 	// order; only the days need sorting.
 	dayUsers := map[periodKey][]string{}
-	weekCounts, monthCounts := map[periodKey]int64{}, map[periodKey]int64{}
 	var s userSets
 	for _, u := range users {
 		d := days[u]
@@ -59,39 +54,58 @@ func (f typeDaysFold) userSets() userSets {
 			if w := weekOf(day); w != lastWeek {
 				lastWeek = w
 				s.weekly = append(s.weekly, readmodel.WeeklyUser{ProjectID: u.project, DistinctID: u.id, Week: dayTime(w)})
-				weekCounts[periodKey{u.project, w}]++
 			}
 			if m := monthOf(day); m != lastMonth {
 				lastMonth = m
 				s.monthly = append(s.monthly, readmodel.MonthlyUser{ProjectID: u.project, DistinctID: u.id, Month: dayTime(m)})
-				monthCounts[periodKey{u.project, m}]++
 			}
 		}
 	}
 	dayKeys := slices.SortedFunc(maps.Keys(dayUsers), func(a, b periodKey) int {
 		return cmp.Or(strings.Compare(a.project, b.project), cmp.Compare(a.start, b.start))
 	})
-	dayCounts := make(map[periodKey]int64, len(dayKeys))
 	s.daily = make([]readmodel.DailyUser, 0, len(s.weekly)*2)
 	for _, k := range dayKeys {
 		day := dayTime(k.start)
 		for _, id := range dayUsers[k] {
 			s.daily = append(s.daily, readmodel.DailyUser{ProjectID: k.project, Day: day, DistinctID: id})
 		}
-		dayCounts[k] = int64(len(dayUsers[k]))
 	}
-	for _, p := range []struct {
-		name   string
-		counts map[periodKey]int64
-	}{{PeriodDay, dayCounts}, {PeriodWeek, weekCounts}, {PeriodMonth, monthCounts}} {
-		for k, n := range p.counts {
-			s.counts = append(s.counts, readmodel.ActiveUserCount{ProjectID: k.project, Period: p.name, PeriodStart: dayTime(k.start), Users: n})
-		}
+	return s
+}
+
+// periodKey is one period of one project; start is its first day (days
+// since the epoch).
+type periodKey struct {
+	project string
+	start   int64
+}
+
+// activeCounts counts the users of each period in s: the active-user
+// counts of sets that start empty, as a bulk build's do.
+func (s userSets) activeCounts() []readmodel.ActiveUserCount {
+	type activeKey struct {
+		period string
+		periodKey
 	}
-	slices.SortFunc(s.counts, func(a, b readmodel.ActiveUserCount) int {
+	counts := map[activeKey]int64{}
+	for _, r := range s.daily {
+		counts[activeKey{PeriodDay, periodKey{r.ProjectID, dayNumber(r.Day)}}]++
+	}
+	for _, r := range s.weekly {
+		counts[activeKey{PeriodWeek, periodKey{r.ProjectID, dayNumber(r.Week)}}]++
+	}
+	for _, r := range s.monthly {
+		counts[activeKey{PeriodMonth, periodKey{r.ProjectID, dayNumber(r.Month)}}]++
+	}
+	rows := make([]readmodel.ActiveUserCount, 0, len(counts))
+	for k, n := range counts {
+		rows = append(rows, readmodel.ActiveUserCount{ProjectID: k.project, Period: k.period, PeriodStart: dayTime(k.start), Users: n})
+	}
+	slices.SortFunc(rows, func(a, b readmodel.ActiveUserCount) int {
 		return cmp.Or(strings.Compare(a.ProjectID, b.ProjectID), strings.Compare(a.Period, b.Period), a.PeriodStart.Compare(b.PeriodStart))
 	})
-	return s
+	return rows
 }
 
 // weekOf is the Monday starting the UTC week of a day (days since the
