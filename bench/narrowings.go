@@ -146,19 +146,7 @@ func runNarrowings(ctx context.Context, c RowsConfig, dir string, evs []domain.E
 	for round := range c.Rounds {
 		for i, n := range narrowings {
 			path := filepath.Join(dir, fmt.Sprintf("narrowing-%d-%d.db", round, i))
-			rate, err := timeRows(ctx, c, func() (*store.DB, error) {
-				db, err := store.Open(ctx, path)
-				if err != nil {
-					return nil, err
-				}
-				for _, q := range n.schema() {
-					if _, err := db.ExecContext(ctx, q); err != nil {
-						db.Close()
-						return nil, fmt.Errorf("%s: %s: %w", n.name, q, err)
-					}
-				}
-				return db, nil
-			}, rawRows(n.rows()), evs)
+			rate, err := timeRows(ctx, c, openWith(ctx, path, n.schema()), rawRows(n.rows()), evs)
 			if err != nil {
 				return fmt.Errorf("narrowing %q: %w", n.name, err)
 			}
@@ -171,6 +159,23 @@ func runNarrowings(ctx context.Context, c RowsConfig, dir string, evs []domain.E
 	}
 	printNarrowings(c, narrowings, rates, sizes)
 	return nil
+}
+
+// openWith opens a fresh database at dsn and creates ddl in it.
+func openWith(ctx context.Context, dsn string, ddl []string) func() (*store.DB, error) {
+	return func() (*store.DB, error) {
+		db, err := store.Open(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		for _, q := range ddl {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		return db, nil
+	}
 }
 
 // printNarrowings prints each narrowing's rates, as a ratio to the first's

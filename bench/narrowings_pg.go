@@ -88,19 +88,7 @@ func runNarrowingsPG(ctx context.Context, c RowsConfig, evs []domain.Event) erro
 			if err != nil {
 				return err
 			}
-			rate, err := timeRows(ctx, c, func() (*store.DB, error) {
-				db, err := store.Open(ctx, dsn)
-				if err != nil {
-					return nil, err
-				}
-				for _, q := range n.pgSchema() {
-					if _, err := db.ExecContext(ctx, q); err != nil {
-						db.Close()
-						return nil, fmt.Errorf("%s: %s: %w", n.name, q, err)
-					}
-				}
-				return db, nil
-			}, rawRows(n.rows()), evs)
+			rate, err := timeRows(ctx, c, openWith(ctx, dsn, n.pgSchema()), rawRows(n.rows()), evs)
 			if err != nil {
 				return fmt.Errorf("narrowing %q: %w", n.name, err)
 			}

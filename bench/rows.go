@@ -75,19 +75,7 @@ func RunRows(ctx context.Context, c RowsConfig) error {
 	if err != nil {
 		return fmt.Errorf("ceiling, today's schema: %w", err)
 	}
-	narrow, err := timeRows(ctx, c, func() (*store.DB, error) {
-		db, err := store.Open(ctx, filepath.Join(dir, "narrow.db"))
-		if err != nil {
-			return nil, err
-		}
-		for _, q := range narrowSchema {
-			if _, err := db.ExecContext(ctx, q); err != nil {
-				db.Close()
-				return nil, fmt.Errorf("%s: %w", q, err)
-			}
-		}
-		return db, nil
-	}, rawRows(narrowRows), evs)
+	narrow, err := timeRows(ctx, c, openWith(ctx, filepath.Join(dir, "narrow.db"), narrowSchema), rawRows(narrowRows), evs)
 	if err != nil {
 		return fmt.Errorf("ceiling, narrow keys: %w", err)
 	}
