@@ -78,7 +78,6 @@ func (rp *Replay) Run(ctx context.Context) error {
 		setAside: func(ctx context.Context, _ bun.Tx, q *readmodel.QuarantinedRecord) error {
 			return upsertQuarantined(ctx, rp.DB.DB, q)
 		}}
-	defer runner.releaseWriter()
 	for {
 		lag, err := rp.lag(ctx, adm, shadow, prelude)
 		if err != nil {
@@ -774,7 +773,6 @@ func (rp *Replay) RunFrom(ctx context.Context, from func(topic string, partition
 	runner := &Runner{db: rp.DB, p: rp.Projection, log: rp.Log, metrics: nopMetrics{}, MaxBatch: rp.MaxBatch,
 		MaxAttempts: defaultMaxAttempts, checkpoint: name, partitionLock: rp.Projection.Name()}
 	defer rp.DB.NewDelete().Model((*readmodel.Checkpoint)(nil)).Where("projection = ?", name).Exec(context.WithoutCancel(ctx)) //nolint:errcheck
-	defer runner.releaseWriter()
 	done := map[partitionKey]bool{}
 	for k, end := range target {
 		if end == 0 {

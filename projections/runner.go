@@ -7,7 +7,6 @@ package projections
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,42 +87,6 @@ type Runner struct {
 	// transaction, beside the checkpoint that moves past it. A replay's
 	// shadow points it at the live table instead.
 	setAside func(ctx context.Context, tx bun.Tx, q *readmodel.QuarantinedRecord) error
-	// writer is the connection a SQLite runner's transactions run on (see
-	// txRunner); nil until the first one, and after a failed one.
-	writer *bun.Conn
-}
-
-// txRunner is what runs the runner's transactions.
-type txRunner interface {
-	RunInTx(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx bun.Tx) error) error
-}
-
-// txRunner returns the pool on PostgreSQL and, on SQLite, a connection
-// the runner keeps, with a writer's page cache (store.TakeWriter). A SQLite
-// connection keeps its page cache across its own commits but drops all of
-// it when another connection commits; the pool hands out the connection
-// returned last, most often a reader's, so transactions spread over it
-// would find the hot index pages cold each time.
-func (r *Runner) txRunner(ctx context.Context) (txRunner, error) {
-	if r.db.Dialect != store.SQLite {
-		return r.db, nil
-	}
-	if r.writer == nil {
-		c, err := r.db.TakeWriter(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("projection %s: %w", r.p.Name(), err)
-		}
-		r.writer = c
-	}
-	return r.writer, nil
-}
-
-// releaseWriter gives the kept connection back to the pool.
-func (r *Runner) releaseWriter() {
-	if r.writer != nil {
-		r.db.ReleaseWriter(context.Background(), r.writer)
-		r.writer = nil
-	}
 }
 
 // RunnerConfig is what a runner needs; zero tuning fields take defaults.
@@ -242,7 +205,6 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
-	defer r.releaseWriter()
 
 	r.metrics.SetProjectionLag(r.p.Name(), 0)
 	lags := map[string]map[int32]int64{}
@@ -423,11 +385,9 @@ type partitionKey struct {
 func (r *Runner) apply(ctx context.Context, records []*kgo.Record, q *readmodel.QuarantinedRecord) (int, error) {
 	var applied []domain.Event
 	var undecodable []*readmodel.QuarantinedRecord
-	txr, err := r.txRunner(ctx)
-	if err != nil {
-		return 0, err
-	}
-	err = txr.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	// One writer for all runners of the database: on SQLite, one kept
+	// connection whose page cache survives their commits (store.Writer).
+	err := r.db.Writer.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if r.prelude != nil {
 			if err := r.prelude(ctx, tx); err != nil {
 				return err
@@ -471,7 +431,6 @@ func (r *Runner) apply(ctx context.Context, records []*kgo.Record, q *readmodel.
 		return nil
 	})
 	if err != nil {
-		r.releaseWriter() // the next attempt takes a fresh one, should this one be broken
 		return 0, err
 	}
 	for _, uq := range undecodable {

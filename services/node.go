@@ -398,6 +398,24 @@ func Projections(cfg config.Config, revoked projections.KeyRevocations) []projec
 	}
 }
 
+// keepWALShort checkpoints SQLite's write-ahead log every second, so the
+// projections' commits never have to (store.DB.Checkpoint says why); the
+// wal_autocheckpoint threshold stays as the fallback.
+func keepWALShort(ctx context.Context, db *store.DB, log *slog.Logger) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, _, err := db.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("checkpointing sqlite", "err", err)
+		}
+	}
+}
+
 // keepStatistics refreshes SQLite's planner statistics as the read models
 // grow (the projector is their only writer): at start, then every few
 // minutes. Each run analyzes only the tables whose statistics went stale.

@@ -94,6 +94,7 @@ func (r *projectorRole) Run(ctx context.Context) error {
 	}
 	if r.db.Dialect == store.SQLite {
 		wg.Go(func() { keepStatistics(ctx, r.db, r.node.Log.With("role", RoleProjector)) })
+		wg.Go(func() { keepWALShort(ctx, r.db, r.node.Log.With("role", RoleProjector)) })
 	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != context.Canceled {

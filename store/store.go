@@ -35,6 +35,16 @@ type DB struct {
 	// Path is the SQLite file (replays build their shadow beside it), or
 	// the PostgreSQL URL.
 	Path string
+	// Writer runs the projections' write transactions (see Writer).
+	Writer *Writer
+}
+
+// Close gives back the writer's connection and closes the database.
+func (db *DB) Close() error {
+	if db.Writer != nil {
+		db.Writer.release()
+	}
+	return db.DB.Close()
 }
 
 // Open connects to rawURL: postgres:// or postgresql:// for PostgreSQL,
@@ -59,6 +69,7 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	sqldb.SetMaxIdleConns(16)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
 	db := &DB{DB: bun.NewDB(sqldb, pgdialect.New()), Dialect: Postgres, Path: rawURL}
+	db.Writer = &Writer{db: db}
 	if err := pingWithin(ctx, db, 10*time.Second); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connecting to postgres at %s: %w", redactURL(rawURL), err)
@@ -90,6 +101,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	sqldb.SetMaxIdleConns(8)
 	sqldb.SetConnMaxIdleTime(0)
 	db := &DB{DB: bun.NewDB(sqldb, sqlitedialect.New()), Dialect: SQLite, Path: path}
+	db.Writer = &Writer{db: db}
 	if err := pingWithin(ctx, db, 10*time.Second); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening sqlite %s: %w", path, err)
@@ -123,6 +135,25 @@ func (db *DB) Optimize(ctx context.Context, tables ...string) error {
 		}
 	}
 	return nil
+}
+
+// Checkpoint copies what SQLite's write-ahead log holds back into the
+// database file without waiting for readers or writers (a PASSIVE
+// checkpoint), and returns how many frames the log held and how many of
+// them are now in the file. Run off the writers' path, it keeps their
+// commits from doing it: a commit that crosses wal_autocheckpoint copies
+// the whole log first, which stalled the events projection for 150–450 ms
+// every few seconds. On PostgreSQL it does nothing.
+func (db *DB) Checkpoint(ctx context.Context) (logFrames, checkpointed int, err error) {
+	if db.Dialect != SQLite {
+		return 0, 0, nil
+	}
+	var busy int
+	row := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	if err := row.Scan(&busy, &logFrames, &checkpointed); err != nil {
+		return 0, 0, fmt.Errorf("checkpointing sqlite: %w", err)
+	}
+	return logFrames, checkpointed, nil
 }
 
 func pingWithin(ctx context.Context, db *DB, d time.Duration) error {
