@@ -109,7 +109,7 @@ func (s *EventStore) Append(ctx context.Context, aggregateType, id string, expec
 	subject := s.names.AggregateSubject(aggregateType, id)
 	version := expectedVersion
 	for i := range events {
-		data, err := domain.Marshal(&events[i])
+		data, err := domain.EncodeEvent(&events[i])
 		if err != nil {
 			return fmt.Errorf("encoding event %s: %w", events[i].ID, err)
 		}
@@ -183,7 +183,7 @@ func (s *EventStore) PublishAll(ctx context.Context, appends []Append) error {
 	futures := make([]jetstream.PubAckFuture, 0, len(appends))
 	for i := range appends {
 		a := &appends[i]
-		data, err := domain.Marshal(&a.Event)
+		data, err := domain.EncodeEvent(&a.Event)
 		if err != nil {
 			return fmt.Errorf("encoding event %s: %w", a.Event.ID, err)
 		}
