@@ -56,7 +56,15 @@ func decodeObject(b []byte, v any) *Error {
 	if len(t) == 0 || t[0] != '{' {
 		return errBadRequest("", "request body must be a JSON object")
 	}
-	if err := json.Unmarshal(t, v); err != nil {
+	// A type that reads itself is given the body directly: encoding/json
+	// would validate it and scan it once more before handing it over.
+	var err error
+	if u, ok := v.(json.Unmarshaler); ok {
+		err = u.UnmarshalJSON(t)
+	} else {
+		err = json.Unmarshal(t, v)
+	}
+	if err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			return errBadRequest(typeErr.Field, "%s has the wrong type", typeErr.Field)
@@ -128,6 +136,13 @@ func (b *batchRequest) UnmarshalJSON(data []byte) error {
 	}{{"batch", batch, &b.Batch}, {"events", events, &b.Events}, {"writeKey", writeKey, &b.WriteKey}, {"apiKey", apiKey, &b.APIKey}} {
 		if isNull(f.raw) {
 			continue
+		}
+		// The body is valid JSON (exactFields read it): an array's items
+		// are split, not decoded again.
+		if items, ok := f.dst.(*[]json.RawMessage); ok {
+			if *items, ok = splitArray(f.raw); ok {
+				continue
+			}
 		}
 		if err := json.Unmarshal(f.raw, f.dst); err != nil {
 			return &json.UnmarshalTypeError{Value: "value", Type: reflect.TypeOf(f.dst).Elem(), Field: f.name}
@@ -263,10 +278,11 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, k *apikeys.Key, 
 	answer(res)
 }
 
-// notObject is the problem of a batch item that is not a JSON object.
+// notObject is the problem of a batch item that is not a JSON object. The
+// item is one of a batchRequest's, so valid JSON.
 func notObject(raw json.RawMessage, w *wireEvent) *app.Error {
 	t := bytes.TrimSpace(raw)
-	if len(t) == 0 || t[0] != '{' || json.Unmarshal(t, w) != nil {
+	if len(t) == 0 || t[0] != '{' || exactFieldsOfValid(t, w.fields()) != nil {
 		return &app.Error{Kind: app.Invalid, Message: "event must be a JSON object"}
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"time"
 
@@ -40,30 +39,15 @@ type wireEvent struct {
 // them case-insensitively, so {"EVENT":"purchase","event":"click"} would
 // mean something different to Boost than to any proxy or SDK that reads
 // it by the spec; here "EVENT" is an unknown field, ignored.
-func (w *wireEvent) UnmarshalJSON(b []byte) error {
-	return exactFields(b, map[string]*json.RawMessage{"event": &w.Event, "type": &w.Type, "name": &w.Name,
+func (w *wireEvent) UnmarshalJSON(b []byte) error { return exactFields(b, w.fields()) }
+
+// fields are the wire fields by their exact names.
+func (w *wireEvent) fields() map[string]*json.RawMessage {
+	return map[string]*json.RawMessage{"event": &w.Event, "type": &w.Type, "name": &w.Name,
 		"category": &w.Category, "userId": &w.UserID, "anonymousId": &w.AnonymousID, "previousId": &w.PreviousID,
 		"groupId": &w.GroupID, "properties": &w.Properties, "traits": &w.Traits, "context": &w.Context,
 		"integrations": &w.Integrations, "timestamp": &w.Timestamp, "originalTimestamp": &w.OriginalTimestamp,
-		"sentAt": &w.SentAt, "messageId": &w.MessageID})
-}
-
-// exactFields decodes a JSON object, keeping the raw value of each field
-// whose name is exactly one of fields (the last one when repeated).
-func exactFields(b []byte, fields map[string]*json.RawMessage) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	if m == nil {
-		return &json.UnmarshalTypeError{Value: "null", Type: reflect.TypeFor[map[string]json.RawMessage]()}
-	}
-	for k, v := range m {
-		if p, ok := fields[k]; ok {
-			*p = v
-		}
-	}
-	return nil
+		"sentAt": &w.SentAt, "messageId": &w.MessageID}
 }
 
 // itemError is why one event was refused.
