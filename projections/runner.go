@@ -385,6 +385,10 @@ type partitionKey struct {
 func (r *Runner) apply(ctx context.Context, records []*kgo.Record, q *readmodel.QuarantinedRecord) (int, error) {
 	var applied []domain.Event
 	var undecodable []*readmodel.QuarantinedRecord
+	var decoded []recordEvent
+	if q == nil {
+		decoded = r.decodeAll(records)
+	}
 	// One writer for all runners of the database: on SQLite, one kept
 	// connection whose page cache survives their commits (store.Writer).
 	err := r.db.Writer.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -399,7 +403,7 @@ func (r *Runner) apply(ctx context.Context, records []*kgo.Record, q *readmodel.
 		}
 		events := make([]domain.Event, 0, len(records))
 		undecodable = undecodable[:0]
-		for _, rec := range records {
+		for i, rec := range records {
 			if !cps.pass(rec) {
 				continue // applied before, by us or another member
 			}
@@ -409,7 +413,7 @@ func (r *Runner) apply(ctx context.Context, records []*kgo.Record, q *readmodel.
 				}
 				continue
 			}
-			e, uq := r.decode(rec)
+			e, uq := decoded[i].event, decoded[i].quarantined
 			if uq != nil {
 				if err := r.storeQuarantined(ctx, tx, uq); err != nil {
 					return err
@@ -442,6 +446,43 @@ func (r *Runner) apply(ctx context.Context, records []*kgo.Record, q *readmodel.
 		ac.AfterCommit(ctx, applied)
 	}
 	return len(applied), nil
+}
+
+// recordEvent is a record's event, or its quarantine entry if it is none.
+type recordEvent struct {
+	event       domain.Event
+	quarantined *readmodel.QuarantinedRecord
+}
+
+// parallelDecodeFrom is the batch size from which records decode in two
+// halves at once.
+const parallelDecodeFrom = 512
+
+// decodeAll decodes records before their transaction, not in it: the
+// runner is the one serial stage of the pipeline and the writer is shared
+// (store.Writer), so neither waits on JSON. A big batch decodes in two
+// halves at once, on the core the database is not using; a record applied
+// before is decoded for nothing, which only happens after a restart.
+func (r *Runner) decodeAll(records []*kgo.Record) []recordEvent {
+	out := make([]recordEvent, len(records))
+	decode := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i].event, out[i].quarantined = r.decode(records[i])
+		}
+	}
+	if len(records) < parallelDecodeFrom {
+		decode(0, len(records))
+		return out
+	}
+	mid := len(records) / 2
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		decode(mid, len(records))
+	}()
+	decode(0, mid)
+	<-done
+	return out
 }
 
 // decode reads a record's event envelope, or returns the quarantine entry
