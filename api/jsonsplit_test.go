@@ -28,18 +28,7 @@ var splitCases = []string{
 
 // referenceFields is exactFields as encoding/json reads it.
 func referenceFields(b []byte) (map[string]json.RawMessage, error) {
-	got := map[string]json.RawMessage{}
-	fields := map[string]*json.RawMessage{}
-	for _, f := range splitFields {
-		fields[f] = new(json.RawMessage)
-	}
-	err := fieldsByDecoding(b, fields)
-	for f, p := range fields {
-		if *p != nil {
-			got[f] = *p
-		}
-	}
-	return got, err
+	return splitFieldsOf(b, fieldsByDecoding)
 }
 
 func splitFieldsOf(b []byte, read func([]byte, map[string]*json.RawMessage) error) (map[string]json.RawMessage, error) {

@@ -26,39 +26,33 @@ func EncodeEvent(e *Event) ([]byte, error) {
 	b = append(b, e.Type...)
 	b = append(b, `","version":`...)
 	b = strconv.AppendInt(b, int64(e.Version), 10)
-	b = append(b, `,"aggregateType":"`...)
-	b = append(b, e.AggregateType...)
-	b = append(b, `","aggregateId":"`...)
-	b = append(b, e.AggregateID...)
-	b = append(b, '"')
-	if e.OrganizationID != "" {
-		b = append(b, `,"organizationId":"`...)
-		b = append(b, e.OrganizationID...)
-		b = append(b, '"')
-	}
-	if e.ProjectID != "" {
-		b = append(b, `,"projectId":"`...)
-		b = append(b, e.ProjectID...)
-		b = append(b, '"')
-	}
+	b = appendField(b, "aggregateType", e.AggregateType, false)
+	b = appendField(b, "aggregateId", e.AggregateID, false)
+	b = appendField(b, "organizationId", e.OrganizationID, true)
+	b = appendField(b, "projectId", e.ProjectID, true)
 	b = append(b, `,"occurredAt":"`...)
 	b = e.OccurredAt.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","receivedAt":"`...)
 	b = e.ReceivedAt.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
-	if e.CorrelationID != "" {
-		b = append(b, `,"correlationId":"`...)
-		b = append(b, e.CorrelationID...)
-		b = append(b, '"')
-	}
-	if e.CausationID != "" {
-		b = append(b, `,"causationId":"`...)
-		b = append(b, e.CausationID...)
-		b = append(b, '"')
-	}
+	b = appendField(b, "correlationId", e.CorrelationID, true)
+	b = appendField(b, "causationId", e.CausationID, true)
 	b = append(b, `,"data":`...)
 	b = append(b, e.Data...)
 	return append(b, '}'), nil
+}
+
+// appendField appends ,"name":"v" (nothing for an empty v with
+// omitEmpty); v is plainJSON.
+func appendField(b []byte, name, v string, omitEmpty bool) []byte {
+	if omitEmpty && v == "" {
+		return b
+	}
+	b = append(b, `,"`...)
+	b = append(b, name...)
+	b = append(b, `":"`...)
+	b = append(b, v...)
+	return append(b, '"')
 }
 
 // plainJSON reports whether encoding/json writes s as it is between quotes:
