@@ -292,6 +292,13 @@ func TestDialectRefusals(t *testing.T) {
 		{"$set that is not an object", "/e/", e.sk, `{"batch":[{"event":"x","distinct_id":"u","$set":[1]}]}`, 400, ""},
 		{"a PostHog event without distinct_id", "/batch/", e.sk, `{"batch":[{"event":"x"}]}`, 400, ""},
 		{"a Basic password is no key", "/v1/track", "", `{"event":"x","userId":"u"}`, 401, ""},
+		// Bodies that are not JSON, for every decoder of a whole body.
+		{"a PostHog capture that is no JSON", "/i/v0/e/", e.sk, `{"event":"x","distinct_id":"u",}`, 400, ""},
+		{"a PostHog batch that is no JSON", "/batch/", e.sk, `{"batch":[{"event":"x","distinct_id":"u"}] x`, 400, ""},
+		{"a Segment track that is no JSON", "/v1/track", e.sk, `{"event":"x","userId":"u"`, 400, ""},
+		{"a Segment batch that is no JSON", "/v1/batch", e.sk, `{"batch":[{"type":"track","event":"x","userId":"u"},]}`, 400, ""},
+		{"a native batch that is no JSON", "/v1/events/batch", e.sk, `{"events":[{"event":"x","userId":"u"}]]`, 400, ""},
+		{"a native track that is no JSON", "/v1/events/track", e.sk, `{"event":"x","userId":"u"}}`, 400, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			req := httptest.NewRequest(http.MethodPost, c.path, strings.NewReader(c.body))

@@ -56,10 +56,12 @@ func decodeObject(b []byte, v any) *Error {
 	if len(t) == 0 || t[0] != '{' {
 		return errBadRequest("", "request body must be a JSON object")
 	}
-	// A type that reads itself is given the body directly: encoding/json
-	// would validate it and scan it once more before handing it over.
+	// A request type that reads itself (with exactFields, which validates
+	// what it is given) is given the body directly: encoding/json would
+	// validate it and scan it once more before handing it over. A
+	// json.RawMessage reads itself without validating, so it is not.
 	var err error
-	if u, ok := v.(json.Unmarshaler); ok {
+	if u, ok := v.(json.Unmarshaler); ok && !isRawMessage(v) {
 		err = u.UnmarshalJSON(t)
 	} else {
 		err = json.Unmarshal(t, v)
@@ -72,6 +74,11 @@ func decodeObject(b []byte, v any) *Error {
 		return errBadRequest("", "request body is not valid JSON: %v", err)
 	}
 	return nil
+}
+
+func isRawMessage(v any) bool {
+	_, ok := v.(*json.RawMessage)
+	return ok
 }
 
 // limitHeaders sets the RateLimit-* headers of a request's answer.
