@@ -325,3 +325,19 @@ func (d *jsonScan) skip() (int, bool) {
 		return j, true
 	}
 }
+
+// decodeTracked decodes a tracked event's payload with the decoder the
+// bulk build reads the log with, and with encoding/json (the reference)
+// where that declines: live apply and replay read a payload alike, in one
+// pass, where encoding/json validated it before decoding it.
+// FuzzDecodeTracked ties the two.
+func decodeTracked(e *domain.Event) (domain.TrackedData, error) {
+	var env bulkEnvelope
+	d := jsonScan{b: e.Data}
+	if d.object(func(key []byte) bool { return d.dataField(key, &env) }) {
+		if d.space(); d.i == len(d.b) {
+			return env.Data.TrackedData, nil
+		}
+	}
+	return domain.DecodeData[domain.TrackedData](e)
+}

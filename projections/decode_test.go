@@ -100,3 +100,36 @@ func TestBulkDecoderKnowsEveryField(t *testing.T) {
 		t.Errorf("fast %+v\nref  %+v\nsent %+v", fast.Data.TrackedData, ref.Data.TrackedData, d)
 	}
 }
+
+// FuzzDecodeTracked: what live apply reads of a payload is what
+// encoding/json reads, and it fails where encoding/json fails. A payload
+// reaches it valid (the envelope around it was decoded by encoding/json).
+func FuzzDecodeTracked(f *testing.F) {
+	at := time.Date(2026, 11, 1, 10, 0, 0, 123456789, time.UTC)
+	full, _ := json.Marshal(domain.TrackedData{Event: "purchase", UserID: "u\"1\\é", AnonymousID: "a<1>", Properties: json.RawMessage(`{"a":[1,"]}"]}`),
+		Context: json.RawMessage(`{"ip":"1.2.3.4"}`), MessageID: "m", Traits: json.RawMessage(`{"t":1}`), TraitsOnce: json.RawMessage(`{}`),
+		PreviousID: "p", Integrations: json.RawMessage(`{"All":false}`), Timestamp: &at, SentAt: &at, ReceivedAt: at,
+		KeyID: "k", KeyType: domain.KeySecret, Reason: "r", Code: "c", Outcome: domain.OutcomeFailed})
+	for _, s := range []string{string(full), `{"event":"a","USERID":"u"}`, `{"event":5}`, `{"timestamp":"2026-11-01T10:00:00.5-02:00"}`,
+		`{"timestamp":"2026-11-01T24:00:00Z"}`, `{"receivedAt":"2026-11-01T10:00:00,5Z"}`, `{"properties":null,"context":7,"eventId":"x"}`,
+		`{"event":"a\u00e9\n","keyType":"secret"}`, `{}`, `[]`, `null`, `{"sentAt":null,"timestamp":null}`,
+		`{"timestamp":"2026-11-01t10:00:00z"}`, `{"timestamp":"2026-11-01T10:00:00+24:00"}`, `{"sentAt":"0000-01-01T00:00:00Z"}`,
+		`{"timestamp":"2026-11-01T10:00:00.Z"}`, `{"timestamp":"2026-11-01T10:00:00.1234567891Z"}`, `{"timestamp":"2026-11-01T10:00:00-00:60"}`,
+		`{"receivedAt":"2026-02-30T10:00:00Z"}`, `{"timestamp":" 2026-11-01T10:00:00Z"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			return
+		}
+		e := &domain.Event{ID: "x", Type: domain.EventTracked, Data: data}
+		got, gerr := decodeTracked(e)
+		want, werr := domain.DecodeData[domain.TrackedData](e)
+		if (gerr == nil) != (werr == nil) {
+			t.Fatalf("%s: decodeTracked err %v, encoding/json err %v", data, gerr, werr)
+		}
+		if werr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\nfast %+v\nref  %+v", data, got, want)
+		}
+	})
+}

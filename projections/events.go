@@ -183,7 +183,7 @@ func (b *eventsBatch) addTracked(e *domain.Event) error {
 	if _, dup := b.byID[e.ID]; dup {
 		return nil
 	}
-	d, err := domain.DecodeData[domain.TrackedData](e)
+	d, err := decodeTracked(e)
 	if err != nil {
 		return err
 	}
