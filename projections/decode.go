@@ -156,15 +156,19 @@ func (d *jsonScan) object(field func(key []byte) bool) bool {
 }
 
 // other skips the value of a key none of known names exactly; a key that
-// matches one but for case is left to encoding/json.
+// matches one but for case is left to encoding/json. The value must be
+// JSON, as raw's must: skip only finds where it ends, and a record that
+// encoding/json refuses is quarantined by the live runner, so the replay
+// must not fold it.
 func (d *jsonScan) other(key []byte, known []string) bool {
 	for _, k := range known {
 		if strings.EqualFold(k, string(key)) {
 			return false
 		}
 	}
-	_, ok := d.skip()
-	return ok
+	start := d.i
+	end, ok := d.skip()
+	return ok && json.Valid(d.b[start:end])
 }
 
 // plainString reads a string without escapes.

@@ -35,6 +35,12 @@ func TestBulkDecoderAgreesWithEncodingJSON(t *testing.T) {
 		[]byte(`{"id":"x","type":"EventTracked","data":{"occurredAt":"2026-11-01T10:00:00+01:00","receivedAt":"2026-11-01T10:00:00.5-02:00"}}`),
 		[]byte(`{"id":"x","version":1,"extra":[1,{"a":"}"}],"type":"T"} x`),
 		[]byte("{\"id\":\"\xff\"}"),
+		// Unknown fields whose values are not JSON: encoding/json refuses
+		// the record, so the decoder must decline it too.
+		[]byte(`{"id":"x","type":"EventTracked","extra":tru,"data":{"event":"a"}}`),
+		[]byte(`{"id":"x","type":"EventTracked","extra":{"a" "b"},"data":{"event":"a"}}`),
+		[]byte(`{"id":"x","type":"EventTracked","data":{"event":"a","extra":[1,,2]}}`),
+		[]byte(`{"id":"x","type":"EventTracked","data":{"event":"a","extra":01}}`),
 		[]byte(`{}`),
 		[]byte(`[]`),
 	)
@@ -130,6 +136,26 @@ func FuzzDecodeTracked(f *testing.F) {
 		}
 		if werr == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s:\nfast %+v\nref  %+v", data, got, want)
+		}
+	})
+}
+
+// FuzzBulkEnvelope: the replay's decoder reads a record as encoding/json
+// does, or declines it; it never takes what encoding/json refuses.
+func FuzzBulkEnvelope(f *testing.F) {
+	f.Add([]byte(`{"id":"x","type":"EventTracked","projectId":"p","occurredAt":"2026-11-01T10:00:00Z","data":{"event":"a","properties":{"n":1}}}`))
+	f.Add([]byte(`{"id":"x","type":"EventFailed","version":1,"extra":[1,{"a":"}"}],"data":{"eventId":"e","reason":"r"}}`))
+	f.Add([]byte(`{"id":"x","type":"EventTracked","extra":tru,"data":{"event":"a"}}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var fast, ref bulkEnvelope
+		if !decodeBulkEnvelope(in, &fast) {
+			return
+		}
+		if err := json.Unmarshal(in, &ref); err != nil {
+			t.Fatalf("%s: decoded, but encoding/json says %v", in, err)
+		}
+		if !reflect.DeepEqual(fast, ref) {
+			t.Fatalf("%s:\nfast %+v\nref  %+v", in, fast, ref)
 		}
 	})
 }
