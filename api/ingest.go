@@ -56,13 +56,9 @@ func decodeObject(b []byte, v any) *Error {
 	if len(t) == 0 || t[0] != '{' {
 		return errBadRequest("", "request body must be a JSON object")
 	}
-	// A request type that reads itself (with exactFields, which validates
-	// what it is given) is given the body directly: encoding/json would
-	// validate it and scan it once more before handing it over. A
-	// json.RawMessage reads itself without validating, so it is not.
 	var err error
-	if u, ok := v.(json.Unmarshaler); ok && !isRawMessage(v) {
-		err = u.UnmarshalJSON(t)
+	if r, ok := v.(bodyReader); ok {
+		err = r.readBody(t)
 	} else {
 		err = json.Unmarshal(t, v)
 	}
@@ -76,10 +72,10 @@ func decodeObject(b []byte, v any) *Error {
 	return nil
 }
 
-func isRawMessage(v any) bool {
-	_, ok := v.(*json.RawMessage)
-	return ok
-}
+// bodyReader is a request type that reads a whole body itself, validating
+// it (exactFields does): decodeObject hands it the body directly, where
+// encoding/json would validate the body and scan it once more first.
+type bodyReader interface{ readBody(b []byte) error }
 
 // limitHeaders sets the RateLimit-* headers of a request's answer.
 func limitHeaders(w http.ResponseWriter, d *ratelimit.Decision) {
@@ -130,7 +126,9 @@ type batchRequest struct {
 	APIKey   string
 }
 
-func (b *batchRequest) UnmarshalJSON(data []byte) error {
+func (b *batchRequest) UnmarshalJSON(data []byte) error { return b.readBody(data) }
+
+func (b *batchRequest) readBody(data []byte) error {
 	var batch, events, writeKey, apiKey json.RawMessage
 	if err := exactFields(data, map[string]*json.RawMessage{"batch": &batch, "events": &events, "sentAt": &b.SentAt,
 		"writeKey": &writeKey, "apiKey": &apiKey}); err != nil {

@@ -39,7 +39,9 @@ type wireEvent struct {
 // them case-insensitively, so {"EVENT":"purchase","event":"click"} would
 // mean something different to Boost than to any proxy or SDK that reads
 // it by the spec; here "EVENT" is an unknown field, ignored.
-func (w *wireEvent) UnmarshalJSON(b []byte) error { return exactFields(b, w.fields()) }
+func (w *wireEvent) UnmarshalJSON(b []byte) error { return w.readBody(b) }
+
+func (w *wireEvent) readBody(b []byte) error { return exactFields(b, w.fields()) }
 
 // fields are the wire fields by their exact names.
 func (w *wireEvent) fields() map[string]*json.RawMessage {
