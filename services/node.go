@@ -402,30 +402,30 @@ func Projections(cfg config.Config, revoked projections.KeyRevocations) []projec
 // projections' commits never have to (store.DB.Checkpoint says why); the
 // wal_autocheckpoint threshold stays as the fallback.
 func keepWALShort(ctx context.Context, db *store.DB, log *slog.Logger) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, time.Second, func() {
 		if _, _, err := db.Checkpoint(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("checkpointing sqlite", "err", err)
 		}
-	}
+	})
 }
 
 // keepStatistics refreshes SQLite's planner statistics as the read models
 // grow (the projector is their only writer): at start, then every few
 // minutes. Each run analyzes only the tables whose statistics went stale.
 func keepStatistics(ctx context.Context, db *store.DB, log *slog.Logger) {
-	t := time.NewTicker(5 * time.Minute)
-	defer t.Stop()
-	for {
+	every(ctx, 5*time.Minute, func() {
 		if err := db.Optimize(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("refreshing sqlite planner statistics", "err", err)
 		}
+	})
+}
+
+// every runs fn at once, then every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		fn()
 		select {
 		case <-ctx.Done():
 			return
