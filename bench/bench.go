@@ -63,6 +63,15 @@ type Result struct {
 	ProcessedPerSecond float64   `json:"processedEventsPerSecond"`
 	IntervalRates      []float64 `json:"intervalEventsPerSecond"`
 	IntervalRSSBytes   []float64 `json:"intervalServerRssBytes"`
+	// ServerCPUSeconds is the processor time the server spent over the
+	// load and the drain (its process_cpu_seconds_total), and
+	// ServerCPUMicrosPerEvent that per accepted event: unlike a rate at
+	// saturation, it hardly moves with what else the machine is doing, so
+	// two builds compare at a fixed --rate. LoadCPUSeconds is the load
+	// tool's own, which shares the machine.
+	ServerCPUSeconds        float64 `json:"serverCpuSeconds"`
+	ServerCPUMicrosPerEvent float64 `json:"serverCpuMicrosPerEvent"`
+	LoadCPUSeconds          float64 `json:"loadCpuSeconds"`
 }
 
 // Run creates one secret key per connection (so per-key rate limits do not
@@ -89,6 +98,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	lagDone := make(chan lagResult, 1)
 	go func() { lagDone <- followLag(ctx, client, cfg, l.samples) }()
 
+	serverCPU0, loadCPU0 := serverMetric(ctx, client, cfg.URL, "process_cpu_seconds_total"), ownCPUSeconds()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for c := range cfg.Connections {
@@ -112,7 +122,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	<-reported
 	elapsed := time.Since(start)
 	close(l.samples)
-	l.summarize(res, elapsed, <-lagDone)
+	lag := <-lagDone
+	res.ServerCPUSeconds = serverMetric(ctx, client, cfg.URL, "process_cpu_seconds_total") - serverCPU0
+	res.LoadCPUSeconds = ownCPUSeconds() - loadCPU0
+	l.summarize(res, elapsed, lag)
 	return res, nil
 }
 
@@ -265,6 +278,9 @@ func (l *load) summarize(res *Result, elapsed time.Duration, lr lagResult) {
 	res.DrainSeconds = lr.drain.Seconds()
 	if lr.unfinished == 0 && len(lr.lags) > 0 {
 		res.ProcessedPerSecond = float64(res.Accepted) / (res.Seconds + res.DrainSeconds)
+	}
+	if res.Accepted > 0 {
+		res.ServerCPUMicrosPerEvent = res.ServerCPUSeconds * 1e6 / float64(res.Accepted)
 	}
 }
 
@@ -452,6 +468,12 @@ func createKey(ctx context.Context, client *http.Client, cfg Config, i int) (str
 }
 
 func serverRSS(ctx context.Context, client *http.Client, base string) float64 {
+	return serverMetric(ctx, client, base, "process_resident_memory_bytes")
+}
+
+// serverMetric reads one unlabelled metric from the server's /metrics (0
+// when it cannot).
+func serverMetric(ctx context.Context, client *http.Client, base, name string) float64 {
 	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
 	resp, err := client.Do(req)
 	if err != nil {
@@ -459,8 +481,13 @@ func serverRSS(ctx context.Context, client *http.Client, base string) float64 {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "process_resident_memory_bytes "); ok {
+	return metricValue(string(raw), name)
+}
+
+// metricValue finds name's sample in Prometheus text exposition.
+func metricValue(exposition, name string) float64 {
+	for line := range strings.Lines(exposition) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			return f
 		}
@@ -509,6 +536,8 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "end-to-end lag  p50 %.1f ms  p99 %.1f ms  max %.1f ms  (%d samples, %d unfinished; drained %.1fs after load)\n",
 		r.LagMs["p50"], r.LagMs["p99"], r.LagMs["max"], r.LagSamples, r.LagUnfinished, r.DrainSeconds)
 	fmt.Fprintf(w, "processed       %.0f events/s (accepted over the load and the drain)\n", r.ProcessedPerSecond)
+	fmt.Fprintf(w, "server CPU      %.1f s over the load and the drain, %.0f µs an accepted event (the load tool: %.1f s)\n",
+		r.ServerCPUSeconds, r.ServerCPUMicrosPerEvent, r.LoadCPUSeconds)
 	if len(r.Errors) == 0 {
 		fmt.Fprintf(w, "errors          none\n")
 	} else {

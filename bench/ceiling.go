@@ -230,6 +230,7 @@ func (c Comparison) Print(w io.Writer) {
 	row("accept p50", b.LatencyMs["p50"], ce.LatencyMs["p50"], "ms")
 	row("accept p99", b.LatencyMs["p99"], ce.LatencyMs["p99"], "ms")
 	row("accept max", b.LatencyMs["max"], ce.LatencyMs["max"], "ms")
+	row("server CPU/event", b.ServerCPUMicrosPerEvent, ce.ServerCPUMicrosPerEvent, "µs")
 	fmt.Fprintf(w, "end-to-end lag   p50 %.1f ms  p99 %.1f ms  max %.1f ms  (%d samples, %d unfinished; drained %.1fs after load)\n",
 		b.LagMs["p50"], b.LagMs["p99"], b.LagMs["max"], b.LagSamples, b.LagUnfinished, b.DrainSeconds)
 	for name, r := range map[string]*Result{"boost": b, "ceiling": ce} {
