@@ -65,6 +65,19 @@ func (m jsonMarshaler) Marshal(v any) (*message.Message, error) {
 	return msg, nil
 }
 
+// Unmarshal reads a TrackEvents command in one pass when it can
+// (decodeTrackEvents), and everything else as Watermill's marshaler does.
+func (m jsonMarshaler) Unmarshal(msg *message.Message, v any) error {
+	if c, ok := v.(*TrackEvents); ok {
+		var fast TrackEvents
+		if decodeTrackEvents(msg.Payload, &fast) {
+			*c = fast
+			return nil
+		}
+	}
+	return m.JSONMarshaler.Unmarshal(msg, v)
+}
+
 // NewBus returns a command bus publishing through pub.
 func NewBus(pub message.Publisher, names bus.Names, logger watermill.LoggerAdapter) (*Bus, error) {
 	cb, err := cqrs.NewCommandBusWithConfig(pub, cqrs.CommandBusConfig{
