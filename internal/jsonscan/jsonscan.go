@@ -45,18 +45,7 @@ func (d *Scanner) Space() {
 // Object calls field for each key, positioned at its value, which field
 // must consume.
 func (d *Scanner) Object(field func(key []byte) bool) bool {
-	d.Space()
-	if d.i >= len(d.b) || d.b[d.i] != '{' {
-		return false
-	}
-	d.i++
-	d.Space()
-	if d.i < len(d.b) && d.b[d.i] == '}' {
-		d.i++
-		return true
-	}
-	for {
-		d.Space()
+	return d.list('{', '}', func() bool {
 		key, ok := d.PlainBytes()
 		if !ok {
 			return false
@@ -67,7 +56,29 @@ func (d *Scanner) Object(field func(key []byte) bool) bool {
 		}
 		d.i++
 		d.Space()
-		if !field(key) {
+		return field(key)
+	})
+}
+
+// Array calls elem for each element, positioned at it, which elem must
+// consume.
+func (d *Scanner) Array(elem func() bool) bool { return d.list('[', ']', elem) }
+
+// list reads opening, items separated by commas, and closing.
+func (d *Scanner) list(opening, closing byte, item func() bool) bool {
+	d.Space()
+	if d.i >= len(d.b) || d.b[d.i] != opening {
+		return false
+	}
+	d.i++
+	d.Space()
+	if d.i < len(d.b) && d.b[d.i] == closing {
+		d.i++
+		return true
+	}
+	for {
+		d.Space()
+		if !item() {
 			return false
 		}
 		d.Space()
@@ -77,7 +88,7 @@ func (d *Scanner) Object(field func(key []byte) bool) bool {
 		switch d.b[d.i] {
 		case ',':
 			d.i++
-		case '}':
+		case closing:
 			d.i++
 			return true
 		default:
@@ -191,40 +202,6 @@ func (d *Scanner) OptTime(t **time.Time) bool {
 	}
 	*t = &p
 	return true
-}
-
-// Array calls elem for each element, positioned at it, which elem must
-// consume.
-func (d *Scanner) Array(elem func() bool) bool {
-	d.Space()
-	if d.i >= len(d.b) || d.b[d.i] != '[' {
-		return false
-	}
-	d.i++
-	d.Space()
-	if d.i < len(d.b) && d.b[d.i] == ']' {
-		d.i++
-		return true
-	}
-	for {
-		d.Space()
-		if !elem() {
-			return false
-		}
-		d.Space()
-		if d.i >= len(d.b) {
-			return false
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case ']':
-			d.i++
-			return true
-		default:
-			return false
-		}
-	}
 }
 
 // Raw takes a value as it is (null included, as json.RawMessage does).
