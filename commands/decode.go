@@ -38,9 +38,8 @@ func decodeTrackEvents(b []byte, c *TrackEvents) bool {
 }
 
 var (
-	headerKeys      = []string{"commandId", "correlationId", "issuedAt"}
-	trackEventsKeys = append(headerKeys[:len(headerKeys):len(headerKeys)], "events")
-	trackEventKeys  = append(headerKeys[:len(headerKeys):len(headerKeys)], "eventId", "projectId", "organizationId", "occurredAt", "event")
+	trackEventsKeys = jsonscan.FieldNames[TrackEvents]()
+	trackEventKeys  = jsonscan.FieldNames[TrackEvent]()
 )
 
 func decodeTrackEvent(d *jsonscan.Scanner, t *TrackEvent) bool {

@@ -4,8 +4,7 @@ import "github.com/gamify/boost/internal/jsonscan"
 
 // TrackedKeys are TrackedData's JSON field names: a hand-written decoder
 // leaves a key that matches one of them but for case to encoding/json.
-var TrackedKeys = []string{"event", "userId", "anonymousId", "properties", "context", "messageId", "traits", "traitsOnce",
-	"previousId", "integrations", "timestamp", "sentAt", "receivedAt", "keyId", "keyType", "reason", "code", "outcome"}
+var TrackedKeys = jsonscan.FieldNames[TrackedData]()
 
 // ScanTrackedField reads the value of key into t when key is one of
 // TrackedData's fields (known), in one pass where encoding/json would

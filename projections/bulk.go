@@ -77,10 +77,13 @@ type bulkEnvelope struct {
 	ProjectID  string    `json:"projectId"`
 	OccurredAt time.Time `json:"occurredAt"`
 	ReceivedAt time.Time `json:"receivedAt"`
-	Data       struct {
-		domain.TrackedData
-		EventID string `json:"eventId"`
-	} `json:"data"`
+	Data       bulkData  `json:"data"`
+}
+
+// bulkData is a tracked event's payload or an outcome's.
+type bulkData struct {
+	domain.TrackedData
+	EventID string `json:"eventId"`
 }
 
 type bulkUserKey struct{ project, id string }

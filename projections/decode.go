@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"slices"
-
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/internal/jsonscan"
 )
@@ -35,11 +33,10 @@ func decodeBulkEnvelope(v []byte, env *bulkEnvelope) bool {
 	return ok && d.End()
 }
 
-var envelopeKeys = []string{"id", "type", "projectId", "occurredAt", "receivedAt", "data"}
+var envelopeKeys = jsonscan.FieldNames[bulkEnvelope]()
 
-// dataKeys are domain.TrackedData's fields and OutcomeData's eventId
-// (TestBulkDecoderKnowsEveryField ties them to the types).
-var dataKeys = append(slices.Clone(domain.TrackedKeys), "eventId")
+// dataKeys are domain.TrackedData's fields and OutcomeData's eventId.
+var dataKeys = jsonscan.FieldNames[bulkData]()
 
 func dataField(d *jsonscan.Scanner, key []byte, env *bulkEnvelope) bool {
 	if string(key) == "eventId" {

@@ -7,6 +7,7 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -275,4 +276,28 @@ func (d *Scanner) Skip() (int, bool) {
 		d.i = j
 		return j, true
 	}
+}
+
+// FieldNames are the JSON names encoding/json gives T's fields, embedded
+// structs' included: a hand-written decoder of T leaves to encoding/json
+// a key that matches one of them but for case (Other), and takes the list
+// from the type, so a field added to it cannot be missed.
+func FieldNames[T any]() []string { return fieldNames(reflect.TypeFor[T]()) }
+
+func fieldNames(t reflect.Type) []string {
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-" || (!f.IsExported() && !f.Anonymous):
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			names = append(names, fieldNames(f.Type)...)
+		case name == "":
+			names = append(names, f.Name)
+		default:
+			names = append(names, name)
+		}
+	}
+	return names
 }
