@@ -13,9 +13,9 @@ import (
 	"github.com/gamify/boost/store"
 )
 
-// pgSchema is n's tables on PostgreSQL: today's PostgreSQL types (uuid ids,
-// byte-ordered text keys, timestamptz times, date days) with n's
-// narrowings. A UUID is 16 bytes there already, so the narrowings that
+// pgSchema is n's tables on PostgreSQL: the types before the project was
+// keyed (uuid ids, byte-ordered text keys, timestamptz times, date days)
+// with n's narrowings; "project as an integer" is today's. A UUID is 16 bytes there already, so the narrowings that
 // store one as 16 bytes have no PostgreSQL counterpart (pgNarrowings).
 func (n narrowing) pgSchema() []string {
 	project, key, keyID, at, day := "uuid", `text COLLATE "C"`, "uuid", "timestamptz", "date"
@@ -59,10 +59,10 @@ func (n narrowing) pgSchema() []string {
 }
 
 // pgNarrowings are the narrowings that change a PostgreSQL column's type;
-// the first is today's types.
+// the first is the types before the project was keyed.
 func pgNarrowings() []narrowing {
 	ns := slices.DeleteFunc(slices.Clone(narrowings), func(n narrowing) bool { return n.blobID || n.blobProject })
-	ns[0].name = "today's PostgreSQL types"
+	ns[0].name = "uuid project (before)"
 	return ns
 }
 

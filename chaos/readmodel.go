@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
@@ -120,14 +119,11 @@ func pingReader(ctx context.Context, db *bun.DB, project string) (*reader, error
 func (r *reader) close() { r.db.Close() }
 
 // inProject is the condition that keeps the project's rows, its UUID the
-// argument. SQLite's event tables key a project by an integer from
+// argument. The event tables key a project by an integer from
 // project_keys (store.ProjectKeySQL); written out here, like the rows,
 // so the instrument does not move with the code.
 func (r *reader) inProject() string {
-	if r.db.Dialect().Name() == dialect.SQLite {
-		return "project_id = (SELECT key FROM project_keys WHERE project_id = ?)"
-	}
-	return "project_id = ?"
+	return "project_id = (SELECT key FROM project_keys WHERE project_id = ?)"
 }
 
 // countEvents is how many event rows the project has.

@@ -14,7 +14,19 @@ import (
 	"github.com/gamify/boost/domain"
 	"github.com/gamify/boost/internal/testenv"
 	"github.com/gamify/boost/projections"
+	"github.com/gamify/boost/readmodel"
+	"github.com/gamify/boost/store"
 )
+
+// schema is the schema tx's unqualified tables are in.
+func schema(t *testing.T, tx bun.Tx) string {
+	t.Helper()
+	var s string
+	if err := tx.NewRaw("SELECT current_schema()").Scan(t.Context(), &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 // TestDailyEventUsersBackfillMatchesApply runs migration 000700's
 // statements (and 000800's after them) again over events Apply stored
@@ -41,8 +53,20 @@ func TestDailyEventUsersBackfillMatchesApply(t *testing.T) {
 					t.Fatal(err)
 				}
 				stmts = append(stmts, strings.Split(string(up), "--bun:split")...)
+				if db.Dialect == store.Postgres && strings.Contains(name, "000700") {
+					stmts = append(stmts, "DROP VIEW pg_temp.events") // below
+				}
 			}
 			if err := db.RunInTx(t.Context(), nil, func(ctx context.Context, tx bun.Tx) error {
+				if db.Dialect == store.Postgres {
+					// 000700 read a UUID from events.project_id, which
+					// 20261207000200 made a key: a temporary view, found
+					// before the table, gives it the UUID back.
+					if _, err := tx.ExecContext(ctx, "CREATE TEMP VIEW events AS SELECT k.project_id, e.type, e.user_id, "+
+						"e.anonymous_id, e.occurred_at, e.rejected FROM "+schema(t, tx)+".events AS e JOIN project_keys AS k ON k.key = e.project_id"); err != nil {
+						return err
+					}
+				}
 				for _, stmt := range stmts {
 					if _, err := tx.ExecContext(ctx, stmt); err != nil {
 						return err
@@ -52,12 +76,31 @@ func TestDailyEventUsersBackfillMatchesApply(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			// 000700 made project_id text; 20261207000100 keys SQLite's by
-			// an integer (the same digits): compare the values alone.
-			got := dump(t, db)["daily_event_users"]
+			// 000700 made project_id text on SQLite, which 20261207000100
+			// keys by an integer (the same digits): compare the values
+			// alone. On PostgreSQL it made it the UUID, which
+			// 20261207000200 keys: compare the UUIDs.
+			// A connection of its own: the pool's cached the table's plan
+			// before the rebuild changed its column's type.
+			got := dump(t, env.OpenDB(t.Context()))["daily_event_users"]
+			uuids := map[string]string{}
+			if db.Dialect == store.Postgres {
+				var keys []readmodel.ProjectKey
+				if err := db.NewSelect().Model(&keys).Scan(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				for _, k := range keys {
+					uuids[fmt.Sprint(k.Key)] = k.ProjectID
+				}
+			}
 			for _, rows := range [][]map[string]any{want, got} {
 				for _, r := range rows {
 					r["project_id"] = fmt.Sprint(r["project_id"])
+				}
+			}
+			for _, r := range want {
+				if id, ok := uuids[r["project_id"].(string)]; ok {
+					r["project_id"] = id
 				}
 			}
 			if !reflect.DeepEqual(got, want) {

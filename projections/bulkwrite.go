@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 
@@ -26,8 +25,8 @@ type bulkWriter interface {
 	events(ctx context.Context, rows []*readmodel.Event) error
 	// rows writes n rows of any other table, row giving each one's values
 	// as strings, int64s, *int64s, times and JSON; the writer converts them
-	// for its database (a project id to a UUID, a time or JSON to SQLite's
-	// text).
+	// for its database (a project key to PostgreSQL's integer, a time or
+	// JSON to SQLite's text).
 	rows(ctx context.Context, table string, columns []string, n int, row func(i int, v []any)) error
 	exec(ctx context.Context, query string) error
 	// indexPlan splits indexes into statements that can run side by side
@@ -127,32 +126,37 @@ func (w *pgBulk) copyFrom(ctx context.Context, table string, columns []string, n
 	})
 }
 
-func pgUUID(s string) (pgtype.UUID, error) {
-	u, err := uuid.Parse(s)
+// pgProjectKey is a project's key (store.ProjectKeys' decimal) as the
+// hot tables' integer column takes it.
+func pgProjectKey(s string) (int32, error) {
+	k, err := strconv.ParseInt(s, 10, 32)
 	if err != nil {
-		return pgtype.UUID{}, fmt.Errorf("replay: %q is not a uuid", s)
+		return 0, fmt.Errorf("replay: %q is not a project key", s)
 	}
-	return pgtype.UUID{Bytes: u, Valid: true}, nil
+	return int32(k), nil
 }
 
 func (w *pgBulk) rows(ctx context.Context, table string, columns []string, n int, row func(i int, v []any)) error {
 	project := slices.Index(columns, "project_id")
+	if table == "orphan_outcomes" {
+		project = -1 // not keyed: its rows keep the project's UUID (keyProjects)
+	}
 	var last string
-	var lastID pgtype.UUID
+	var lastKey int32
 	return w.copyFrom(ctx, table, columns, n, func(i int, v []any) error {
 		row(i, v)
 		if project < 0 {
 			return nil
 		}
 		// Rows come grouped by project: one parse a project.
-		if s, _ := v[project].(string); s != last || !lastID.Valid {
-			id, err := pgUUID(s)
+		if s, _ := v[project].(string); s != last || lastKey == 0 {
+			k, err := pgProjectKey(s)
 			if err != nil {
 				return err
 			}
-			last, lastID = s, id
+			last, lastKey = s, k
 		}
-		v[project] = lastID
+		v[project] = lastKey
 		return nil
 	})
 }

@@ -157,7 +157,7 @@ func decodeEvents(events []domain.Event) (*eventsBatch, error) {
 }
 
 // keyProjects puts in each row's ProjectID what the tables hold for its
-// project (store.ProjectKeys: the UUID, or SQLite's key). From here on the
+// project (store.ProjectKeys: its key, in decimal). From here on the
 // fold runs on those, which is also what it reads back from the tables.
 // Outcomes keep the UUID: orphan_outcomes is not keyed.
 func (b *eventsBatch) keyProjects(ctx context.Context, tx bun.Tx) error {

@@ -44,7 +44,7 @@ func TestPartialReplayWaitsForTheLiveRunner(t *testing.T) {
 		done <- rp.RunFrom(context.WithoutCancel(t.Context()), func(string, int32) kgo.Offset { return kgo.NewOffset().At(0) })
 	}()
 	events := func() int64 {
-		n, err := db.NewSelect().Model((*readmodel.Event)(nil)).Where("project_id = "+store.ProjectKeySQL(db.DB, "?"), project).Count(t.Context())
+		n, err := db.NewSelect().Model((*readmodel.Event)(nil)).Where("project_id = "+store.ProjectKeySQL("?"), project).Count(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}

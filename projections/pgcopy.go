@@ -58,6 +58,15 @@ func (c *pgCopyRows) uuid(s string) {
 	c.b = append(c.b, u[:]...)
 }
 
+func (c *pgCopyRows) projectKey(s string) {
+	k, err := pgProjectKey(s)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	c.field(4)
+	c.b = binary.BigEndian.AppendUint32(c.b, uint32(k))
+}
+
 func (c *pgCopyRows) text(s string) {
 	c.field(len(s))
 	c.b = append(c.b, s...)
@@ -122,7 +131,7 @@ func (w *pgBulk) events(ctx context.Context, rows []*readmodel.Event) error {
 	for _, r := range rows {
 		c.row()
 		c.uuid(r.ID)
-		c.uuid(r.ProjectID)
+		c.projectKey(r.ProjectID)
 		c.text(r.Type)
 		c.optText(r.UserID)
 		c.optText(r.AnonymousID)

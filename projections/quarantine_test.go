@@ -91,7 +91,7 @@ func TestRunnerQuarantinesWhatItCannotApply(t *testing.T) {
 
 			for _, project := range []string{a, b} {
 				var stored int
-				_ = db.NewRaw("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(db.DB, "?"), project).Scan(t.Context(), &stored)
+				_ = db.NewRaw("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL("?"), project).Scan(t.Context(), &stored)
 				if stored != 60 {
 					t.Errorf("project %s: %d events stored, want 60", project, stored)
 				}
@@ -134,7 +134,7 @@ func TestRunnerQuarantinesWhatItCannotApply(t *testing.T) {
 			var status string
 			var count int
 			_ = db.NewRaw("SELECT status FROM events WHERE id = ?", poisonID).Scan(t.Context(), &status)
-			_ = db.NewRaw("SELECT event_count FROM end_users WHERE project_id = "+store.ProjectKeySQL(db.DB, "?")+" AND external_id = 'u-poison'", a).Scan(t.Context(), &count)
+			_ = db.NewRaw("SELECT event_count FROM end_users WHERE project_id = "+store.ProjectKeySQL("?")+" AND external_id = 'u-poison'", a).Scan(t.Context(), &count)
 			if status != readmodel.StatusProcessed || count != 1 {
 				t.Errorf("after reprocessing: status %q, user counted %d times; want processed, once", status, count)
 			}

@@ -383,8 +383,15 @@ func (rp *Replay) prepare(ctx context.Context, indexes shadowIndexes) (*store.DB
 			return nil, nil, nil, fmt.Errorf("replay: preparing shadow tables: %w", err)
 		}
 	}
+	// The shadow's tables come first; project_keys, which no replay
+	// rebuilds, is found in the live schema after them.
+	var live string
+	if err := rp.DB.NewRaw("SELECT current_schema()").Scan(ctx, &live); err != nil {
+		return nil, nil, nil, fmt.Errorf("replay: reading the live schema: %w", err)
+	}
+	searchPath := fmt.Sprintf("SET LOCAL search_path TO %s, %q", schema, live)
 	prelude := func(ctx context.Context, tx bun.Tx) error {
-		_, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+schema)
+		_, err := tx.ExecContext(ctx, searchPath)
 		return err
 	}
 	return rp.DB, prelude, func() {

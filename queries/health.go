@@ -28,7 +28,7 @@ func (q *Queries) FailedSince(ctx context.Context, projectIDs []string, since ti
 		return 0, nil
 	}
 	n, err := q.idb.NewSelect().Model((*readmodel.Event)(nil)).
-		Where("project_id IN "+store.ProjectKeysSQL(q.idb, "(?)"), bun.In(projectIDs)).Where("occurred_at >= ?", since.UTC()).
+		Where("project_id IN "+store.ProjectKeysSQL("(?)"), bun.In(projectIDs)).Where("occurred_at >= ?", since.UTC()).
 		Where("status = ?", readmodel.StatusFailed).Count(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("counting failed events: %w", err)

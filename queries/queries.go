@@ -195,7 +195,7 @@ func (q *Queries) EndUser(ctx context.Context, projectID, externalID string) (*r
 // inProject is the condition on a read model table's project_id that
 // keeps one project's rows, given the project's UUID as its argument: the
 // events projection's tables key a project as store.ProjectKeySQL says.
-func (q *Queries) inProject() string { return "project_id = " + store.ProjectKeySQL(q.idb, "?") }
+func (q *Queries) inProject() string { return "project_id = " + store.ProjectKeySQL("?") }
 
 // DB is what these queries run on: the database, or InProject's
 // transaction. Tests use it to show what a raw query can see.

@@ -49,7 +49,7 @@ func TestAnalyticsAnswersMatchTheEventsSent(t *testing.T) {
 			}
 		}
 		waitUntil(t, 30*time.Second, "history processed", func() bool {
-			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?")+" AND status <> 'pending'", tn.project) == len(history)
+			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL("?")+" AND status <> 'pending'", tn.project) == len(history)
 		})
 		get := func(path string, q url.Values) map[string]any {
 			return nd.admin("GET", "/v1/projects/"+tn.project+"/analytics/"+path+"?"+q.Encode(), "", http.StatusOK)

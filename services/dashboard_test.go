@@ -317,7 +317,7 @@ func TestDashboardActions(t *testing.T) {
 		id := nd.track(secret, `{"event":"<script>alert(\"x\")</script>","userId":"<img src=x onerror=alert(1)>","properties":{"html":"<b>bold</b>"}}`)
 		nd.post("/v1/identify", secret, `{"userId":"<img src=x onerror=alert(1)>","traits":{"bio":"<script>bad()</script>"}}`)
 		waitUntil(t, 20*time.Second, "events projected", func() bool {
-			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?")+" AND status = 'processed'", projectID) >= 3
+			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL("?")+" AND status = 'processed'", projectID) >= 3
 		})
 		for _, path := range []string{pp + "/events", pp + "/events/" + id, pp + "/analytics", pp + "/users",
 			pp + "/users/profile?id=" + url.QueryEscape("<img src=x onerror=alert(1)>")} {
@@ -337,7 +337,7 @@ func TestDashboardActions(t *testing.T) {
 			t.Fatalf("test event redirect: %s", r.Header.Get("Location"))
 		}
 		waitUntil(t, 20*time.Second, "test event projected", func() bool {
-			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?")+" AND type = 'dashboard_test'", projectID) == 1
+			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL("?")+" AND type = 'dashboard_test'", projectID) == 1
 		})
 
 		// Revoke with confirmation; the key stops working.

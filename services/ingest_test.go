@@ -110,7 +110,7 @@ func TestIngestAcceptance(t *testing.T) {
 		if str(ev, "status") != "processed" || str(ev, "event") != "page_view" || ev["properties"].(map[string]any)["path"] != "/home" {
 			t.Fatalf("page view: %v", ev)
 		}
-		if n := nd.countRows("SELECT count(*) FROM end_users WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?")+" AND external_id = 'u1'", tn.project); n != 1 {
+		if n := nd.countRows("SELECT count(*) FROM end_users WHERE project_id = "+store.ProjectKeySQL("?")+" AND external_id = 'u1'", tn.project); n != 1 {
 			t.Fatalf("end user u1 rows: %d", n)
 		}
 
@@ -137,7 +137,7 @@ func TestIngestAcceptance(t *testing.T) {
 		if ev := nd.waitEvent(tn.project, fid); str(ev, "status") != "failed" || !strings.Contains(str(ev, "errorDetails"), "XYZ") {
 			t.Fatalf("failed purchase: %v", ev)
 		}
-		if n := nd.countRows("SELECT COALESCE(SUM(amount), 0) FROM revenue_hourly WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?"), tn.project); n != 1999 {
+		if n := nd.countRows("SELECT COALESCE(SUM(amount), 0) FROM revenue_hourly WHERE project_id = "+store.ProjectKeySQL("?"), tn.project); n != 1999 {
 			t.Fatalf("revenue %d, want 1999 (the failed purchase must not count)", n)
 		}
 
@@ -158,17 +158,17 @@ func TestIngestAcceptance(t *testing.T) {
 		iid := nd.track(tn.pk, `{"event":"$identify","userId":"u1","traits":{"plan":"team"}}`)
 		nd.waitEvent(tn.project, iid)
 		var traits string
-		if err := nd.n.DB.NewRaw("SELECT traits FROM end_users WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?")+" AND external_id = 'u1'", tn.project).Scan(context.Background(), &traits); err != nil {
+		if err := nd.n.DB.NewRaw("SELECT traits FROM end_users WHERE project_id = "+store.ProjectKeySQL("?")+" AND external_id = 'u1'", tn.project).Scan(context.Background(), &traits); err != nil {
 			t.Fatal(err)
 		}
 		var got map[string]any
 		if err := json.Unmarshal([]byte(traits), &got); err != nil || got["plan"] != "team" || got["name"] != "Ada" {
 			t.Fatalf("traits %s", traits)
 		}
-		if n := nd.countRows("SELECT count(*) FROM end_user_aliases WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?")+" AND anonymous_id = 'a1' AND external_id = 'u1'", tn.project); n != 1 {
+		if n := nd.countRows("SELECT count(*) FROM end_user_aliases WHERE project_id = "+store.ProjectKeySQL("?")+" AND anonymous_id = 'a1' AND external_id = 'u1'", tn.project); n != 1 {
 			t.Fatalf("alias rows %d", n)
 		}
-		if n := nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?")+" AND message_id = 'msg-1'", tn.project); n != 1 {
+		if n := nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL("?")+" AND message_id = 'msg-1'", tn.project); n != 1 {
 			t.Fatalf("%d events with messageId msg-1, want 1", n)
 		}
 
@@ -307,7 +307,7 @@ func TestIngestRejectsBadInput(t *testing.T) {
 		// project's first (a project's events are applied in order).
 		ok := nd.track(tn.pk, `{"event":"after","userId":"u"}`)
 		nd.waitEvent(tn.project, ok)
-		if n := nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?"), tn.project); n != 1 {
+		if n := nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL("?"), tn.project); n != 1 {
 			t.Fatalf("%d events stored, want only the valid one", n)
 		}
 

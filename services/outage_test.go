@@ -44,10 +44,10 @@ func TestKafkaAndProjectorOutagesLoseNothing(t *testing.T) {
 		startNode(t, env, services.RoleProjector)
 
 		waitUntil(t, 60*time.Second, "every accepted event projected", func() bool {
-			return front.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(front.n.DB.DB, "?"), tn.project) >= len(accepted)
+			return front.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL("?"), tn.project) >= len(accepted)
 		})
 		time.Sleep(300 * time.Millisecond) // let any duplicate show up
-		if n := front.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(front.n.DB.DB, "?"), tn.project); n != len(accepted) {
+		if n := front.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL("?"), tn.project); n != len(accepted) {
 			t.Fatalf("%d events in the read model, %d accepted", n, len(accepted))
 		}
 		for id := range accepted {
@@ -56,14 +56,14 @@ func TestKafkaAndProjectorOutagesLoseNothing(t *testing.T) {
 			}
 		}
 		var counted int
-		if err := front.n.DB.NewRaw("SELECT COALESCE(SUM(count), 0) FROM event_counts_hourly WHERE project_id = "+store.ProjectKeySQL(front.n.DB.DB, "?"), tn.project).Scan(t.Context(), &counted); err != nil {
+		if err := front.n.DB.NewRaw("SELECT COALESCE(SUM(count), 0) FROM event_counts_hourly WHERE project_id = "+store.ProjectKeySQL("?"), tn.project).Scan(t.Context(), &counted); err != nil {
 			t.Fatal(err)
 		}
 		if counted != len(accepted) {
 			t.Fatalf("roll-ups count %d events, %d accepted", counted, len(accepted))
 		}
 		var users int
-		if err := front.n.DB.NewRaw("SELECT COALESCE(SUM(event_count), 0) FROM end_users WHERE project_id = "+store.ProjectKeySQL(front.n.DB.DB, "?"), tn.project).Scan(t.Context(), &users); err != nil {
+		if err := front.n.DB.NewRaw("SELECT COALESCE(SUM(event_count), 0) FROM end_users WHERE project_id = "+store.ProjectKeySQL("?"), tn.project).Scan(t.Context(), &users); err != nil {
 			t.Fatal(err)
 		}
 		if users != len(accepted) {
@@ -97,7 +97,7 @@ func TestJetStreamOutageAnswers503(t *testing.T) {
 	if r := nd.do("GET", "/readyz", "", ""); r.Status != http.StatusServiceUnavailable || !strings.Contains(string(r.Body), "jetstream") {
 		t.Fatalf("readyz with NATS down: %d %s", r.Status, r.Body)
 	}
-	if n := nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?"), tn.project); n != 0 {
+	if n := nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL("?"), tn.project); n != 0 {
 		t.Fatalf("%d events stored during the outage", n)
 	}
 }

@@ -72,7 +72,7 @@ func TestPoisonIsQuarantinedAndReprocessedOnce(t *testing.T) {
 			nd.waitEvent(b.project, id)
 		}
 		waitUntil(t, 30*time.Second, "tenant a's 10 good events", func() bool {
-			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?")+" AND status = 'processed'", a.project) == 10
+			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL("?")+" AND status = 'processed'", a.project) == 10
 		})
 
 		list := nd.admin("GET", "/v1/quarantine", "", http.StatusOK)
@@ -132,7 +132,7 @@ func TestPoisonIsQuarantinedAndReprocessedOnce(t *testing.T) {
 		if n := nd.countRows("SELECT count(*) FROM events WHERE id = ?", poisonID); n != 1 {
 			t.Errorf("%d rows for the reprocessed event", n)
 		}
-		if n := nd.countRows("SELECT event_count FROM end_users WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?")+" AND external_id = 'u-poison'", a.project); n != 1 {
+		if n := nd.countRows("SELECT event_count FROM end_users WHERE project_id = "+store.ProjectKeySQL("?")+" AND external_id = 'u-poison'", a.project); n != 1 {
 			t.Errorf("the reprocessed event counted %d times for its user", n)
 		}
 		got := nd.admin("GET", "/v1/quarantine/"+qid, "", http.StatusOK)

@@ -28,7 +28,7 @@ func TestEventAndUserQueries(t *testing.T) {
 			t.Fatalf("batch: %d %s", r.Status, r.Body)
 		}
 		waitUntil(t, 20*time.Second, "events projected", func() bool {
-			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?")+" AND status = 'processed'", tn.project) == 30
+			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL("?")+" AND status = 'processed'", tn.project) == 30
 		})
 		list := func(query string) map[string]any {
 			return nd.admin("GET", "/v1/projects/"+tn.project+"/events?"+query, "", http.StatusOK)
@@ -79,7 +79,7 @@ func TestEventAndUserQueries(t *testing.T) {
 		// The late events made user x; the list below counts it only once
 		// they are projected.
 		waitUntil(t, 20*time.Second, "late events projected", func() bool {
-			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?")+
+			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL("?")+
 				" AND type = 'late' AND status = 'processed'", tn.project) == late
 		})
 		users := data(t, nd.admin("GET", "/v1/projects/"+tn.project+"/users?limit=1000", "", http.StatusOK))

@@ -74,7 +74,7 @@ func ingestHistory(t *testing.T, nd *node, tn tenant, n int) {
 		}
 	}
 	waitUntil(t, 60*time.Second, "history projected", func() bool {
-		return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?")+" AND status <> 'pending'", tn.project) == n
+		return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL("?")+" AND status <> 'pending'", tn.project) == n
 	})
 }
 
@@ -125,9 +125,9 @@ func TestReplayRebuildsTheSameReadModels(t *testing.T) {
 		<-done
 		want := 600 + int(sent.Load())
 		waitUntil(t, 30*time.Second, "events sent during the replay projected", func() bool {
-			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?")+" AND status <> 'pending'", tn.project) == want
+			return nd.countRows("SELECT count(*) FROM events WHERE project_id = "+store.ProjectKeySQL("?")+" AND status <> 'pending'", tn.project) == want
 		})
-		if n := nd.countRows("SELECT COALESCE(SUM(count), 0) FROM event_counts_hourly WHERE project_id = "+store.ProjectKeySQL(nd.n.DB.DB, "?"), tn.project); n != want {
+		if n := nd.countRows("SELECT COALESCE(SUM(count), 0) FROM event_counts_hourly WHERE project_id = "+store.ProjectKeySQL("?"), tn.project); n != want {
 			t.Fatalf("hourly counts add up to %d, %d events", n, want)
 		}
 		if r := nd.do("GET", "/v1/projects/"+tn.project+"/events?limit=1", "", env.AdminToken); r.Status != 200 {

@@ -37,14 +37,20 @@ func TestTenantIsolation(t *testing.T) {
 		if env.Mode == testenv.Distributed {
 			q := queries.New(nd.n.DB)
 			for _, tbl := range []string{"events", "end_users", "event_counts_hourly", "daily_users", "api_keys", "projects",
-				"event_counts_daily", "daily_event_users", "weekly_users", "monthly_users", "active_user_counts"} {
+				"event_counts_daily", "daily_event_users", "weekly_users", "monthly_users", "active_user_counts", "project_keys"} {
 				var projects []string
 				err := q.InProject(context.Background(), a.project, func(ctx context.Context, q *queries.Queries) error {
-					col := "project_id"
-					if tbl == "projects" {
-						col = "id"
+					// The hot tables key a project (store.ProjectKeySQL);
+					// project_keys, itself behind row-level security, names
+					// it, and another project's key would name nothing.
+					col := "COALESCE((SELECT k.project_id::text FROM project_keys AS k WHERE k.key = t.project_id), '')"
+					switch tbl {
+					case "projects":
+						col = "t.id::text"
+					case "api_keys", "project_keys":
+						col = "t.project_id::text"
 					}
-					return q.DB().NewRaw("SELECT DISTINCT "+col+"::text FROM "+tbl).Scan(ctx, &projects)
+					return q.DB().NewRaw("SELECT DISTINCT "+col+" FROM "+tbl+" AS t").Scan(ctx, &projects)
 				})
 				if err != nil {
 					t.Fatalf("%s: %v", tbl, err)
