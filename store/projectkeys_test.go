@@ -85,3 +85,64 @@ func TestProjectKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestProjectKeysMigrationCarriesRows writes rows into every hot table as
+// they were before the project was keyed (its UUID in project_id), then
+// migrates: each row must keep its values, its project now its key.
+func TestProjectKeysMigrationCarriesRows(t *testing.T) {
+	for _, mode := range testenv.Modes() {
+		t.Run(string(mode), func(t *testing.T) {
+			ctx := t.Context()
+			env := testenv.Start(t, mode)
+			db := env.OpenDB(ctx)
+			if err := db.MigrateBefore(ctx, "20261207000100"); err != nil {
+				t.Fatal(err)
+			}
+			a, b := uuid.NewString(), uuid.NewString()
+			const day, at = "2026-12-07", "2026-12-07 10:00:00+00:00"
+			rows := map[string]string{
+				"events": "(id, project_id, type, user_id, properties, key_id, status, received_at, occurred_at) " +
+					"VALUES (?, ?, 'page_view', 'u1', '{}', '" + uuid.NewString() + "', 'processed', '" + at + "', '" + at + "')",
+				"end_users":           "(project_id, external_id, first_seen_at, last_seen_at, event_count) VALUES (?, 'u1', '" + at + "', '" + at + "', 1)",
+				"end_user_aliases":    "(project_id, anonymous_id, external_id, linked_at) VALUES (?, 'a1', 'u1', '" + at + "')",
+				"event_counts_hourly": "(project_id, event_type, bucket_start, count) VALUES (?, 'page_view', '" + at + "', 1)",
+				"daily_users":         "(project_id, day, distinct_id) VALUES (?, '" + day + "', 'u1')",
+				"revenue_hourly":      "(project_id, currency, bucket_start, amount, count) VALUES (?, 'EUR', '" + at + "', 100, 1)",
+				"event_counts_daily":  "(project_id, event_type, day, count) VALUES (?, 'page_view', '" + day + "', 1)",
+				"daily_event_users":   "(project_id, event_type, distinct_id, day, first_at, last_at) VALUES (?, 'page_view', 'u1', '" + day + "', 1, 2)",
+				"weekly_users":        "(project_id, distinct_id, week) VALUES (?, 'u1', '" + day + "')",
+				"monthly_users":       "(project_id, distinct_id, month) VALUES (?, 'u1', '" + day + "')",
+				"active_user_counts":  "(project_id, period, period_start, users) VALUES (?, 'day', '" + day + "', 1)",
+			}
+			for table, insert := range rows {
+				for _, p := range []string{a, b} {
+					args := []any{p}
+					if table == "events" {
+						args = []any{uuid.NewString(), p}
+					}
+					if _, err := db.ExecContext(ctx, "INSERT INTO "+table+" "+insert, args...); err != nil {
+						t.Fatalf("%s: %v", table, err)
+					}
+				}
+			}
+			if _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			keys, err := store.ProjectKeys(ctx, db.DB, []string{a, b})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if keys[a] == keys[b] {
+				t.Fatalf("keys = %v", keys)
+			}
+			for table := range rows {
+				for _, p := range []string{a, b} {
+					var n int
+					if err := db.NewRaw("SELECT count(*) FROM "+table+" WHERE project_id = ?", keys[p]).Scan(ctx, &n); err != nil || n != 1 {
+						t.Errorf("%s: %d rows keyed %s for %s, want 1 (%v)", table, n, keys[p], p, err)
+					}
+				}
+			}
+		})
+	}
+}
