@@ -103,7 +103,9 @@ func (n narrowing) rows() rowSchema {
 	s := wideRows
 	s.args = func(e *domain.Event, d *domain.TrackedData) rowArgs {
 		at := e.OccurredAt.UTC()
-		var when, day any = at, at.Truncate(24 * time.Hour)
+		// Text, as bun wrote a time before store's SQLite dialect wrote
+		// int64 µs (migration 20261207000300).
+		var when, day any = at.Format(textTime), at.Truncate(24 * time.Hour).Format(textTime)
 		if n.intTimes {
 			when, day = at.UnixMicro(), at.Truncate(24*time.Hour).UnixMicro()
 		}
@@ -136,6 +138,9 @@ func (n narrowing) rows() rowSchema {
 	}
 	return s
 }
+
+// textTime is the text a SQLite time was before it was int64 µs.
+const textTime = "2006-01-02 15:04:05.999999-07:00"
 
 // runNarrowings writes c's rows raw into each narrowing's schema, rounds
 // times over, and prints events/s beside today's types and the file size.

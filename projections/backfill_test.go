@@ -18,11 +18,14 @@ import (
 	"github.com/gamify/boost/store"
 )
 
-// schema is the schema tx's unqualified tables are in.
-func schema(t *testing.T, tx bun.Tx) string {
+// schema is the PostgreSQL schema db's unqualified tables are in.
+func schema(t *testing.T, db *store.DB) string {
 	t.Helper()
+	if db.Dialect != store.Postgres {
+		return "main"
+	}
 	var s string
-	if err := tx.NewRaw("SELECT current_schema()").Scan(t.Context(), &s); err != nil {
+	if err := db.NewRaw("SELECT current_schema()").Scan(t.Context(), &s); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -45,31 +48,39 @@ func TestDailyEventUsersBackfillMatchesApply(t *testing.T) {
 			}
 
 			// 000700 rebuilds the table; 000800 then gives its text keys the
-			// byte collation, as on a database migrated in order.
-			var stmts []string
-			for _, name := range []string{"20261128000700_daily_event_users_spans", "20261128000800_text_keys_byte_order"} {
+			// byte collation, as on a database migrated in order. 000700
+			// read events as they were then, which a temporary view, found
+			// before the table, gives it back: the project's UUID on
+			// PostgreSQL (keyed since 20261207000200), the time as text on
+			// SQLite (int64 µs since 20261207000300, which then converts
+			// the days 000700 wrote; it leaves integers as they are).
+			names := []string{"20261128000700_daily_event_users_spans", "20261128000800_text_keys_byte_order"}
+			oldEvents := "CREATE TEMP VIEW events AS SELECT k.project_id, e.type, e.user_id, e.anonymous_id, e.occurred_at, " +
+				"e.rejected FROM " + schema(t, db) + ".events AS e JOIN project_keys AS k ON k.key = e.project_id"
+			if db.Dialect == store.SQLite {
+				names = append(names, "20261207000300_sqlite_int_times")
+				oldEvents = "CREATE TEMP VIEW events AS SELECT project_id, type, user_id, anonymous_id, rejected, " +
+					"strftime('%Y-%m-%d %H:%M:%S', occurred_at / 1000000, 'unixepoch') || CASE WHEN occurred_at % 1000000 <> 0 " +
+					"THEN '.' || rtrim(printf('%06d', occurred_at % 1000000), '0') ELSE '' END || '+00:00' AS occurred_at FROM main.events"
+			}
+			stmts, dropOld := []string{oldEvents}, "DROP VIEW pg_temp.events"
+			if db.Dialect == store.SQLite {
+				dropOld = "DROP VIEW temp.events"
+			}
+			for _, name := range names {
 				up, err := os.ReadFile(filepath.Join("..", "store", "migrations", string(db.Dialect), name+".tx.up.sql"))
 				if err != nil {
 					t.Fatal(err)
 				}
 				stmts = append(stmts, strings.Split(string(up), "--bun:split")...)
-				if db.Dialect == store.Postgres && strings.Contains(name, "000700") {
-					stmts = append(stmts, "DROP VIEW pg_temp.events") // below
+				if strings.Contains(name, "000700") {
+					stmts = append(stmts, dropOld)
 				}
 			}
 			if err := db.RunInTx(t.Context(), nil, func(ctx context.Context, tx bun.Tx) error {
-				if db.Dialect == store.Postgres {
-					// 000700 read a UUID from events.project_id, which
-					// 20261207000200 made a key: a temporary view, found
-					// before the table, gives it the UUID back.
-					if _, err := tx.ExecContext(ctx, "CREATE TEMP VIEW events AS SELECT k.project_id, e.type, e.user_id, "+
-						"e.anonymous_id, e.occurred_at, e.rejected FROM "+schema(t, tx)+".events AS e JOIN project_keys AS k ON k.key = e.project_id"); err != nil {
-						return err
-					}
-				}
 				for _, stmt := range stmts {
 					if _, err := tx.ExecContext(ctx, stmt); err != nil {
-						return err
+						return fmt.Errorf("%.60s: %w", strings.TrimSpace(stmt), err)
 					}
 				}
 				return nil

@@ -234,8 +234,9 @@ type sqliteBulk struct {
 
 func (w *sqliteBulk) close() { w.db.ReleaseWriter(context.Background(), w.conn) }
 
-// sqliteTime is how bun writes a time into SQLite.
-func sqliteTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.999999-07:00") }
+// sqliteTime is how a time is stored in SQLite: int64 µs since the
+// epoch, as store's dialect writes it.
+func sqliteTime(t time.Time) int64 { return t.UnixMicro() }
 
 func sqliteTimePtr(t *time.Time) any {
 	if t == nil {

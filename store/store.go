@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,7 +93,10 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	// (`boost bench rows`, docs/benchmarks.md).
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(on)" + fmt.Sprintf("&_pragma=cache_size(-%d)", ReaderCacheKiB) +
-		"&_pragma=temp_store(memory)&_pragma=wal_autocheckpoint(20000)&_txlock=immediate"
+		"&_pragma=temp_store(memory)&_pragma=wal_autocheckpoint(20000)&_txlock=immediate" +
+		// Times are int64 µs (sqliteDialect): the driver writes a bound
+		// time so and reads one back from a TIMESTAMP or DATE column.
+		"&_inttotime=1&_time_integer_format=unix_micro"
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite %s: %w", path, err)
@@ -100,13 +104,27 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	sqldb.SetMaxOpenConns(8)
 	sqldb.SetMaxIdleConns(8)
 	sqldb.SetConnMaxIdleTime(0)
-	db := &DB{DB: bun.NewDB(sqldb, sqlitedialect.New()), Dialect: SQLite, Path: path}
+	db := &DB{DB: bun.NewDB(sqldb, sqliteDialect{sqlitedialect.New()}), Dialect: SQLite, Path: path}
 	db.Writer = &Writer{db: db}
 	if err := pingWithin(ctx, db, 10*time.Second); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening sqlite %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// sqliteDialect is bun's SQLite dialect with a time written as int64 µs
+// since the epoch instead of as text: every time column of the SQLite
+// read model holds one (migration 20261207000300_sqlite_int_times). The
+// events projection's rows and index entries are shorter for it (each
+// time 8 bytes instead of 25-32), and its rows insert 1.1-1.2x as fast
+// (bench/narrowings.go, "times as int64 µs"). The order is the same, a
+// bound time is written the same way (the DSN's _time_integer_format),
+// and a TIMESTAMP or DATE column reads back as the time (_inttotime).
+type sqliteDialect struct{ *sqlitedialect.Dialect }
+
+func (sqliteDialect) AppendTime(b []byte, tm time.Time) []byte {
+	return strconv.AppendInt(b, tm.UnixMicro(), 10)
 }
 
 // Optimize refreshes SQLite's planner statistics where they are missing or
