@@ -96,9 +96,11 @@ func openPostgresReader(ctx context.Context, url, project string) (*reader, erro
 	return pingReader(ctx, bun.NewDB(sqldb, pgdialect.New()), project)
 }
 
-// openSQLiteReader opens boost dev's SQLite file read-only.
+// openSQLiteReader opens boost dev's SQLite file read-only. A time there is
+// int64 µs since the epoch (migration 20261207000300), or text before it:
+// the driver reads either into a time.
 func openSQLiteReader(ctx context.Context, path, project string) (*reader, error) {
-	sqldb, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	sqldb, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)&_inttotime=1&_time_integer_format=unix_micro")
 	if err != nil {
 		return nil, fmt.Errorf("opening the read model %s: %w", path, err)
 	}
