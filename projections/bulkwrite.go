@@ -25,8 +25,8 @@ type bulkWriter interface {
 	events(ctx context.Context, rows []*readmodel.Event) error
 	// rows writes n rows of any other table, row giving each one's values
 	// as strings, int64s, *int64s, times and JSON; the writer converts them
-	// for its database (a project key to PostgreSQL's integer, a time or
-	// JSON to SQLite's text).
+	// for its database (a project key to PostgreSQL's integer, JSON to
+	// SQLite's text; a time goes to the driver as it is).
 	rows(ctx context.Context, table string, columns []string, n int, row func(i int, v []any)) error
 	exec(ctx context.Context, query string) error
 	// indexPlan splits indexes into statements that can run side by side
@@ -234,15 +234,13 @@ type sqliteBulk struct {
 
 func (w *sqliteBulk) close() { w.db.ReleaseWriter(context.Background(), w.conn) }
 
-// sqliteTime is how a time is stored in SQLite: int64 µs since the
-// epoch, as store's dialect writes it.
-func sqliteTime(t time.Time) int64 { return t.UnixMicro() }
-
-func sqliteTimePtr(t *time.Time) any {
+// timePtr is an optional time as a bound value: the driver writes a time
+// as store's SQLite DSN says (int64 µs), and NULL for none.
+func timePtr(t *time.Time) any {
 	if t == nil {
 		return nil
 	}
-	return sqliteTime(*t)
+	return *t
 }
 
 func strPtr(s *string) any {
@@ -314,9 +312,9 @@ func (w *sqliteBulk) events(ctx context.Context, rows []*readmodel.Event) error 
 		}
 		v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] = r.ID, r.ProjectID, r.Type, strPtr(r.UserID), strPtr(r.AnonymousID),
 			string(r.Properties), ctxJSON, strPtr(r.MessageID)
-		v[8], v[9], v[10], v[11], v[12], v[13] = r.KeyID, r.Status, strPtr(r.ErrorDetails), sqliteTimePtr(r.ClientTimestamp),
-			sqliteTimePtr(r.SentAt), sqliteTime(r.ReceivedAt)
-		v[14], v[15], v[16], v[17], v[18], v[19] = sqliteTime(r.OccurredAt), sqliteTimePtr(r.ProcessedAt), amount, strPtr(r.Currency),
+		v[8], v[9], v[10], v[11], v[12], v[13] = r.KeyID, r.Status, strPtr(r.ErrorDetails), timePtr(r.ClientTimestamp),
+			timePtr(r.SentAt), r.ReceivedAt
+		v[14], v[15], v[16], v[17], v[18], v[19] = r.OccurredAt, timePtr(r.ProcessedAt), amount, strPtr(r.Currency),
 			rejected, integrations
 	})
 }
@@ -326,8 +324,6 @@ func (w *sqliteBulk) rows(ctx context.Context, table string, columns []string, n
 		row(i, v)
 		for j, x := range v {
 			switch x := x.(type) {
-			case time.Time:
-				v[j] = sqliteTime(x)
 			case json.RawMessage:
 				v[j] = string(x)
 			case *int64:
