@@ -263,21 +263,16 @@ func (b *Bridge) serve(ctx context.Context, stream string) error {
 		b.log.Info("bridge: records after the recorded position are in Kafka already; not producing them again",
 			"stream", stream, "position", pos, "records", len(landed))
 	}
-	// A bounded number of resets: the ordered consumer's own reset loop
-	// does not watch ctx, so with NATS gone it would never return.
-	cons, err := b.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: pos + 1, MaxResetAttempts: 3})
-	if err != nil {
-		return fmt.Errorf("%w: consuming %s from %d: %v", ErrUnavailable, stream, pos+1, err)
-	}
+	rd := &streamReader{js: b.js, stream: stream, next: pos + 1}
+	defer rd.close()
 	var at atomic.Uint64
 	at.Store(pos)
 	go b.reportLag(ctx, stream, &at)
 	for ctx.Err() == nil {
-		msgs, err := b.fetch(ctx, cons)
+		msgs, err := rd.fetch(ctx, b.cfg.BatchSize)
 		if err != nil {
-			// Start over from the recorded position with a new consumer.
-			return fmt.Errorf("%w: fetching from %s: %v", ErrUnavailable, stream, err)
+			// NATS failing: start over from the recorded position.
+			return err
 		}
 		if len(msgs) == 0 {
 			continue
@@ -299,28 +294,99 @@ func (b *Bridge) serve(ctx context.Context, stream string) error {
 	return context.Cause(ctx)
 }
 
-// fetch returns the next messages in order: what is there at once, else
-// what arrives within a second.
-func (b *Bridge) fetch(ctx context.Context, cons jetstream.Consumer) ([]jetstream.Msg, error) {
-	batch, err := cons.FetchNoWait(b.cfg.BatchSize)
+// streamReader reads a stream in order from a sequence on, with one plain
+// pull consumer (no acks, in memory) that lives as long as the reader.
+// nats.go's ordered consumer does the same, but deletes its consumer and
+// creates a new one on every Fetch: at a few hundred fetches a second
+// under a trickle of events that churn was 4 % of boost dev's CPU
+// (docs/benchmarks.md). A delivery missed on the way (the consumer's
+// sequences skip one) is a gap: the reader starts a new consumer where
+// its order broke, as the ordered consumer does.
+type streamReader struct {
+	js     jetstream.JetStream
+	stream string
+	next   uint64 // the stream sequence the next message must have, or later
+	cons   jetstream.Consumer
+	// delivered is the consumer sequence of the last message read.
+	delivered uint64
+}
+
+// fetch returns the next messages in order, at most max: what is there at
+// once, else what arrives within a second.
+func (r *streamReader) fetch(ctx context.Context, max int) ([]jetstream.Msg, error) {
+	if r.cons == nil {
+		if err := r.open(ctx); err != nil {
+			return nil, err
+		}
+	}
+	batch, err := r.cons.FetchNoWait(max)
 	if err != nil {
-		return nil, err
+		return nil, r.broken(err)
 	}
-	var msgs []jetstream.Msg
-	for m := range batch.Messages() {
-		msgs = append(msgs, m)
-	}
-	if len(msgs) > 0 || ctx.Err() != nil {
+	msgs, ok := r.inOrder(batch)
+	if !ok || len(msgs) > 0 || ctx.Err() != nil {
 		return msgs, nil
 	}
-	batch, err = cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
-	if err != nil {
-		return nil, err
+	if batch, err = r.cons.Fetch(1, jetstream.FetchMaxWait(time.Second)); err != nil {
+		return nil, r.broken(err)
 	}
+	msgs, _ = r.inOrder(batch)
+	return msgs, nil
+}
+
+// inOrder drains batch, keeping the messages up to the first gap in the
+// consumer's deliveries; on a gap it drops the consumer, so the next fetch
+// starts again after the last message kept.
+func (r *streamReader) inOrder(batch jetstream.MessageBatch) ([]jetstream.Msg, bool) {
+	var msgs []jetstream.Msg
+	ok := true
 	for m := range batch.Messages() {
+		if !ok {
+			continue
+		}
+		meta, err := m.Metadata()
+		if err != nil || meta.Sequence.Consumer != r.delivered+1 || meta.Sequence.Stream < r.next {
+			ok = false
+			continue
+		}
+		r.delivered, r.next = meta.Sequence.Consumer, meta.Sequence.Stream+1
 		msgs = append(msgs, m)
 	}
-	return msgs, nil
+	if !ok {
+		r.close()
+	}
+	return msgs, ok
+}
+
+func (r *streamReader) open(ctx context.Context) error {
+	cons, err := r.js.CreateConsumer(ctx, r.stream, jetstream.ConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: r.next,
+		AckPolicy: jetstream.AckNonePolicy, MaxDeliver: 1, Replicas: 1, MemoryStorage: true,
+		// Gone by itself if this process dies; a reader that stopped
+		// pulling (Kafka down) gets a new one.
+		InactiveThreshold: time.Minute})
+	if err != nil {
+		return fmt.Errorf("%w: consuming %s from %d: %v", ErrUnavailable, r.stream, r.next, err)
+	}
+	r.cons, r.delivered = cons, 0
+	return nil
+}
+
+// broken drops the consumer after a failed fetch and says why.
+func (r *streamReader) broken(err error) error {
+	r.close()
+	return fmt.Errorf("%w: fetching from %s: %v", ErrUnavailable, r.stream, err)
+}
+
+// close deletes the reader's consumer, if it has one.
+func (r *streamReader) close() {
+	if r.cons == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = r.js.DeleteConsumer(ctx, r.stream, r.cons.CachedInfo().Name)
+	r.cons = nil
 }
 
 // position reads stream's bridged position, taking it over from the
