@@ -117,20 +117,6 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, o Strea
 	}
 	streams := []jetstream.StreamConfig{
 		{
-			Name:        n.CommandStream(),
-			Description: "Boost commands awaiting their handler; removed once handled",
-			Subjects:    []string{n.Prefix + ".commands.>"},
-			Storage:     jetstream.FileStorage,
-			Retention:   jetstream.WorkQueuePolicy,
-			MaxAge:      7 * 24 * time.Hour,
-			// JetStream keeps every message id of the window in memory;
-			// at thousands of events a second a minute is plenty for a
-			// publisher's retries, and events stay idempotent for good
-			// through their ids in the read model.
-			Duplicates: time.Minute,
-			Replicas:   replicas,
-		},
-		{
 			Name:        n.TrackedStream(),
 			Description: "Tracked events and their outcomes, until bridged to Kafka",
 			Subjects:    []string{n.Prefix + ".tracked.>", n.Prefix + ".outcomes.>", n.Prefix + ".usage.>"},
@@ -161,6 +147,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, o Strea
 			DenyPurge:   true,
 			Replicas:    replicas,
 		},
+	}
+	if err := ensureCommandStream(ctx, js, n, commandStreamConfig(n, replicas)); err != nil {
+		return err
 	}
 	for _, cfg := range streams {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {

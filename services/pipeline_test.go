@@ -87,7 +87,7 @@ func streamMessages(t *testing.T, env *testenv.Env) [][]byte {
 	}
 	names := bus.Names{Prefix: env.Config.NATSPrefix}
 	var out [][]byte
-	// Commands leave their work-queue stream once handled; what is left of
+	// Commands leave their stream once handled and trimmed; what is left of
 	// them on disk is covered by the data-directory scan.
 	for _, stream := range []string{names.CommandStream(), names.EventStream(), names.TrackedStream()} {
 		s, err := js.Stream(ctx, stream)

@@ -88,6 +88,7 @@ func newCommandsRole(ctx context.Context, n *Node, inf *infra, nc *nats.Conn) (*
 		return nil, err
 	}
 	return &routerRole{name: RoleWorker + "/commands", router: router, sub: sub, backlog: func(ctx context.Context) {
+		go bus.TrimHandled(ctx, inf.js, inf.names.CommandStream(), bus.TrimInterval, n.Log.With("role", RoleWorker))
 		bus.WatchBacklog(ctx, inf.js, inf.names.CommandStream(), func(string) bool { return true }, stage, 2*time.Second)
 	}}, nil
 }

@@ -1,0 +1,167 @@
+package bus
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func testNames(t *testing.T, js jetstream.JetStream) Names {
+	t.Helper()
+	n := Names{Prefix: "trim" + uuid.NewString()[:8]}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_ = js.DeleteStream(ctx, n.CommandStream())
+		_ = js.DeleteKeyValue(ctx, n.upper()+"_UPGRADES")
+	})
+	return n
+}
+
+func publishCommands(ctx context.Context, t *testing.T, js jetstream.JetStream, subject string, count int) {
+	t.Helper()
+	for i := range count {
+		if _, err := js.Publish(ctx, subject, []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// handle has a durable consumer of subject fetch count commands and
+// acknowledge the first acked of them.
+func handle(ctx context.Context, t *testing.T, js jetstream.JetStream, stream, subject string, count, acked int) {
+	t.Helper()
+	c, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{Durable: sanitizeName(subject),
+		FilterSubject: subject, AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := c.Fetch(count, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	for m := range batch.Messages() {
+		if i < acked {
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		i++
+	}
+	if i != count {
+		t.Fatalf("fetched %d of %s, want %d", i, subject, count)
+	}
+}
+
+func subjectCounts(ctx context.Context, t *testing.T, js jetstream.JetStream, stream string) map[string]uint64 {
+	t.Helper()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(">"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Subjects
+}
+
+// TestTrimHandledRemovesOnlyWhatEveryReaderAcknowledged: a trim removes a
+// subject's commands up to the lowest acknowledged floor of the consumers
+// that read it, wildcard consumers included, and leaves a subject no
+// consumer reads alone.
+func TestTrimHandledRemovesOnlyWhatEveryReaderAcknowledged(t *testing.T) {
+	for mode, js := range readerNATS(t) {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			n := testNames(t, js)
+			if err := ensureCommandStream(ctx, js, n, commandStreamConfig(n, 1)); err != nil {
+				t.Fatal(err)
+			}
+			stream := n.CommandStream()
+			a, b, c := n.CommandSubject("A"), n.CommandSubject("B"), n.CommandSubject("C")
+			publishCommands(ctx, t, js, a, 10)
+			publishCommands(ctx, t, js, b, 10)
+			publishCommands(ctx, t, js, c, 5)
+			handle(ctx, t, js, stream, a, 10, 6) // four still being handled
+			handle(ctx, t, js, stream, b, 10, 10)
+
+			if _, err := trimHandled(ctx, js, stream); err != nil {
+				t.Fatal(err)
+			}
+			got := subjectCounts(ctx, t, js, stream)
+			if got[a] != 4 || got[b] != 0 || got[c] != 5 {
+				t.Fatalf("after a trim: %s %d (want 4), %s %d (want 0), %s %d (want 5, no consumer reads it)",
+					a, got[a], b, got[b], c, got[c])
+			}
+
+			// A consumer of every command that has acknowledged nothing
+			// holds every subject back.
+			if _, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{Durable: "EVERYTHING",
+				FilterSubject: n.Prefix + ".commands.>", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+				t.Fatal(err)
+			}
+			publishCommands(ctx, t, js, b, 3)
+			handle(ctx, t, js, stream, b, 3, 3)
+			if _, err := trimHandled(ctx, js, stream); err != nil {
+				t.Fatal(err)
+			}
+			if got := subjectCounts(ctx, t, js, stream); got[b] != 3 || got[a] != 4 {
+				t.Fatalf("with a reader of every subject that acknowledged nothing: %v; want %s 3, %s 4", got, b, a)
+			}
+		})
+	}
+}
+
+// TestEnsureStreamsConvertsAnEmptyWorkQueue: the work-queue command
+// stream of an earlier version stays one while it holds commands, and is
+// replaced by the trimmed stream at the first start that finds it empty.
+func TestEnsureStreamsConvertsAnEmptyWorkQueue(t *testing.T) {
+	for mode, js := range readerNATS(t) {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			n := testNames(t, js)
+			old := commandStreamConfig(n, 1)
+			old.Retention = jetstream.WorkQueuePolicy
+			if _, err := js.CreateStream(ctx, old); err != nil {
+				t.Fatal(err)
+			}
+			subject := n.CommandSubject("TrackEvents")
+			publishCommands(ctx, t, js, subject, 1)
+			retention := func() jetstream.RetentionPolicy {
+				t.Helper()
+				if err := EnsureStreams(ctx, js, n, StreamOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				s, err := js.Stream(ctx, n.CommandStream())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s.CachedInfo().Config.Retention
+			}
+			if r := retention(); r != jetstream.WorkQueuePolicy {
+				t.Fatalf("a work queue holding a command became %v", r)
+			}
+			if got := subjectCounts(ctx, t, js, n.CommandStream()); got[subject] != 1 {
+				t.Fatalf("the waiting command: %v", got)
+			}
+			handle(ctx, t, js, n.CommandStream(), subject, 1, 1)
+			if r := retention(); r != jetstream.LimitsPolicy {
+				t.Fatalf("the emptied work queue is still %v", r)
+			}
+			publishCommands(ctx, t, js, subject, 2)
+			if got := subjectCounts(ctx, t, js, n.CommandStream()); got[subject] != 2 {
+				t.Fatalf("commands after the conversion: %v", got)
+			}
+			for _, s := range []string{n.EventStream(), n.TrackedStream(), n.QuarantineStream()} {
+				_ = js.DeleteStream(context.Background(), s)
+			}
+		})
+	}
+}
