@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -47,28 +48,41 @@ func commandStreamConfig(n Names, replicas int) jetstream.StreamConfig {
 	}
 }
 
-// ensureCommandStream creates or updates the command stream, turning a
-// work queue left by an earlier version into a trimmed one once it is
-// empty. While it holds commands it stays a work queue, which works as it
-// did; the next start that finds it empty converts it.
+// ensureCommandStream creates or updates the command stream, replacing a
+// work queue left by an earlier version (convertWorkQueue), and puts back
+// the commands a conversion carried over.
 func ensureCommandStream(ctx context.Context, js jetstream.JetStream, n Names, cfg jetstream.StreamConfig) error {
-	_, err := js.CreateOrUpdateStream(ctx, cfg)
-	if err == nil {
-		return nil
+	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		s, serr := js.Stream(ctx, cfg.Name)
+		if serr != nil || s.CachedInfo().Config.Retention != jetstream.WorkQueuePolicy {
+			return fmt.Errorf("creating stream %s: %w", cfg.Name, err)
+		}
+		if err := convertWorkQueue(ctx, js, n, cfg); err != nil {
+			return err
+		}
 	}
-	s, serr := js.Stream(ctx, cfg.Name)
-	if serr != nil || s.CachedInfo().Config.Retention != jetstream.WorkQueuePolicy {
-		return fmt.Errorf("creating stream %s: %w", cfg.Name, err)
-	}
-	return convertWorkQueue(ctx, js, n, cfg)
+	return restoreCarried(ctx, js, n)
 }
 
-// convertWorkQueue replaces the empty work-queue command stream with cfg.
-// Only one process converts (a key in the upgrades bucket); the others
-// wait for it. Publishers are first turned away (the stream's subjects are
-// moved aside, so a publish gets no acknowledgement and the API answers
-// 503), then the stream is checked empty again, deleted and created anew:
-// no acknowledged command is dropped.
+// carryStream holds the commands a conversion took out of the work queue
+// until the new stream has them; the carriedSubject and carriedMsgID
+// headers keep the subject and message id each goes back with.
+func carryStream(n Names) string { return n.CommandStream() + "_CARRY" }
+
+const (
+	carriedSubject = "Boost-Carried-Subject"
+	carriedMsgID   = "Boost-Carried-Msg-Id"
+)
+
+// convertWorkQueue replaces the work-queue command stream with cfg. Only
+// one process converts (a key in the upgrades bucket); the others wait for
+// it. Publishers are turned away first (the stream's subjects are moved
+// aside, so a publish gets no acknowledgement and the API answers 503);
+// the commands waiting in it are copied to the carry stream, and only then
+// is it deleted and the new one created. Every step can be run again after
+// a crash: a copy repeats with the same message ids, which the carry
+// stream drops, and an acknowledged command is never only in a stream
+// about to be deleted.
 func convertWorkQueue(ctx context.Context, js jetstream.JetStream, n Names, cfg jetstream.StreamConfig) error {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: n.upper() + "_UPGRADES",
 		Description: "Which process upgrades a stream", TTL: time.Minute, Storage: jetstream.FileStorage,
@@ -99,30 +113,20 @@ func convertWorkQueue(ctx context.Context, js jetstream.JetStream, n Names, cfg 
 	if err != nil {
 		return fmt.Errorf("reading stream %s: %w", cfg.Name, err)
 	}
-	old := s.CachedInfo()
-	if old.Config.Retention != jetstream.WorkQueuePolicy {
+	if s.CachedInfo().Config.Retention != jetstream.WorkQueuePolicy {
 		return nil
 	}
-	if old.State.Msgs > 0 {
-		slog.Info("the command stream is a work queue from an earlier version, with commands waiting; "+
-			"it is converted at a start that finds it empty", "stream", cfg.Name, "commands", old.State.Msgs)
-		return nil
-	}
-	aside := old.Config
+	aside := s.CachedInfo().Config
 	aside.Subjects = []string{n.Prefix + ".commands-retired.>"}
 	if _, err := js.UpdateStream(ctx, aside); err != nil {
 		return fmt.Errorf("moving stream %s aside: %w", cfg.Name, err)
 	}
-	s, err = js.Stream(ctx, cfg.Name)
-	if err != nil {
+	if s, err = js.Stream(ctx, cfg.Name); err != nil {
 		return fmt.Errorf("reading stream %s: %w", cfg.Name, err)
 	}
-	if s.CachedInfo().State.Msgs > 0 {
-		// A command landed before the subjects moved: keep the queue.
-		if _, err := js.UpdateStream(ctx, old.Config); err != nil {
-			return fmt.Errorf("restoring stream %s: %w", cfg.Name, err)
-		}
-		return nil
+	carried, err := carry(ctx, js, n, s)
+	if err != nil {
+		return err
 	}
 	if err := js.DeleteStream(ctx, cfg.Name); err != nil {
 		return fmt.Errorf("deleting work queue %s: %w", cfg.Name, err)
@@ -130,7 +134,85 @@ func convertWorkQueue(ctx context.Context, js jetstream.JetStream, n Names, cfg 
 	if _, err := js.CreateStream(ctx, cfg); err != nil {
 		return fmt.Errorf("creating stream %s: %w", cfg.Name, err)
 	}
-	slog.Info("the command stream is now trimmed by the workers instead of a work queue", "stream", cfg.Name)
+	slog.Info("the command stream is now trimmed by the workers instead of a work queue", "stream", cfg.Name,
+		"commandsCarriedOver", carried)
+	return nil
+}
+
+// carry copies the commands waiting in the work queue s to the carry
+// stream, each with its subject in a header.
+func carry(ctx context.Context, js jetstream.JetStream, n Names, s jetstream.Stream) (int, error) {
+	state := s.CachedInfo().State
+	if state.Msgs == 0 {
+		return 0, nil
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: carryStream(n),
+		Description: "Commands carried from the old work queue to the new command stream",
+		Subjects:    []string{n.Prefix + ".commands-carry.>"}, Storage: jetstream.FileStorage,
+		Duplicates: time.Hour, Replicas: s.CachedInfo().Config.Replicas}); err != nil {
+		return 0, fmt.Errorf("creating stream %s: %w", carryStream(n), err)
+	}
+	carried := 0
+	for seq := state.FirstSeq; seq <= state.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // handled already
+		}
+		if err != nil {
+			return carried, fmt.Errorf("reading command %d: %w", seq, err)
+		}
+		msg := &nats.Msg{Subject: fmt.Sprintf("%s.commands-carry.%d", n.Prefix, seq), Data: m.Data,
+			Header: nats.Header{}}
+		for k, v := range m.Header {
+			msg.Header[k] = v
+		}
+		msg.Header.Set(carriedSubject, m.Subject)
+		if id := m.Header.Get(jetstream.MsgIDHeader); id != "" {
+			msg.Header.Set(carriedMsgID, id)
+		}
+		if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(fmt.Sprintf("carry-%d", seq))); err != nil {
+			return carried, fmt.Errorf("carrying command %d: %w", seq, err)
+		}
+		carried++
+	}
+	return carried, nil
+}
+
+// restoreCarried publishes the carried commands to the command stream
+// under their own subjects and message ids, then deletes the carry stream.
+func restoreCarried(ctx context.Context, js jetstream.JetStream, n Names) error {
+	s, err := js.Stream(ctx, carryStream(n))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading stream %s: %w", carryStream(n), err)
+	}
+	state := s.CachedInfo().State
+	for seq := state.FirstSeq; seq <= state.LastSeq && state.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading carried command %d: %w", seq, err)
+		}
+		msg := &nats.Msg{Subject: m.Header.Get(carriedSubject), Data: m.Data, Header: nats.Header{}}
+		for k, v := range m.Header {
+			if k != carriedSubject && k != carriedMsgID && k != jetstream.MsgIDHeader {
+				msg.Header[k] = v
+			}
+		}
+		if id := m.Header.Get(carriedMsgID); id != "" {
+			msg.Header.Set(jetstream.MsgIDHeader, id)
+		}
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			return fmt.Errorf("restoring carried command %d: %w", seq, err)
+		}
+	}
+	if err := js.DeleteStream(ctx, carryStream(n)); err != nil {
+		return fmt.Errorf("deleting stream %s: %w", carryStream(n), err)
+	}
 	return nil
 }
 

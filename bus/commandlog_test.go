@@ -2,11 +2,13 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -118,49 +120,80 @@ func TestTrimHandledRemovesOnlyWhatEveryReaderAcknowledged(t *testing.T) {
 	}
 }
 
-// TestEnsureStreamsConvertsAnEmptyWorkQueue: the work-queue command
-// stream of an earlier version stays one while it holds commands, and is
-// replaced by the trimmed stream at the first start that finds it empty.
-func TestEnsureStreamsConvertsAnEmptyWorkQueue(t *testing.T) {
+// TestEnsureStreamsConvertsAWorkQueue: the work-queue command stream of an
+// earlier version is replaced by the trimmed one, and the commands waiting
+// in it are in the new one after, under their subjects, with their data and
+// message ids; one handled before is not. Commands left in the carry
+// stream by a conversion that died half way are put back at the next start.
+func TestEnsureStreamsConvertsAWorkQueue(t *testing.T) {
 	for mode, js := range readerNATS(t) {
 		t.Run(mode, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			n := testNames(t, js)
+			t.Cleanup(func() {
+				for _, s := range []string{n.EventStream(), n.TrackedStream(), n.QuarantineStream(), carryStream(n)} {
+					_ = js.DeleteStream(context.Background(), s)
+				}
+			})
 			old := commandStreamConfig(n, 1)
 			old.Retention = jetstream.WorkQueuePolicy
 			if _, err := js.CreateStream(ctx, old); err != nil {
 				t.Fatal(err)
 			}
-			subject := n.CommandSubject("TrackEvents")
-			publishCommands(ctx, t, js, subject, 1)
-			retention := func() jetstream.RetentionPolicy {
+			track, usage := n.CommandSubject("TrackEvents"), n.CommandSubject("RecordKeyUsage")
+			publish := func(subject, data, id string) {
 				t.Helper()
-				if err := EnsureStreams(ctx, js, n, StreamOptions{}); err != nil {
+				if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: []byte(data)}, jetstream.WithMsgID(id)); err != nil {
 					t.Fatal(err)
 				}
-				s, err := js.Stream(ctx, n.CommandStream())
+			}
+			publish(track, "handled", "c1")
+			handle(ctx, t, js, n.CommandStream(), track, 1, 1)
+			publish(track, "waiting track", "c2")
+			publish(usage, "waiting usage", "c3")
+
+			if err := EnsureStreams(ctx, js, n, StreamOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			s, err := js.Stream(ctx, n.CommandStream())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := s.CachedInfo().Config.Retention; r != jetstream.LimitsPolicy {
+				t.Fatalf("the work queue is still %v", r)
+			}
+			got := map[string]string{}
+			for seq := s.CachedInfo().State.FirstSeq; seq <= s.CachedInfo().State.LastSeq; seq++ {
+				m, err := s.GetMsg(ctx, seq)
 				if err != nil {
 					t.Fatal(err)
 				}
-				return s.CachedInfo().Config.Retention
+				got[m.Subject+" "+string(m.Data)] = m.Header.Get(jetstream.MsgIDHeader)
 			}
-			if r := retention(); r != jetstream.WorkQueuePolicy {
-				t.Fatalf("a work queue holding a command became %v", r)
+			want := map[string]string{track + " waiting track": "c2", usage + " waiting usage": "c3"}
+			if len(got) != len(want) || got[track+" waiting track"] != "c2" || got[usage+" waiting usage"] != "c3" {
+				t.Fatalf("commands after the conversion (subject data: message id): %v, want %v", got, want)
 			}
-			if got := subjectCounts(ctx, t, js, n.CommandStream()); got[subject] != 1 {
-				t.Fatalf("the waiting command: %v", got)
+			if _, err := js.Stream(ctx, carryStream(n)); !errors.Is(err, jetstream.ErrStreamNotFound) {
+				t.Fatalf("the carry stream after the conversion: %v", err)
 			}
-			handle(ctx, t, js, n.CommandStream(), subject, 1, 1)
-			if r := retention(); r != jetstream.LimitsPolicy {
-				t.Fatalf("the emptied work queue is still %v", r)
+
+			// A conversion that died after carrying: the next start puts
+			// the carried command back.
+			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: carryStream(n),
+				Subjects: []string{n.Prefix + ".commands-carry.>"}}); err != nil {
+				t.Fatal(err)
 			}
-			publishCommands(ctx, t, js, subject, 2)
-			if got := subjectCounts(ctx, t, js, n.CommandStream()); got[subject] != 2 {
-				t.Fatalf("commands after the conversion: %v", got)
+			if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: n.Prefix + ".commands-carry.9", Data: []byte("carried"),
+				Header: nats.Header{carriedSubject: []string{usage}}}); err != nil {
+				t.Fatal(err)
 			}
-			for _, s := range []string{n.EventStream(), n.TrackedStream(), n.QuarantineStream()} {
-				_ = js.DeleteStream(context.Background(), s)
+			if err := EnsureStreams(ctx, js, n, StreamOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if got := subjectCounts(ctx, t, js, n.CommandStream()); got[usage] != 2 || got[track] != 1 {
+				t.Fatalf("commands after restoring the carried one: %v", got)
 			}
 		})
 	}
