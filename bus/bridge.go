@@ -323,21 +323,35 @@ func (r *streamReader) fetch(ctx context.Context, max int) ([]jetstream.Msg, err
 	if err != nil {
 		return nil, r.broken(err)
 	}
-	msgs, ok := r.inOrder(batch)
-	if !ok || len(msgs) > 0 || ctx.Err() != nil {
-		return msgs, nil
+	if msgs, err := r.inOrder(batch); err != nil || len(msgs) > 0 || r.cons == nil || ctx.Err() != nil {
+		return msgs, err
 	}
 	if batch, err = r.cons.Fetch(1, jetstream.FetchMaxWait(time.Second)); err != nil {
 		return nil, r.broken(err)
 	}
-	msgs, _ = r.inOrder(batch)
-	return msgs, nil
+	msgs, err := r.inOrder(batch)
+	if err != nil || len(msgs) > 0 || r.cons == nil {
+		return msgs, err
+	}
+	// Nothing came for a second. A delivery lost on the way is only
+	// seen as a gap when a later one arrives, and on a quiet stream none
+	// may: ask the consumer what it handed out.
+	info, err := r.cons.Info(ctx)
+	if err != nil {
+		return nil, r.broken(err)
+	}
+	if info.Delivered.Consumer > r.delivered {
+		r.close()
+	}
+	return nil, nil
 }
 
 // inOrder drains batch, keeping the messages up to the first gap in the
 // consumer's deliveries; on a gap it drops the consumer, so the next fetch
-// starts again after the last message kept.
-func (r *streamReader) inOrder(batch jetstream.MessageBatch) ([]jetstream.Msg, bool) {
+// starts again after the last message kept. A pull the server answered
+// with an error (the consumer gone: expired while Kafka was down, or lost
+// with a NATS restart) drops it too, and is an error if nothing came.
+func (r *streamReader) inOrder(batch jetstream.MessageBatch) ([]jetstream.Msg, error) {
 	var msgs []jetstream.Msg
 	ok := true
 	for m := range batch.Messages() {
@@ -352,10 +366,16 @@ func (r *streamReader) inOrder(batch jetstream.MessageBatch) ([]jetstream.Msg, b
 		r.delivered, r.next = meta.Sequence.Consumer, meta.Sequence.Stream+1
 		msgs = append(msgs, m)
 	}
+	if err := batch.Error(); err != nil {
+		if len(msgs) == 0 {
+			return nil, r.broken(err)
+		}
+		ok = false
+	}
 	if !ok {
 		r.close()
 	}
-	return msgs, ok
+	return msgs, nil
 }
 
 func (r *streamReader) open(ctx context.Context) error {

@@ -49,19 +49,24 @@ func commandStreamConfig(n Names, replicas int) jetstream.StreamConfig {
 }
 
 // ensureCommandStream creates or updates the command stream, replacing a
-// work queue left by an earlier version (convertWorkQueue), and puts back
-// the commands a conversion carried over.
+// work queue left by an earlier version (upgradeCommandStream), and puts
+// back the commands a conversion carried over. Converting and putting back
+// run in one process at a time; the others wait for it and look again.
 func ensureCommandStream(ctx context.Context, js jetstream.JetStream, n Names, cfg jetstream.StreamConfig) error {
-	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-		s, serr := js.Stream(ctx, cfg.Name)
-		if serr != nil || s.CachedInfo().Config.Retention != jetstream.WorkQueuePolicy {
-			return fmt.Errorf("creating stream %s: %w", cfg.Name, err)
+	if _, err := js.CreateOrUpdateStream(ctx, cfg); err == nil {
+		if _, err := js.Stream(ctx, carryStream(n)); errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil
 		}
-		if err := convertWorkQueue(ctx, js, n, cfg); err != nil {
-			return err
-		}
+	} else if s, serr := js.Stream(ctx, cfg.Name); serr != nil || s.CachedInfo().Config.Retention != jetstream.WorkQueuePolicy {
+		return fmt.Errorf("creating stream %s: %w", cfg.Name, err)
 	}
-	return restoreCarried(ctx, js, n)
+	ran, err := underUpgradeLock(ctx, js, n, cfg.Replicas, func(ctx context.Context) error {
+		return upgradeCommandStream(ctx, js, n, cfg)
+	})
+	if err != nil || ran {
+		return err
+	}
+	return ensureCommandStream(ctx, js, n, cfg)
 }
 
 // carryStream holds the commands a conversion took out of the work queue
@@ -74,69 +79,119 @@ const (
 	carriedMsgID   = "Boost-Carried-Msg-Id"
 )
 
-// convertWorkQueue replaces the work-queue command stream with cfg. Only
-// one process converts (a key in the upgrades bucket); the others wait for
-// it. Publishers are turned away first (the stream's subjects are moved
-// aside, so a publish gets no acknowledgement and the API answers 503);
-// the commands waiting in it are copied to the carry stream, and only then
-// is it deleted and the new one created. Every step can be run again after
-// a crash: a copy repeats with the same message ids, which the carry
-// stream drops, and an acknowledged command is never only in a stream
-// about to be deleted.
-func convertWorkQueue(ctx context.Context, js jetstream.JetStream, n Names, cfg jetstream.StreamConfig) error {
+// upgradeLockTTL bounds how long a dead upgrader holds the others back;
+// a live one renews its key every third of it.
+const upgradeLockTTL = 30 * time.Second
+
+// underUpgradeLock runs fn holding the upgrades bucket's key for the
+// command stream, renewed while fn runs (fn's context ends if it cannot
+// be). If another process holds it, it waits until that one lets go and
+// reports that fn did not run.
+func underUpgradeLock(ctx context.Context, js jetstream.JetStream, n Names, replicas int,
+	fn func(context.Context) error,
+) (bool, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: n.upper() + "_UPGRADES",
-		Description: "Which process upgrades a stream", TTL: time.Minute, Storage: jetstream.FileStorage,
-		Replicas: cfg.Replicas})
+		Description: "Which process upgrades a stream", TTL: upgradeLockTTL, Storage: jetstream.FileStorage,
+		Replicas: replicas})
 	if err != nil {
-		return fmt.Errorf("creating the upgrades bucket: %w", err)
+		return false, fmt.Errorf("creating the upgrades bucket: %w", err)
 	}
-	key := "command-stream"
-	if _, err := kv.Create(ctx, key, []byte(uuid.NewString())); err != nil {
+	const key = "command-stream"
+	rev, err := kv.Create(ctx, key, []byte(uuid.NewString()))
+	if err != nil {
 		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return fmt.Errorf("taking the command stream's upgrade: %w", err)
+			return false, fmt.Errorf("taking the command stream's upgrade: %w", err)
 		}
-		// Another process converts it: wait until it is done.
 		for ctx.Err() == nil {
-			if s, err := js.Stream(ctx, cfg.Name); err == nil && s.CachedInfo().Config.Retention != jetstream.WorkQueuePolicy {
-				return nil
-			}
 			if _, err := kv.Get(ctx, key); errors.Is(err, jetstream.ErrKeyNotFound) {
-				return ensureCommandStream(ctx, js, n, cfg)
+				return false, nil
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		return ctx.Err()
+		return false, ctx.Err()
 	}
-	defer kv.Delete(context.WithoutCancel(ctx), key) //nolint:errcheck // expires anyway
+	held, lost := context.WithCancelCause(ctx)
+	defer lost(nil)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(upgradeLockTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-held.Done():
+				return
+			case <-t.C:
+			}
+			next, err := kv.Update(held, key, []byte("renewed"), rev)
+			if err != nil {
+				lost(fmt.Errorf("the command stream's upgrade lock was lost: %w", err))
+				return
+			}
+			rev = next
+		}
+	}()
+	err = fn(held)
+	lost(nil)
+	<-renewed
+	if derr := kv.Delete(context.WithoutCancel(ctx), key, jetstream.LastRevision(rev)); derr != nil && err == nil {
+		slog.Warn("releasing the command stream's upgrade lock", "err", derr)
+	}
+	if err == nil && context.Cause(held) != nil && !errors.Is(context.Cause(held), context.Canceled) {
+		err = context.Cause(held)
+	}
+	return true, err
+}
 
+// upgradeCommandStream replaces the work-queue command stream with cfg and
+// puts the carried commands back. Publishers are turned away first (the
+// queue's subjects are moved aside, so a publish gets no acknowledgement
+// and the API answers 503); the commands waiting in it are copied to the
+// carry stream, and only then is it deleted, if it is still the queue that
+// was read (its creation time), and the new one created. Every step can be
+// run again after a crash: a copy repeats under the same message ids,
+// which the carry stream drops within its hour-long window, and an
+// acknowledged command is never only in a stream about to be deleted. A
+// command put back more than once (a crash between putting back and
+// deleting the carry stream, after the new stream's one-minute window) is
+// handled again, which the handlers absorb; put-back commands may be
+// handled after commands accepted since, as commands of different types
+// and parallel workers are anyway.
+func upgradeCommandStream(ctx context.Context, js jetstream.JetStream, n Names, cfg jetstream.StreamConfig) error {
 	s, err := js.Stream(ctx, cfg.Name)
-	if err != nil {
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("reading stream %s: %w", cfg.Name, err)
 	}
-	if s.CachedInfo().Config.Retention != jetstream.WorkQueuePolicy {
-		return nil
+	if err == nil && s.CachedInfo().Config.Retention == jetstream.WorkQueuePolicy {
+		queue := s.CachedInfo()
+		aside := queue.Config
+		aside.Subjects = []string{n.Prefix + ".commands-retired.>"}
+		if _, err := js.UpdateStream(ctx, aside); err != nil {
+			return fmt.Errorf("moving stream %s aside: %w", cfg.Name, err)
+		}
+		if s, err = js.Stream(ctx, cfg.Name); err != nil {
+			return fmt.Errorf("reading stream %s: %w", cfg.Name, err)
+		}
+		carried, err := carry(ctx, js, n, s)
+		if err != nil {
+			return err
+		}
+		if s, err = js.Stream(ctx, cfg.Name); err != nil {
+			return fmt.Errorf("reading stream %s: %w", cfg.Name, err)
+		}
+		if now := s.CachedInfo(); now.Config.Retention != jetstream.WorkQueuePolicy || !now.Created.Equal(queue.Created) {
+			return fmt.Errorf("stream %s changed while it was converted", cfg.Name)
+		}
+		if err := js.DeleteStream(ctx, cfg.Name); err != nil {
+			return fmt.Errorf("deleting work queue %s: %w", cfg.Name, err)
+		}
+		slog.Info("the command stream is now trimmed by the workers instead of a work queue", "stream", cfg.Name,
+			"commandsCarriedOver", carried)
 	}
-	aside := s.CachedInfo().Config
-	aside.Subjects = []string{n.Prefix + ".commands-retired.>"}
-	if _, err := js.UpdateStream(ctx, aside); err != nil {
-		return fmt.Errorf("moving stream %s aside: %w", cfg.Name, err)
-	}
-	if s, err = js.Stream(ctx, cfg.Name); err != nil {
-		return fmt.Errorf("reading stream %s: %w", cfg.Name, err)
-	}
-	carried, err := carry(ctx, js, n, s)
-	if err != nil {
-		return err
-	}
-	if err := js.DeleteStream(ctx, cfg.Name); err != nil {
-		return fmt.Errorf("deleting work queue %s: %w", cfg.Name, err)
-	}
-	if _, err := js.CreateStream(ctx, cfg); err != nil {
+	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 		return fmt.Errorf("creating stream %s: %w", cfg.Name, err)
 	}
-	slog.Info("the command stream is now trimmed by the workers instead of a work queue", "stream", cfg.Name,
-		"commandsCarriedOver", carried)
-	return nil
+	return restoreCarried(ctx, js, n)
 }
 
 // carry copies the commands waiting in the work queue s to the carry
@@ -194,6 +249,9 @@ func restoreCarried(ctx context.Context, js jetstream.JetStream, n Names) error 
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil // put back by another process
+		}
 		if err != nil {
 			return fmt.Errorf("reading carried command %d: %w", seq, err)
 		}
@@ -210,7 +268,7 @@ func restoreCarried(ctx context.Context, js jetstream.JetStream, n Names) error 
 			return fmt.Errorf("restoring carried command %d: %w", seq, err)
 		}
 	}
-	if err := js.DeleteStream(ctx, carryStream(n)); err != nil {
+	if err := js.DeleteStream(ctx, carryStream(n)); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("deleting stream %s: %w", carryStream(n), err)
 	}
 	return nil
@@ -244,9 +302,6 @@ func trimHandled(ctx context.Context, js jetstream.JetStream, stream string) (in
 	if info.Config.Retention == jetstream.WorkQueuePolicy || info.State.Msgs == 0 {
 		return 0, nil
 	}
-	// Read after the stream's last sequence: a consumer with nothing
-	// pending then has acknowledged every one of its messages up to it.
-	last := info.State.LastSeq
 	type reader struct {
 		filters []string
 		floor   uint64
@@ -254,12 +309,13 @@ func trimHandled(ctx context.Context, js jetstream.JetStream, stream string) (in
 	var readers []reader
 	consumers := s.ListConsumers(ctx)
 	for ci := range consumers.Info() {
+		// The acknowledged floor alone: with nothing pending it is the
+		// last sequence the consumer handed out. NumPending is no proof
+		// that a stored command was handed out; the server counts it
+		// after acknowledging the publish.
 		r := reader{filters: ci.Config.FilterSubjects, floor: ci.AckFloor.Stream}
 		if ci.Config.FilterSubject != "" || len(r.filters) == 0 {
 			r.filters = append(r.filters, ci.Config.FilterSubject)
-		}
-		if ci.NumPending == 0 && ci.NumAckPending == 0 {
-			r.floor = max(r.floor, last)
 		}
 		readers = append(readers, r)
 	}

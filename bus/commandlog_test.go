@@ -198,3 +198,47 @@ func TestEnsureStreamsConvertsAWorkQueue(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentStartsConvertOnce: processes starting together convert
+// the work queue once; every waiting command is in the new stream once.
+func TestConcurrentStartsConvertOnce(t *testing.T) {
+	for mode, js := range readerNATS(t) {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			n := testNames(t, js)
+			t.Cleanup(func() {
+				for _, s := range []string{n.EventStream(), n.TrackedStream(), n.QuarantineStream(), carryStream(n)} {
+					_ = js.DeleteStream(context.Background(), s)
+				}
+			})
+			old := commandStreamConfig(n, 1)
+			old.Retention = jetstream.WorkQueuePolicy
+			if _, err := js.CreateStream(ctx, old); err != nil {
+				t.Fatal(err)
+			}
+			subject := n.CommandSubject("TrackEvents")
+			for i := range 50 {
+				if _, err := js.Publish(ctx, subject, []byte(strconv.Itoa(i)), jetstream.WithMsgID("c"+strconv.Itoa(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			errs := make(chan error, 3)
+			for range 3 {
+				go func() { errs <- EnsureStreams(ctx, js, n, StreamOptions{}) }()
+			}
+			for range 3 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := js.Stream(ctx, n.CommandStream())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r, msgs := s.CachedInfo().Config.Retention, s.CachedInfo().State.Msgs; r != jetstream.LimitsPolicy || msgs != 50 {
+				t.Fatalf("after three concurrent starts: %v with %d commands, want limits with 50", r, msgs)
+			}
+		})
+	}
+}

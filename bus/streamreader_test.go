@@ -107,6 +107,36 @@ func TestStreamReaderReadsInOrderWithOneConsumer(t *testing.T) {
 				}
 			}
 
+			// The consumer gone under the reader (expired while Kafka was
+			// down, lost with a NATS restart): a fetch fails, and the next
+			// one starts a consumer where the reader was.
+			publish(81, 85)
+			if err := js.DeleteConsumer(ctx, name, rd.cons.CachedInfo().Name); err != nil {
+				t.Fatal(err)
+			}
+			if msgs, err := rd.fetch(ctx, 7); err == nil {
+				t.Fatalf("a fetch from a deleted consumer gave %d messages and no error", len(msgs))
+			}
+			read(75)
+
+			// The last delivery lost on a quiet stream: no later one shows
+			// the gap, so an empty fetch asks the consumer and starts over.
+			rd.delivered--
+			rd.next--
+			got = got[:len(got)-1]
+			if msgs, err := rd.fetch(ctx, 7); err != nil || len(msgs) != 0 {
+				t.Fatalf("the fetch that finds the lost delivery: %d messages, %v", len(msgs), err)
+			}
+			read(75)
+			if len(got) != 75 {
+				t.Fatalf("read %d messages after the lost delivery, want 75", len(got))
+			}
+			for i, v := range got {
+				if want := strconv.Itoa(11 + i); v != want {
+					t.Fatalf("message %d is %s, want %s (read: %v)", i, v, want, got)
+				}
+			}
+
 			// With nothing to read, a fetch waits about a second and
 			// returns nothing; the reader's close removes its consumer.
 			began := time.Now()
