@@ -23,6 +23,24 @@ func testNames(t *testing.T, js jetstream.JetStream) Names {
 	return n
 }
 
+// oldWorkQueue creates the command stream as earlier versions did, a work
+// queue, under names of the test's own.
+func oldWorkQueue(ctx context.Context, t *testing.T, js jetstream.JetStream) Names {
+	t.Helper()
+	n := testNames(t, js)
+	t.Cleanup(func() {
+		for _, s := range []string{n.EventStream(), n.TrackedStream(), n.QuarantineStream(), carryStream(n)} {
+			_ = js.DeleteStream(context.Background(), s)
+		}
+	})
+	old := commandStreamConfig(n, 1)
+	old.Retention = jetstream.WorkQueuePolicy
+	if _, err := js.CreateStream(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func publishCommands(ctx context.Context, t *testing.T, js jetstream.JetStream, subject string, count int) {
 	t.Helper()
 	for i := range count {
@@ -130,17 +148,7 @@ func TestEnsureStreamsConvertsAWorkQueue(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			n := testNames(t, js)
-			t.Cleanup(func() {
-				for _, s := range []string{n.EventStream(), n.TrackedStream(), n.QuarantineStream(), carryStream(n)} {
-					_ = js.DeleteStream(context.Background(), s)
-				}
-			})
-			old := commandStreamConfig(n, 1)
-			old.Retention = jetstream.WorkQueuePolicy
-			if _, err := js.CreateStream(ctx, old); err != nil {
-				t.Fatal(err)
-			}
+			n := oldWorkQueue(ctx, t, js)
 			track, usage := n.CommandSubject("TrackEvents"), n.CommandSubject("RecordKeyUsage")
 			publish := func(subject, data, id string) {
 				t.Helper()
@@ -206,17 +214,7 @@ func TestConcurrentStartsConvertOnce(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			n := testNames(t, js)
-			t.Cleanup(func() {
-				for _, s := range []string{n.EventStream(), n.TrackedStream(), n.QuarantineStream(), carryStream(n)} {
-					_ = js.DeleteStream(context.Background(), s)
-				}
-			})
-			old := commandStreamConfig(n, 1)
-			old.Retention = jetstream.WorkQueuePolicy
-			if _, err := js.CreateStream(ctx, old); err != nil {
-				t.Fatal(err)
-			}
+			n := oldWorkQueue(ctx, t, js)
 			subject := n.CommandSubject("TrackEvents")
 			for i := range 50 {
 				if _, err := js.Publish(ctx, subject, []byte(strconv.Itoa(i)), jetstream.WithMsgID("c"+strconv.Itoa(i))); err != nil {
