@@ -573,7 +573,7 @@ func (b *eventsBulk) planUsers(plan *bulkPlan) error {
 	plan.table("end_users", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		return w.rows(ctx, "end_users", endUserColumns, len(users), func(i int, v []any) {
 			r := &users[i]
-			v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ProjectID, r.ExternalID, r.Traits, r.TraitVersions,
+			v[0], v[1], v[2], v[3], v[4], v[5], v[6] = projectKey(r.ProjectID), r.ExternalID, r.Traits, r.TraitVersions,
 				r.FirstSeenAt, r.LastSeenAt, r.EventCount
 		})
 	})
@@ -587,7 +587,7 @@ func (b *eventsBulk) planUsers(plan *bulkPlan) error {
 	plan.table("end_user_aliases", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		return w.rows(ctx, "end_user_aliases", aliasColumns, len(aliases), func(i int, v []any) {
 			r := &aliases[i]
-			v[0], v[1], v[2], v[3] = r.ProjectID, r.AnonymousID, r.ExternalID, r.LinkedAt
+			v[0], v[1], v[2], v[3] = projectKey(r.ProjectID), r.AnonymousID, r.ExternalID, r.LinkedAt
 		})
 	})
 	return nil
@@ -603,13 +603,13 @@ func (b *eventsBulk) planCounts(plan *bulkPlan) {
 	plan.table("event_counts_hourly", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		return w.rows(ctx, "event_counts_hourly", hourlyColumns, len(hourly), func(i int, v []any) {
 			r := &hourly[i]
-			v[0], v[1], v[2], v[3] = r.ProjectID, r.EventType, r.BucketStart, r.Count
+			v[0], v[1], v[2], v[3] = projectKey(r.ProjectID), r.EventType, r.BucketStart, r.Count
 		})
 	})
 	plan.table("event_counts_daily", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		return w.rows(ctx, "event_counts_daily", dailyCountColumns, len(daily), func(i int, v []any) {
 			r := &daily[i]
-			v[0], v[1], v[2], v[3] = r.ProjectID, r.EventType, r.Day, r.Count
+			v[0], v[1], v[2], v[3] = projectKey(r.ProjectID), r.EventType, r.Day, r.Count
 		})
 	})
 	plan.table("revenue_hourly", []string{"late outcomes"}, sideChain, func(ctx context.Context, w bulkWriter) error {
@@ -617,7 +617,7 @@ func (b *eventsBulk) planCounts(plan *bulkPlan) {
 		rows := slices.DeleteFunc(f.revenueRows(f.revenue.sorted()), func(r readmodel.RevenueHourly) bool { return r.Count == 0 })
 		return w.rows(ctx, "revenue_hourly", revenueColumns, len(rows), func(i int, v []any) {
 			r := &rows[i]
-			v[0], v[1], v[2], v[3], v[4] = r.ProjectID, r.Currency, r.BucketStart, r.Amount, r.Count
+			v[0], v[1], v[2], v[3], v[4] = projectKey(r.ProjectID), r.Currency, r.BucketStart, r.Amount, r.Count
 		})
 	})
 }
@@ -637,7 +637,7 @@ func (b *eventsBulk) planTypeDays(plan *bulkPlan) {
 		}
 		return w.rows(ctx, "daily_event_users", typeDayColumns, len(rows), func(i int, v []any) {
 			r := &rows[i]
-			v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.ProjectID, r.EventType, r.DistinctID, r.Day, r.FirstAt, r.LastAt, r.PrevLastAt
+			v[0], v[1], v[2], v[3], v[4], v[5], v[6] = projectKey(r.ProjectID), r.EventType, r.DistinctID, r.Day, r.FirstAt, r.LastAt, r.PrevLastAt
 		})
 	})
 	sets := sync.OnceValue(func() *userSets {
@@ -650,28 +650,28 @@ func (b *eventsBulk) planTypeDays(plan *bulkPlan) {
 		s := sets()
 		return w.rows(ctx, "daily_users", dailyUserColumns, len(s.daily), func(i int, v []any) {
 			r := &s.daily[i]
-			v[0], v[1], v[2] = r.ProjectID, r.Day, r.DistinctID
+			v[0], v[1], v[2] = projectKey(r.ProjectID), r.Day, r.DistinctID
 		})
 	})
 	plan.table("weekly_users", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		s := sets()
 		return w.rows(ctx, "weekly_users", weeklyUserColumns, len(s.weekly), func(i int, v []any) {
 			r := &s.weekly[i]
-			v[0], v[1], v[2] = r.ProjectID, r.DistinctID, r.Week
+			v[0], v[1], v[2] = projectKey(r.ProjectID), r.DistinctID, r.Week
 		})
 	})
 	plan.table("monthly_users", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		s := sets()
 		return w.rows(ctx, "monthly_users", monthlyUserColumns, len(s.monthly), func(i int, v []any) {
 			r := &s.monthly[i]
-			v[0], v[1], v[2] = r.ProjectID, r.DistinctID, r.Month
+			v[0], v[1], v[2] = projectKey(r.ProjectID), r.DistinctID, r.Month
 		})
 	})
 	plan.table("active_user_counts", nil, sideChain, func(ctx context.Context, w bulkWriter) error {
 		counts := sets().activeCounts()
 		return w.rows(ctx, "active_user_counts", activeCountColumns, len(counts), func(i int, v []any) {
 			r := &counts[i]
-			v[0], v[1], v[2], v[3] = r.ProjectID, r.Period, r.PeriodStart, r.Users
+			v[0], v[1], v[2], v[3] = projectKey(r.ProjectID), r.Period, r.PeriodStart, r.Users
 		})
 	})
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,9 +23,9 @@ import (
 type bulkWriter interface {
 	events(ctx context.Context, rows []*readmodel.Event) error
 	// rows writes n rows of any other table, row giving each one's values
-	// as strings, int64s, *int64s, times and JSON; the writer converts them
-	// for its database (a project key to PostgreSQL's integer, JSON to
-	// SQLite's text; a time goes to the driver as it is).
+	// as strings, project keys, int64s, *int64s, times and JSON; the writer
+	// converts them for its database (a projectKey to PostgreSQL's integer,
+	// JSON to SQLite's text; a time goes to the driver as it is).
 	rows(ctx context.Context, table string, columns []string, n int, row func(i int, v []any)) error
 	exec(ctx context.Context, query string) error
 	// indexPlan splits indexes into statements that can run side by side
@@ -126,6 +125,12 @@ func (w *pgBulk) copyFrom(ctx context.Context, table string, columns []string, n
 	})
 }
 
+// projectKey is a value for a keyed project_id column: the project's key
+// in decimal (store.ProjectKeys), which each writer turns into what its
+// database takes. A project_id that is a plain string (orphan_outcomes')
+// is the project's UUID and stays one.
+type projectKey string
+
 // pgProjectKey is a project's key (store.ProjectKeys' decimal) as the
 // hot tables' integer column takes it.
 func pgProjectKey(s string) (int32, error) {
@@ -137,26 +142,25 @@ func pgProjectKey(s string) (int32, error) {
 }
 
 func (w *pgBulk) rows(ctx context.Context, table string, columns []string, n int, row func(i int, v []any)) error {
-	project := slices.Index(columns, "project_id")
-	if table == "orphan_outcomes" {
-		project = -1 // not keyed: its rows keep the project's UUID (keyProjects)
-	}
-	var last string
+	var last projectKey
 	var lastKey int32
 	return w.copyFrom(ctx, table, columns, n, func(i int, v []any) error {
 		row(i, v)
-		if project < 0 {
-			return nil
-		}
-		// Rows come grouped by project: one parse a project.
-		if s, _ := v[project].(string); s != last || lastKey == 0 {
-			k, err := pgProjectKey(s)
-			if err != nil {
-				return err
+		for j, x := range v {
+			k, ok := x.(projectKey)
+			if !ok {
+				continue
 			}
-			last, lastKey = s, k
+			// Rows come grouped by project: one parse a project.
+			if k != last || lastKey == 0 {
+				pk, err := pgProjectKey(string(k))
+				if err != nil {
+					return err
+				}
+				last, lastKey = k, pk
+			}
+			v[j] = lastKey
 		}
-		v[project] = lastKey
 		return nil
 	})
 }
@@ -324,6 +328,8 @@ func (w *sqliteBulk) rows(ctx context.Context, table string, columns []string, n
 		row(i, v)
 		for j, x := range v {
 			switch x := x.(type) {
+			case projectKey:
+				v[j] = string(x)
 			case json.RawMessage:
 				v[j] = string(x)
 			case *int64:
