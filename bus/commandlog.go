@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -323,11 +323,12 @@ func trimHandled(ctx context.Context, js jetstream.JetStream, stream string) (in
 		return 0, err
 	}
 	// Each literal subject a consumer reads is trimmed up to the lowest
-	// floor of every consumer that reads it, wildcards and all.
+	// floor of every consumer that reads it, wildcards and all (an empty
+	// filter reads every subject), matched as nats-server matches them.
 	floors := map[string]uint64{}
 	for _, r := range readers {
 		for _, f := range r.filters {
-			if f != "" && !strings.ContainsAny(f, "*>") {
+			if server.IsValidLiteralSubject(f) {
 				floors[f] = r.floor
 			}
 		}
@@ -335,7 +336,7 @@ func trimHandled(ctx context.Context, js jetstream.JetStream, stream string) (in
 	for subject := range floors {
 		for _, r := range readers {
 			for _, f := range r.filters {
-				if subjectMatches(f, subject) {
+				if f == "" || server.SubjectMatchesFilter(subject, f) {
 					floors[subject] = min(floors[subject], r.floor)
 				}
 			}
@@ -352,24 +353,4 @@ func trimHandled(ctx context.Context, js jetstream.JetStream, stream string) (in
 		purged++
 	}
 	return purged, nil
-}
-
-// subjectMatches reports whether filter (empty: every subject) matches
-// the literal subject, with NATS's * and > wildcards.
-func subjectMatches(filter, subject string) bool {
-	if filter == "" || filter == ">" {
-		return true
-	}
-	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
-	for i, tok := range f {
-		switch {
-		case tok == ">":
-			return len(s) > i
-		case i >= len(s):
-			return false
-		case tok != "*" && tok != s[i]:
-			return false
-		}
-	}
-	return len(f) == len(s)
 }
