@@ -46,7 +46,9 @@ type EmbeddedKafka struct {
 }
 
 // StartEmbeddedKafka starts a one-broker kfake cluster storing under dir.
-// port 0 picks a free port.
+// port 0 picks a free port. On a data directory, a producer's retry of a
+// batch the log already holds is answered from the log (guardRetries), so a
+// broker killed mid-produce and started again does not append it twice.
 func StartEmbeddedKafka(dir string, port int) (*EmbeddedKafka, error) {
 	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.ClusterID("boost-embedded"), kfake.Ports(port)}
 	if dir != "" {
@@ -55,6 +57,14 @@ func StartEmbeddedKafka(dir string, port int) (*EmbeddedKafka, error) {
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("starting embedded kafka: %w", err)
+	}
+	if dir != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), tailReadTimeout)
+		defer cancel()
+		if err := guardRetries(ctx, c); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("starting embedded kafka: %w", err)
+		}
 	}
 	return &EmbeddedKafka{cluster: c}, nil
 }
