@@ -219,6 +219,9 @@ func (b *eventsBatch) addOutcome(e *domain.Event) error {
 // insertEvents inserts the rows, skipping those stored already, and
 // returns the ids it inserted.
 func insertEvents(ctx context.Context, tx bun.Tx, rows []*trackedRow) (map[string]bool, error) {
+	if tx.Dialect().Name() == dialect.PG {
+		return insertEventsPG(ctx, tx, rows)
+	}
 	inserted := map[string]bool{}
 	for chunk := range slices.Chunk(rows, insertChunk) {
 		models := make([]readmodel.Event, len(chunk))
