@@ -297,30 +297,34 @@ func (w *sqliteBulk) insert(ctx context.Context, table string, columns []string,
 }
 
 func (w *sqliteBulk) events(ctx context.Context, rows []*readmodel.Event) error {
-	return w.insert(ctx, "events", eventColumns, len(rows), func(i int, v []any) {
-		r := rows[i]
-		var ctxJSON, integrations any
-		if len(r.Context) > 0 {
-			ctxJSON = string(r.Context)
-		}
-		if len(r.Integrations) > 0 {
-			integrations = string(r.Integrations)
-		}
-		var amount any
-		if r.Amount != nil {
-			amount = *r.Amount
-		}
-		rejected := 0
-		if r.Rejected {
-			rejected = 1
-		}
-		v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] = r.ID, r.ProjectID, r.Type, strPtr(r.UserID), strPtr(r.AnonymousID),
-			string(r.Properties), ctxJSON, strPtr(r.MessageID)
-		v[8], v[9], v[10], v[11], v[12], v[13] = r.KeyID, r.Status, strPtr(r.ErrorDetails), timePtr(r.ClientTimestamp),
-			timePtr(r.SentAt), r.ReceivedAt
-		v[14], v[15], v[16], v[17], v[18], v[19] = r.OccurredAt, timePtr(r.ProcessedAt), amount, strPtr(r.Currency),
-			rejected, integrations
-	})
+	return w.insert(ctx, "events", eventColumns, len(rows), func(i int, v []any) { sqliteEventValues(rows[i], v) })
+}
+
+// sqliteEventValues puts r's values into v in eventColumns' order, as both
+// the bulk build and the live projection bind them on SQLite: JSON as
+// text, NULL for none, a bool as 0 or 1.
+func sqliteEventValues(r *readmodel.Event, v []any) {
+	var ctxJSON, integrations any
+	if len(r.Context) > 0 {
+		ctxJSON = string(r.Context)
+	}
+	if len(r.Integrations) > 0 {
+		integrations = string(r.Integrations)
+	}
+	var amount any
+	if r.Amount != nil {
+		amount = *r.Amount
+	}
+	rejected := 0
+	if r.Rejected {
+		rejected = 1
+	}
+	v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] = r.ID, r.ProjectID, r.Type, strPtr(r.UserID), strPtr(r.AnonymousID),
+		string(r.Properties), ctxJSON, strPtr(r.MessageID)
+	v[8], v[9], v[10], v[11], v[12], v[13] = r.KeyID, r.Status, strPtr(r.ErrorDetails), timePtr(r.ClientTimestamp),
+		timePtr(r.SentAt), r.ReceivedAt
+	v[14], v[15], v[16], v[17], v[18], v[19] = r.OccurredAt, timePtr(r.ProcessedAt), amount, strPtr(r.Currency),
+		rejected, integrations
 }
 
 func (w *sqliteBulk) rows(ctx context.Context, table string, columns []string, n int, row func(i int, v []any)) error {
