@@ -61,3 +61,46 @@ func decodeTracked(e *domain.Event) (domain.TrackedData, error) {
 	}
 	return domain.DecodeData[domain.TrackedData](e)
 }
+
+// decodeEvent decodes a record's event envelope as encoding/json would,
+// in one pass (encoding/json validates the whole record, then decodes it
+// by reflection: 6 % of boost dev's CPU under load). Like
+// decodeBulkEnvelope it reports false on anything it does not expect, and
+// the caller then decodes with encoding/json. Data aliases v and is
+// validated, as encoding/json validates a json.RawMessage.
+// FuzzEventEnvelope ties the two.
+func decodeEvent(v []byte, e *domain.Event) bool {
+	d := jsonscan.New(v)
+	ok := d.Object(func(key []byte) bool {
+		switch string(key) {
+		case "id":
+			return d.Str(&e.ID)
+		case "type":
+			return d.Str(&e.Type)
+		case "version":
+			return d.Int(&e.Version)
+		case "aggregateType":
+			return d.Str(&e.AggregateType)
+		case "aggregateId":
+			return d.Str(&e.AggregateID)
+		case "organizationId":
+			return d.Str(&e.OrganizationID)
+		case "projectId":
+			return d.Str(&e.ProjectID)
+		case "occurredAt":
+			return d.Time(&e.OccurredAt)
+		case "receivedAt":
+			return d.Time(&e.ReceivedAt)
+		case "correlationId":
+			return d.Str(&e.CorrelationID)
+		case "causationId":
+			return d.Str(&e.CausationID)
+		case "data":
+			return d.Raw(&e.Data)
+		}
+		return d.Other(key, eventKeys)
+	})
+	return ok && d.End()
+}
+
+var eventKeys = jsonscan.FieldNames[domain.Event]()

@@ -159,3 +159,29 @@ func FuzzBulkEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEventEnvelope: the live runner reads a record's envelope as
+// encoding/json does, or declines it; it never takes what encoding/json
+// refuses.
+func FuzzEventEnvelope(f *testing.F) {
+	f.Add([]byte(`{"id":"x","type":"EventTracked","version":1,"aggregateType":"event","aggregateId":"x","organizationId":"o",` +
+		`"projectId":"p","occurredAt":"2026-11-01T10:00:00.123456789Z","receivedAt":"2026-11-01T10:00:00Z","correlationId":"c",` +
+		`"causationId":"k","data":{"event":"a","properties":{"n":1}}}`))
+	f.Add([]byte(`{"id":"x","type":"EventFailed","version":-0,"extra":[1,{"a":"}"}],"data":null}`))
+	f.Add([]byte(`{"id":"x","type":"EventTracked","version":1.0,"data":{}}`))
+	f.Add([]byte(`{"id":"x","type":"EventTracked","version":99999999999999999999,"data":{}}`))
+	f.Add([]byte(`{"id":"x","TYPE":"EventTracked","version":null,"data":{"a":tru}}`))
+	f.Add([]byte(`{"id":"x\u00e9","type":"EventTracked","version":01}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var fast, ref domain.Event
+		if !decodeEvent(in, &fast) {
+			return
+		}
+		if err := json.Unmarshal(in, &ref); err != nil {
+			t.Fatalf("%s: decoded, but encoding/json says %v", in, err)
+		}
+		if !reflect.DeepEqual(fast, ref) {
+			t.Fatalf("%s:\nfast %+v\nref  %+v", in, fast, ref)
+		}
+	})
+}

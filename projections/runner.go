@@ -507,7 +507,11 @@ func (r *Runner) decodeAll(records []*kgo.Record) []recordEvent {
 // for a record that is not one.
 func (r *Runner) decode(rec *kgo.Record) (domain.Event, *readmodel.QuarantinedRecord) {
 	var e domain.Event
-	err := json.Unmarshal(rec.Value, &e)
+	var err error
+	if !decodeEvent(rec.Value, &e) {
+		e = domain.Event{}
+		err = json.Unmarshal(rec.Value, &e)
+	}
 	if err == nil && (e.ID == "" || e.Type == "") {
 		err = errors.New("not an event envelope: no id or type")
 	}

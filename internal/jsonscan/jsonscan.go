@@ -8,6 +8,7 @@ package jsonscan
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -162,6 +163,39 @@ func (d *Scanner) Str(s *string) bool {
 		return false
 	}
 	return json.Unmarshal(d.b[start:end], s) == nil
+}
+
+// Int reads an integer as encoding/json reads one into an int (digits,
+// an optional minus, no leading zero, in range), or null (which leaves n
+// as it is); a fraction or exponent is declined.
+func (d *Scanner) Int(n *int) bool {
+	if d.Null() {
+		return true
+	}
+	start := d.i
+	end, ok := d.Skip()
+	if !ok {
+		return false
+	}
+	s := d.b[start:end]
+	digits := s
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || (digits[0] == '0' && len(digits) > 1) {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	x, err := strconv.Atoi(string(s))
+	if err != nil {
+		return false
+	}
+	*n = x
+	return true
 }
 
 // Null moves past a null, if that is what comes.
