@@ -23,8 +23,9 @@ import (
 // "already have it" rather than append it twice. Kafka can, even after a
 // crash, because it rebuilds each producer's last sequences from the log.
 // kfake keeps them in memory and writes them only on an orderly shutdown:
-// after a SIGKILL it has none, takes the retry as a producer's first batch
-// and appends it again. The bridge's records would then be in the log twice.
+// after a SIGKILL it has only those of its last orderly shutdown, takes the
+// retry as a producer's first batch and appends it again. The bridge's
+// records would then be in the log twice.
 //
 // So, on a data directory, the embedded broker reads the batches at the tail
 // of every partition before it takes a produce, and answers a produce of one
@@ -34,14 +35,42 @@ import (
 type producerTails struct {
 	mu      sync.Mutex
 	ready   bool
-	landed  map[tailKey][]landedBatch // the last batches of each producer on each partition
-	topicOf map[[16]byte]string       // topic ids, for produce requests v13+
+	readyAt time.Time
+	// producers are the producers the tails hold, and those whose batch was
+	// refused, by topic name, partition and producer id.
+	producers map[tailKey]*producerState
+	topicOf   map[[16]byte]string // topic ids, for produce requests v13+
+	// early are the batches refused before the tails were read, by the
+	// topic as the request named it (a v13+ request names it by id).
+	early map[earlyKey]batchHeader
 }
 
 type tailKey struct {
 	topic     string
 	partition int32
 	producer  int64
+}
+
+type earlyKey struct {
+	topic     string
+	topicID   [16]byte
+	partition int32
+	producer  int64
+}
+
+// producerState is what the broker knows of one producer on one partition
+// until kfake knows it again: its last batches in the log, and the batch
+// it must take next.
+//
+// Only the batch that continues the producer's sequence may reach kfake.
+// A later one, sent while an earlier one was refused or in flight, would
+// be the producer's first batch as far as kfake knows: it would take it,
+// then refuse the earlier one as out of order, and the producer, starting
+// its sequences over, would send the later one again.
+type producerState struct {
+	landed []landedBatch
+	epoch  int16
+	next   int32
 }
 
 type landedBatch struct {
@@ -59,60 +88,89 @@ const tailRecords = 10_000
 // kept, as Kafka keeps (and as many as a producer may have in flight).
 const producerWindow = 5
 
+// guardFor is how long after the tails are read the guard stays: a
+// producer that was waiting for the broker retries within seconds of its
+// return; one that died with it has another id now.
+const guardFor = 2 * time.Minute
+
 // guardRetries makes c answer retried batches from its log (see
 // producerTails). Produces wait (answered with a retriable error) until the
 // tails are read.
 func guardRetries(ctx context.Context, c *kfake.Cluster) error {
-	t := &producerTails{landed: map[tailKey][]landedBatch{}, topicOf: map[[16]byte]string{}}
+	t := &producerTails{early: map[earlyKey]batchHeader{}}
 	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		resp, handled := t.answer(req.(*kmsg.ProduceRequest))
-		if handled {
+		resp, handled, done := t.answer(req.(*kmsg.ProduceRequest), time.Now())
+		switch {
+		case done:
+			c.DropControl()
+		case handled:
 			c.KeepControl()
 		}
 		return resp, nil, handled
 	})
-	if err := t.read(ctx, c.ListenAddrs()); err != nil {
+	producers, topicOf, err := readTails(ctx, c.ListenAddrs())
+	if err != nil {
 		return err
 	}
-	t.mu.Lock()
-	t.ready = true
-	t.mu.Unlock()
+	t.start(producers, topicOf, time.Now())
 	return nil
 }
 
-// read loads the tail of every partition.
-func (t *producerTails) read(ctx context.Context, addrs []string) error {
+// start takes the tails read and the batches refused meanwhile: a
+// producer the tails do not hold must next send the lowest of its refused
+// batches.
+func (t *producerTails) start(producers map[tailKey]*producerState, topicOf map[[16]byte]string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, h := range t.early {
+		topic := k.topic
+		if name, ok := topicOf[k.topicID]; ok && topic == "" {
+			topic = name
+		}
+		tk := tailKey{topic, k.partition, k.producer}
+		if _, ok := producers[tk]; !ok {
+			producers[tk] = &producerState{epoch: h.epoch, next: h.firstSeq}
+		}
+	}
+	t.producers, t.topicOf, t.early = producers, topicOf, nil
+	t.ready, t.readyAt = true, now
+}
+
+// readTails reads the tail of every partition: each producer's last
+// batches, and the topics' ids.
+func readTails(ctx context.Context, addrs []string) (map[tailKey]*producerState, map[[16]byte]string, error) {
+	producers, topicOf := map[tailKey]*producerState{}, map[[16]byte]string{}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
 	if err != nil {
-		return fmt.Errorf("kafka: reading producer tails: %w", err)
+		return nil, nil, fmt.Errorf("kafka: reading producer tails: %w", err)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	topics, err := adm.ListTopics(ctx)
 	if err != nil {
-		return fmt.Errorf("kafka: reading producer tails: listing topics: %w", err)
+		return nil, nil, fmt.Errorf("kafka: reading producer tails: listing topics: %w", err)
 	}
 	if len(topics) == 0 {
-		return nil
+		return producers, topicOf, nil
 	}
 	starts, err := adm.ListStartOffsets(ctx, topics.Names()...)
 	if err != nil {
-		return fmt.Errorf("kafka: reading producer tails: %w", err)
+		return nil, nil, fmt.Errorf("kafka: reading producer tails: %w", err)
 	}
 	ends, err := adm.ListEndOffsets(ctx, topics.Names()...)
 	if err != nil {
-		return fmt.Errorf("kafka: reading producer tails: %w", err)
+		return nil, nil, fmt.Errorf("kafka: reading producer tails: %w", err)
 	}
 	for _, td := range topics.Sorted() {
-		t.topicOf[td.ID] = td.Topic
+		topicOf[td.ID] = td.Topic
 		for _, p := range td.Partitions.Sorted() {
 			start, _ := starts.Lookup(td.Topic, p.Partition)
 			end, _ := ends.Lookup(td.Topic, p.Partition)
 			from := max(start.Offset, end.Offset-tailRecords)
 			for from < end.Offset {
-				next, err := t.fetch(ctx, cl, td.Topic, td.ID, p.Partition, from)
+				next, err := fetchTail(ctx, cl, producers, td.Topic, td.ID, p.Partition, from)
 				if err != nil {
-					return err
+					return nil, nil, err
 				}
 				if next <= from {
 					break
@@ -121,12 +179,12 @@ func (t *producerTails) read(ctx context.Context, addrs []string) error {
 			}
 		}
 	}
-	return nil
+	return producers, topicOf, nil
 }
 
-// fetch reads the batches from offset on and returns the offset after the
+// fetchTail reads the batches from offset on and returns the offset after the
 // last one read.
-func (t *producerTails) fetch(ctx context.Context, cl *kgo.Client, topic string, id [16]byte, partition int32, offset int64) (int64, error) {
+func fetchTail(ctx context.Context, cl *kgo.Client, producers map[tailKey]*producerState, topic string, id [16]byte, partition int32, offset int64) (int64, error) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
 	req.MaxBytes = 64 << 20
@@ -163,71 +221,121 @@ func (t *producerTails) fetch(ctx context.Context, cl *kgo.Client, topic string,
 					continue
 				}
 				k := tailKey{topic, partition, h.producer}
-				w := append(t.landed[k], landedBatch{h.epoch, h.firstSeq, h.numRecords, h.firstOffset})
-				if len(w) > producerWindow {
-					w = w[len(w)-producerWindow:]
+				st := producers[k]
+				if st == nil {
+					st = &producerState{}
+					producers[k] = st
 				}
-				t.landed[k] = w
+				st.landed = append(st.landed, landedBatch{h.epoch, h.firstSeq, h.numRecords, h.firstOffset})
+				if len(st.landed) > producerWindow {
+					st.landed = st.landed[len(st.landed)-producerWindow:]
+				}
+				st.epoch, st.next = h.epoch, h.firstSeq+h.numRecords
 			}
 		}
 	}
 	return next, nil
 }
 
-// answer handles a produce that repeats a batch of the tails: such a
-// batch is answered with the offset it landed at. Any other partition of
-// the same request is answered with a retriable error that says nothing
-// was written (the client sends it again, alone, and the broker takes it).
-// Before the tails are read, every produce is answered so.
-func (t *producerTails) answer(req *kmsg.ProduceRequest) (kmsg.Response, bool) {
+// answer handles a produce that repeats a batch of the tails, or that
+// holds a batch its producer may not send yet (see producerState): the
+// repeat is answered with the offset it landed at, every other partition
+// of the request with a retriable error that says nothing was written.
+// Before the tails are read, every produce is answered so. Any other
+// produce is left to kfake. done says the guard is over: its time is up,
+// or kfake knows every producer it held again.
+func (t *producerTails) answer(req *kmsg.ProduceRequest, now time.Time) (resp kmsg.Response, handled, done bool) {
 	if req.Acks == 0 {
-		return nil, false
+		return nil, false, false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.ready && len(t.landed) == 0 {
-		return nil, false
+	if t.ready && (len(t.producers) == 0 || now.Sub(t.readyAt) > guardFor) {
+		return nil, false, true
 	}
-	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	resp.Version = req.Version
-	repeats := false
-	for _, rt := range req.Topics {
+	type part struct {
+		key    tailKey
+		h      batchHeader
+		offset int64 // of a repeat; -1 for a batch kfake may take, -2 for one it may not
+	}
+	parts := make([][]part, len(req.Topics))
+	hold := !t.ready
+	for i, rt := range req.Topics {
 		topic := rt.Topic
 		if req.Version >= 13 {
 			topic = t.topicOf[rt.TopicID]
 		}
+		for _, rp := range rt.Partitions {
+			p := part{offset: -1}
+			h, _, ok := readBatchHeader(rp.Records)
+			switch {
+			case !ok || h.producer < 0:
+			case !t.ready:
+				p.offset = -2
+				k := earlyKey{rt.Topic, rt.TopicID, rp.Partition, h.producer}
+				if e, seen := t.early[k]; !seen || h.epoch > e.epoch || (h.epoch == e.epoch && h.firstSeq < e.firstSeq) {
+					t.early[k] = h
+				}
+			default:
+				p.key, p.h = tailKey{topic, rp.Partition, h.producer}, h
+				if st := t.producers[p.key]; st != nil {
+					if off, ok := st.repeated(h); ok {
+						p.offset = off
+						slog.Info("kafka: a producer's retry of a batch in the log was answered with its offset",
+							"topic", topic, "partition", rp.Partition, "producer", h.producer, "sequence", h.firstSeq,
+							"records", h.numRecords, "offset", off)
+					} else if h.epoch < st.epoch || (h.epoch == st.epoch && h.firstSeq != st.next) {
+						p.offset = -2
+					}
+				}
+			}
+			hold = hold || p.offset != -1
+			parts[i] = append(parts[i], p)
+		}
+	}
+	if !hold {
+		// kfake takes every batch, and knows their producers from here on.
+		for _, ps := range parts {
+			for _, p := range ps {
+				delete(t.producers, p.key)
+			}
+		}
+		return nil, false, false
+	}
+	out := req.ResponseKind().(*kmsg.ProduceResponse)
+	out.Version = req.Version
+	for i, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		for _, rp := range rt.Partitions {
+		for j, rp := range rt.Partitions {
+			p := parts[i][j]
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
-			sp.ErrorCode = kerr.NotEnoughReplicas.Code
-			if h, _, ok := readBatchHeader(rp.Records); ok && t.ready && h.producer >= 0 {
-				k := tailKey{topic, rp.Partition, h.producer}
-				if off, ok := t.repeated(k, h); ok {
-					sp.ErrorCode, sp.BaseOffset, repeats = 0, off, true
-					slog.Info("kafka: a producer's retry of a batch in the log was answered with its offset",
-						"topic", topic, "partition", rp.Partition, "producer", h.producer, "sequence", h.firstSeq,
-						"records", h.numRecords, "offset", off)
+			if p.offset >= 0 {
+				sp.BaseOffset = p.offset
+			} else {
+				sp.ErrorCode = kerr.NotEnoughReplicas.Code
+			}
+			if p.offset == -1 && t.ready && p.h.producer >= 0 {
+				// Refused only for the company it came in: its producer
+				// must send it next.
+				if prev := t.producers[p.key]; prev != nil {
+					prev.epoch, prev.next = p.h.epoch, p.h.firstSeq
 				} else {
-					// A new batch of this producer: kfake keeps its
-					// sequences from here on.
-					delete(t.landed, k)
+					t.producers[p.key] = &producerState{epoch: p.h.epoch, next: p.h.firstSeq}
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
-		resp.Topics = append(resp.Topics, st)
+		out.Topics = append(out.Topics, st)
 	}
-	if t.ready && !repeats {
-		return nil, false
-	}
-	return resp, true
+	return out, true, false
 }
 
-// repeated reports whether h is a batch the tails hold, and its offset.
-func (t *producerTails) repeated(k tailKey, h batchHeader) (int64, bool) {
-	for _, l := range t.landed[k] {
+// repeated reports whether h is one of the producer's batches in the log,
+// and its offset.
+func (st *producerState) repeated(h batchHeader) (int64, bool) {
+	for _, l := range st.landed {
 		if l.epoch == h.epoch && l.firstSeq == h.firstSeq && l.numRecords == h.numRecords {
 			return l.offset, true
 		}

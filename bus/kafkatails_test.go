@@ -119,6 +119,15 @@ func TestEmbeddedKafkaAnswersARetryAfterACrash(t *testing.T) {
 		t.Fatalf("end offsets after b again = %v, want [2 1] (appended twice)", got)
 	}
 
+	// A batch past the next one is refused until the next one comes.
+	if p := answers(&kmsg.ProduceRequest{Version: b.Version, Acks: b.Acks, TimeoutMillis: b.TimeoutMillis,
+		Topics: []kmsg.ProduceRequestTopic{withRecords(b.Topics[0], withSequence(b.Topics[0].Partitions[0].Records, 3))}})[0]; p.ErrorCode != kerr.NotEnoughReplicas.Code {
+		t.Fatalf("a batch past the next: error %v, offset %d; want %v", kerr.ErrorForCode(p.ErrorCode), p.BaseOffset, kerr.NotEnoughReplicas)
+	}
+	if got := ends(); !slices.Equal(got, []int64{2, 1}) {
+		t.Fatalf("end offsets after a batch past the next = %v, want [2 1]", got)
+	}
+
 	// a again, beside a new batch for partition 1 (c's next sequence): a
 	// is answered with its offset, the new batch with a retriable error
 	// that says nothing was written.
@@ -155,6 +164,14 @@ func TestEmbeddedKafkaAnswersARetryAfterACrash(t *testing.T) {
 	}
 }
 
+// withRecords is a copy of a request's topic with its one partition's
+// records replaced.
+func withRecords(rt kmsg.ProduceRequestTopic, records []byte) kmsg.ProduceRequestTopic {
+	rt.Partitions = []kmsg.ProduceRequestTopicPartition{rt.Partitions[0]}
+	rt.Partitions[0].Records = records
+	return rt
+}
+
 // withSequence returns a copy of a record batch with another first
 // sequence number (and its checksum made again).
 func withSequence(batch []byte, seq int32) []byte {
@@ -187,30 +204,47 @@ func TestReadBatchHeaderRejectsWhatIsNotAWholeBatch(t *testing.T) {
 
 // Until the tails are read, the broker cannot tell a retry from a new
 // batch, so every produce is answered with a retriable error that says
-// nothing was written.
+// nothing was written; the lowest batch refused is the one its producer
+// must send first once they are read.
 func TestProduceWaitsForTheTails(t *testing.T) {
-	tails := &producerTails{landed: map[tailKey][]landedBatch{}, topicOf: map[[16]byte]string{}}
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks = -1
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = "boost.events"
-	for p := range int32(2) {
+	tails := &producerTails{early: map[earlyKey]batchHeader{}}
+	batch := func(seq int32) []byte {
+		b := make([]byte, 61)
+		binary.BigEndian.PutUint32(b[8:12], 49)
+		b[16] = 2
+		binary.BigEndian.PutUint64(b[43:51], 7) // producer 7, epoch 0
+		binary.BigEndian.PutUint32(b[53:57], uint32(seq))
+		binary.BigEndian.PutUint32(b[57:61], 1)
+		return b
+	}
+	produce := func(seq int32) *kmsg.ProduceRequest {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks = -1
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "boost.events"
 		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Partition = p
+		rp.Records = batch(seq)
 		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return req
 	}
-	req.Topics = append(req.Topics, rt)
-	resp, handled := tails.answer(req)
-	if !handled {
-		t.Fatal("a produce before the tails were read went to the broker")
+	refused := func(req *kmsg.ProduceRequest) bool {
+		resp, handled, _ := tails.answer(req, time.Now())
+		return handled && resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode == kerr.NotEnoughReplicas.Code
 	}
-	for _, rp := range resp.(*kmsg.ProduceResponse).Topics[0].Partitions {
-		if rp.ErrorCode != kerr.NotEnoughReplicas.Code {
-			t.Errorf("partition %d: error %v, want %v", rp.Partition, kerr.ErrorForCode(rp.ErrorCode), kerr.NotEnoughReplicas)
+	for _, seq := range []int32{4, 3} {
+		if !refused(produce(seq)) {
+			t.Fatalf("sequence %d before the tails were read went to the broker", seq)
 		}
 	}
-	tails.ready = true
-	if _, handled := tails.answer(req); handled {
-		t.Error("with no tails, a produce was not left to the broker")
+	tails.start(map[tailKey]*producerState{}, map[[16]byte]string{}, time.Now())
+	if !refused(produce(4)) {
+		t.Fatal("sequence 4 went to the broker before 3, which was refused first")
+	}
+	if refused(produce(3)) {
+		t.Fatal("sequence 3, refused first, was refused again")
+	}
+	if _, handled, done := tails.answer(produce(4), time.Now()); handled || !done {
+		t.Fatalf("with every producer known to kfake again: handled %v, done %v; want the guard over", handled, done)
 	}
 }
