@@ -235,7 +235,7 @@ func (l *load) connection(loadCtx context.Context, c int) {
 		if sampling && len(ids) > 0 {
 			lastSample = time.Now()
 			l.outstanding.Add(1)
-			l.samples <- sample{id: ids[len(ids)-1], acceptedAt: time.Now(), done: func() { l.outstanding.Add(-1) }}
+			l.samples <- sample{id: ids[len(ids)-1], sentAt: t0, acceptedAt: time.Now(), done: func() { l.outstanding.Add(-1) }}
 		}
 	}
 }
@@ -294,6 +294,7 @@ func (l *load) summarize(res *Result, elapsed time.Duration, lr lagResult) {
 
 type sample struct {
 	id         string
+	sentAt     time.Time // when its request went out: the server stamps it after
 	acceptedAt time.Time
 	done       func()
 }
@@ -344,7 +345,7 @@ func followLag(ctx context.Context, client *http.Client, cfg Config, probeUser s
 				break take
 			}
 		}
-		var oldest time.Time
+		var oldest, oldestSent time.Time
 		for id, s := range pending {
 			if time.Since(s.acceptedAt) > lagGiveUp {
 				res.unfinished++
@@ -355,11 +356,16 @@ func followLag(ctx context.Context, client *http.Client, cfg Config, probeUser s
 			if oldest.IsZero() || s.acceptedAt.Before(oldest) {
 				oldest = s.acceptedAt
 			}
+			if oldestSent.IsZero() || s.sentAt.Before(oldestSent) {
+				oldestSent = s.sentAt
+			}
 		}
 		if len(pending) == 0 {
 			continue
 		}
-		finished := probeFinished(ctx, client, cfg, probeUser, oldest.Add(-5*time.Second))
+		// The server stamps an event after its request went out; a second
+		// more covers a clock step between the two.
+		finished := probeFinished(ctx, client, cfg, probeUser, oldestSent.Add(-time.Second))
 		now := time.Now()
 		for id := range finished {
 			if s, ok := pending[id]; ok {
@@ -378,6 +384,10 @@ func followLag(ctx context.Context, client *http.Client, cfg Config, probeUser s
 		case <-time.After(wait):
 		}
 	}
+	for _, s := range pending { // the run was cancelled
+		res.unfinished++
+		s.done()
+	}
 	if !loadEnded.IsZero() && lastDone.After(loadEnded) {
 		res.drain = lastDone.Sub(loadEnded)
 	}
@@ -394,7 +404,7 @@ const lagGiveUp = 2 * time.Minute
 func probeFinished(ctx context.Context, client *http.Client, cfg Config, probeUser string, from time.Time) map[string]bool {
 	finished := map[string]bool{}
 	q := url.Values{"userId": {probeUser}, "from": {from.UTC().Format(time.RFC3339Nano)}, "limit": {"1000"}}
-	for page := 0; page < 10; page++ {
+	for {
 		req, _ := http.NewRequestWithContext(ctx, "GET", cfg.URL+"/v1/projects/"+cfg.ProjectID+"/events?"+q.Encode(), nil)
 		req.Header.Set("Authorization", "Bearer "+cfg.AdminToken)
 		resp, err := client.Do(req)
@@ -420,11 +430,10 @@ func probeFinished(ctx context.Context, client *http.Client, cfg Config, probeUs
 			}
 		}
 		if list.NextCursor == "" {
-			break
+			return finished
 		}
 		q.Set("cursor", list.NextCursor)
 	}
-	return finished
 }
 
 var eventNames = []string{"page_view", "product_view", "click", "cart_add", "search", "signup", "quest.completed"}

@@ -26,6 +26,9 @@ var eventColumnsPG = []string{"uuid", "int4", "text", "text", "text", "jsonb", "
 // four indexes, this 2-core machine; docs/benchmarks.md). The parser and
 // planner walked every literal of every row, at every batch.
 func insertEventsPG(ctx context.Context, tx bun.Tx, rows []*trackedRow) (map[string]bool, error) {
+	if len(rows) == 0 {
+		return map[string]bool{}, nil // a batch of outcomes only
+	}
 	var a pgEventArrays
 	for _, r := range rows {
 		if err := a.add(&r.row); err != nil {
