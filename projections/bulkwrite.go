@@ -262,20 +262,35 @@ func (w *sqliteBulk) insert(ctx context.Context, table string, columns []string,
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit, a no-op
+	if err := sqliteInsert(ctx, tx, table, columns, n, row, "", nil); err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	return tx.Commit()
+}
+
+// sqliteInsert inserts n rows into table in tx, sqliteRowsPerInsert a
+// statement, their values bound to a statement prepared once (row puts
+// row i's values into v in columns' order): the bulk build's writes and
+// the live events insert alike. suffix follows the VALUES (an ON
+// CONFLICT, a RETURNING); read, if set, reads what each statement
+// returns. OR FAIL: no statement journal (see store.Insert).
+func sqliteInsert(ctx context.Context, tx *sql.Tx, table string, columns []string, n int, row func(i int, v []any),
+	suffix string, read func(*sql.Rows) error,
+) error {
 	one := store.Placeholders(len(columns))
-	// OR FAIL: no statement journal (see store.Insert).
 	head := "INSERT OR FAIL INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES "
 	stmtFor := func(rows int) string {
-		return head + strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
+		return head + strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ") + suffix
 	}
 	var full *sql.Stmt
 	if n >= sqliteRowsPerInsert {
+		var err error
 		if full, err = tx.PrepareContext(ctx, stmtFor(sqliteRowsPerInsert)); err != nil {
-			return err
+			return fmt.Errorf("inserting into %s: %w", table, err)
 		}
 		defer full.Close()
 	}
-	args := make([]any, 0, sqliteRowsPerInsert*len(columns))
+	args := make([]any, 0, min(n, sqliteRowsPerInsert)*len(columns))
 	vals := make([]any, len(columns))
 	for start := 0; start < n; start += sqliteRowsPerInsert {
 		end := min(start+sqliteRowsPerInsert, n)
@@ -284,16 +299,42 @@ func (w *sqliteBulk) insert(ctx context.Context, table string, columns []string,
 			row(i, vals)
 			args = append(args, vals...)
 		}
-		if end-start == sqliteRowsPerInsert {
-			_, err = full.ExecContext(ctx, args...)
-		} else {
-			_, err = tx.ExecContext(ctx, stmtFor(end-start), args...)
-		}
-		if err != nil {
-			return fmt.Errorf("replay: inserting into %s: %w", table, err)
+		if err := sqliteExec(ctx, tx, full, stmtFor, end-start, args, read); err != nil {
+			return fmt.Errorf("inserting into %s: %w", table, err)
 		}
 	}
-	return tx.Commit()
+	return nil
+}
+
+// sqliteExec runs one statement of sqliteInsert: the prepared one for a
+// full chunk, another for the rest.
+func sqliteExec(ctx context.Context, tx *sql.Tx, full *sql.Stmt, stmtFor func(int) string, rows int, args []any,
+	read func(*sql.Rows) error,
+) error {
+	if read == nil {
+		var err error
+		if rows == sqliteRowsPerInsert {
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, stmtFor(rows), args...)
+		}
+		return err
+	}
+	var res *sql.Rows
+	var err error
+	if rows == sqliteRowsPerInsert {
+		res, err = full.QueryContext(ctx, args...)
+	} else {
+		res, err = tx.QueryContext(ctx, stmtFor(rows), args...)
+	}
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	if err := read(res); err != nil {
+		return err
+	}
+	return res.Err()
 }
 
 func (w *sqliteBulk) events(ctx context.Context, rows []*readmodel.Event) error {

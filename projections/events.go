@@ -226,57 +226,26 @@ func insertEvents(ctx context.Context, tx bun.Tx, rows []*trackedRow) (map[strin
 	return insertEventsSQLite(ctx, tx, rows)
 }
 
-// insertEventsSQLite is insertEvents on SQLite: sqliteRowsPerInsert rows
-// a statement, prepared once a batch with their values bound, as the bulk
-// build writes them (sqliteEventValues). Inlined into the SQL, the values
-// cost a parse of every one of them at every statement (a quarter of the
-// insert's CPU, docs/benchmarks.md). OR FAIL: see store.Insert.
+// insertEventsSQLite is insertEvents on SQLite: the values bound to a
+// statement prepared once a batch, as the bulk build writes them
+// (sqliteInsert, sqliteEventValues). Inlined into the SQL, the values cost
+// a parse of every one of them at every statement (a quarter of the
+// insert's CPU, docs/benchmarks.md).
 func insertEventsSQLite(ctx context.Context, tx bun.Tx, rows []*trackedRow) (map[string]bool, error) {
-	head := "INSERT OR FAIL INTO events (" + strings.Join(eventColumns, ", ") + ") VALUES "
-	one := store.Placeholders(len(eventColumns))
-	stmtFor := func(n int) string {
-		return head + strings.TrimSuffix(strings.Repeat(one+", ", n), ", ") + " ON CONFLICT (id) DO NOTHING RETURNING id"
-	}
-	var full *sql.Stmt
-	if len(rows) >= sqliteRowsPerInsert {
-		var err error
-		if full, err = tx.Tx.PrepareContext(ctx, stmtFor(sqliteRowsPerInsert)); err != nil {
-			return nil, fmt.Errorf("inserting events: %w", err)
-		}
-		defer full.Close()
-	}
 	inserted := make(map[string]bool, len(rows))
-	args := make([]any, 0, min(len(rows), sqliteRowsPerInsert)*len(eventColumns))
-	vals := make([]any, len(eventColumns))
-	for chunk := range slices.Chunk(rows, sqliteRowsPerInsert) {
-		args = args[:0]
-		for _, r := range chunk {
-			sqliteEventValues(&r.row, vals)
-			args = append(args, vals...)
-		}
-		var res *sql.Rows
-		var err error
-		if len(chunk) == sqliteRowsPerInsert {
-			res, err = full.QueryContext(ctx, args...)
-		} else {
-			res, err = tx.Tx.QueryContext(ctx, stmtFor(len(chunk)), args...)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("inserting events: %w", err)
-		}
-		for res.Next() {
-			var id string
-			if err := res.Scan(&id); err != nil {
-				res.Close()
-				return nil, fmt.Errorf("inserting events: %w", err)
+	err := sqliteInsert(ctx, tx.Tx, "events", eventColumns, len(rows), func(i int, v []any) { sqliteEventValues(&rows[i].row, v) },
+		" ON CONFLICT (id) DO NOTHING RETURNING id", func(res *sql.Rows) error {
+			for res.Next() {
+				var id string
+				if err := res.Scan(&id); err != nil {
+					return err
+				}
+				inserted[id] = true
 			}
-			inserted[id] = true
-		}
-		err = res.Err()
-		res.Close()
-		if err != nil {
-			return nil, fmt.Errorf("inserting events: %w", err)
-		}
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	return inserted, nil
 }
